@@ -1,0 +1,122 @@
+# ringlb build. `make` builds build/ringlb; see README.md for the rest.
+#
+# Variants build into their own folders with libc malloc (jemalloc and the
+# sanitizers both want to own the heap):
+#   make asan | ubsan | tsan      -> build-asan/ build-ubsan/ build-tsan/
+#   make test-asan ...            -> that variant's unit + integration tests
+
+CC       ?= gcc
+BUILD    ?= build
+SAN      ?=
+PKG_CONFIG ?= pkg-config
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wundef -Wnull-dereference
+ifneq ($(findstring gcc,$(shell $(CC) --version 2>/dev/null | head -1 | tr A-Z a-z)),)
+WARN     += -Wduplicated-cond
+endif
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread -fno-strict-aliasing $(WARN) -MMD -MP
+LDFLAGS  += -pthread
+
+PKGS     := liburing inih
+ifeq ($(SAN),)
+PKGS     += jemalloc
+else
+CFLAGS   += -DLB_ALLOC_LIBC -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SAN),asan)
+CFLAGS   += -fsanitize=address,undefined
+LDFLAGS  += -fsanitize=address,undefined
+else
+CFLAGS   += -fsanitize=$(SAN)
+LDFLAGS  += -fsanitize=$(SAN)
+endif
+endif
+
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+CFLAGS   += $(PKG_CFLAGS)
+
+# Everything but main() goes into one archive; unit tests link against it,
+# so each test binary pulls in only the objects its module references, and a
+# fake given as an object file overrides the archive member.
+LIB_SRCS := $(filter-out core/main.c,$(wildcard core/*.c balancers/*.c health/*.c config/*.c))
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/libringlb.a
+
+BENCH_SRCS := $(wildcard bench/*.c)
+UNIT_SRCS  := $(wildcard test/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
+
+.PHONY: all deps run test unit integration bench asan ubsan tsan test-asan test-ubsan \
+        test-tsan format format-check clean
+
+all: $(BUILD)/ringlb $(BENCH_SRCS:bench/%.c=$(BUILD)/%)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ringlb: $(BUILD)/obj/core/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/%: $(BUILD)/obj/bench/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+$(BUILD)/obj/test/unit/%.o: test/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -c -o $@ $<
+
+deps:
+	@.ci/deps build
+
+run: deps all
+	bench/demo.sh $(BUILD)/ringlb lb.ini
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do \
+	    echo "== $$t"; $$t || fail=1; \
+	done; exit $$fail
+
+integration: all
+	RINGLB=$(BUILD)/ringlb test/integration/run.sh
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) integration
+
+bench: deps all
+	bench/compare.sh
+
+asan ubsan tsan:
+	$(MAKE) BUILD=build-$@ SAN=$@ all $(UNIT_BINS:$(BUILD)/%=build-$@/%)
+
+test-asan test-ubsan test-tsan:
+	$(MAKE) BUILD=build-$(@:test-%=%) SAN=$(@:test-%=%) OPT=-O1 unit integration
+
+FMT_SRCS = $(wildcard core/*.[ch] balancers/*.[ch] health/*.[ch] config/*.[ch] bench/*.[ch] \
+                      test/unit/*.[ch] test/fuzz/*.[ch])
+format:
+	clang-format -i $(FMT_SRCS)
+
+format-check:
+	clang-format --dry-run --Werror $(FMT_SRCS)
+
+clean:
+	rm -rf build build-asan build-ubsan build-tsan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,131 @@
+/*
+ * config.h - lb.ini as plain structs.
+ *
+ * Parsing happens in two phases (STYLE point 12): inih turns text into these
+ * structs through a table of section/key parsers, then config_validate()
+ * checks the whole (references between sections, duplicates, required keys)
+ * and resolves server host names. Every error reads
+ * "FILE:LINE: KEY: what is wrong"; errors about a whole section use the
+ * line of its [header] and the section name as KEY.
+ *
+ * Nothing here starts threads or opens sockets; the functions are safe to
+ * call from unit tests and fuzzers on strings.
+ */
+#ifndef LB_CONFIG_H
+#define LB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "../core/backend.h"
+#include "../core/log.h"
+
+enum io_mode { IO_AUTO = 0, IO_URING, IO_EPOLL };
+enum fwd_mode { FWD_AUTO = 0, FWD_COPY, FWD_SPLICE };
+enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP };
+
+/* A socket address as parsed: IPv4, IPv6 or a unix socket path. */
+struct cfg_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+};
+
+struct cfg_server {
+    char *name;
+    char *addr_text; /* the address as written */
+    struct cfg_addr addr;
+    uint32_t weight; /* default 1; 0 = takes no new connections */
+    uint32_t max_conns; /* default 0 = unlimited */
+    bool backup;
+    int line;
+};
+
+struct cfg_backend {
+    char *name;
+    int line; /* line of the [backend NAME] header */
+    char *balance; /* default "roundrobin" */
+    const struct lb_ops *ops; /* resolved by validation */
+    enum hash_key hash_key;   /* default src_ip */
+    bool hash_key_set;        /* given explicitly (rejected for non-hashing algorithms) */
+    uint32_t connect_timeout_ms; /* default 2s */
+    uint32_t idle_timeout_ms;    /* default 1h; 0 = never */
+    uint32_t retries;            /* default 2 */
+    enum health_kind health;     /* default tcp */
+    char *health_path;           /* default "/healthz" */
+    uint32_t health_expect;      /* default 200 */
+    uint32_t health_interval_ms; /* default 1s */
+    uint32_t health_timeout_ms;  /* default 500ms */
+    uint32_t rise;               /* default 2 */
+    uint32_t fall;               /* default 3 */
+    struct cfg_server *servers;
+    size_t nservers;
+};
+
+struct cfg_frontend {
+    char *name;
+    int line;
+    struct cfg_addr *binds;
+    char **bind_texts; /* as written, for logs */
+    int *bind_lines;
+    size_t nbinds;
+    char *backend;      /* name as written */
+    int backend_line;
+    size_t backend_idx; /* resolved by validation: index into config.backends */
+};
+
+struct cfg_global {
+    uint32_t workers;   /* 0 = auto (one per online CPU) */
+    enum io_mode io;    /* default auto */
+    enum fwd_mode forward; /* default auto */
+    uint32_t max_conns; /* default 100000 */
+    enum log_level log_level; /* default info */
+    bool has_admin;     /* admin = empty turns it off */
+    struct cfg_addr admin; /* default 127.0.0.1:9100 */
+    uint32_t shutdown_grace_ms; /* default 30s */
+};
+
+struct config {
+    char *path; /* file name used in messages ("<string>" for strings) */
+    struct cfg_global global;
+    struct cfg_frontend *frontends;
+    size_t nfrontends;
+    struct cfg_backend *backends;
+    size_t nbackends;
+};
+
+/*
+ * Parses and validates <path> (or the string <text>, reported as <name>).
+ * On success stores a new config in <*out> and returns 0. On failure returns
+ * -1 (or -errno when the file cannot be read) and writes one message,
+ * "FILE:LINE: KEY: reason", into <err> (<errlen> bytes, always terminated).
+ */
+int config_load_file(const char *path, struct config **out, char *err, size_t errlen);
+int config_load_string(const char *text, const char *name, struct config **out, char *err,
+                       size_t errlen);
+void config_free(struct config *cfg);
+
+/*
+ * Durations: an unsigned integer followed by ms, s, m or h ("500ms", "2s");
+ * "0" alone is zero. The result must fit in 32 bits of milliseconds.
+ * Returns 0, or -EINVAL / -ERANGE.
+ */
+int cfg_parse_duration(const char *s, uint32_t *ms);
+
+/* Address forms accepted by cfg_parse_addr(). */
+#define CFG_ADDR_UNIX (1u << 0)    /* "unix:/path" */
+#define CFG_ADDR_RESOLVE (1u << 1) /* host names through getaddrinfo */
+#define CFG_ADDR_PASSIVE (1u << 2) /* for bind: "*" or empty host = any */
+
+/*
+ * Parses "a.b.c.d:port", "[v6]:port", "name:port" (with CFG_ADDR_RESOLVE) or
+ * "unix:/path" (with CFG_ADDR_UNIX). Returns 0, or -EINVAL with a short
+ * reason in <why> (static string).
+ */
+int cfg_parse_addr(const char *s, unsigned flags, struct cfg_addr *out, const char **why);
+
+/* Formats <a> as text ("1.2.3.4:80", "[::1]:80", "unix:/p") into <buf>. */
+const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len);
+
+#endif

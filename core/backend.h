@@ -1,0 +1,133 @@
+/*
+ * backend.h - the shared backend table that workers read without locks.
+ *
+ * Two kinds of data live here:
+ *
+ *  - struct server: one per configured server. Its identity (name, address,
+ *    configured weight, flags) never changes after load; its hot state (up /
+ *    down / drain, effective weight, active connections, counters) is a set
+ *    of atomics written by workers and by the health checker. A server
+ *    outlives snapshots, so counters and health survive table swaps.
+ *
+ *  - struct lb_table: an immutable snapshot {pools[], per-algorithm tables}
+ *    published through one atomic pointer (release on store, acquire on
+ *    load). Workers call backend_table_get() at each pick and hold the
+ *    pointer only until their loop turn ends; a replaced snapshot is freed
+ *    by QSBR (core/qsbr.h) once every worker has passed a quiescent point.
+ */
+#ifndef LB_BACKEND_H
+#define LB_BACKEND_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct lb_ops;
+struct config;
+struct cfg_backend;
+
+enum srv_state {
+    SRV_UP = 0,    /* takes new connections */
+    SRV_DOWN = 1,  /* failed health checks: takes none */
+    SRV_DRAIN = 2, /* takes no new connections, live ones finish */
+};
+
+enum hash_key {
+    HASH_SRC_IP = 0,  /* hash of the client IP address */
+    HASH_SRC_IP_PORT, /* hash of the client IP address and port */
+};
+
+struct server {
+    /* Identity: written once at load, read-only afterwards. */
+    char *name;
+    char *addr_text; /* as written in lb.ini, for logs */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint32_t cfg_weight; /* weight from lb.ini */
+    uint32_t max_conns;  /* 0 = unlimited */
+    bool backup;
+    uint32_t index; /* position in its pool's servers[] */
+
+    /* Hot state, on its own cache lines: written by workers and checker. */
+    _Atomic uint32_t state __attribute__((aligned(64))); /* enum srv_state */
+    _Atomic uint32_t weight;                             /* effective weight, 0 = no new conns */
+    _Atomic uint32_t active;                             /* live connections */
+    _Atomic uint64_t conns_total;
+    _Atomic uint64_t connect_fail;
+    _Atomic uint64_t bytes_in;  /* client -> server */
+    _Atomic uint64_t bytes_out; /* server -> client */
+};
+
+/*
+ * A pool is one [backend] section as the workers see it: the servers, the
+ * algorithm and its private tables, and the per-backend connection settings.
+ */
+struct pool {
+    char *name;
+    const struct lb_ops *ops;
+    void *lb; /* algorithm state, built by ops->init off the hot path */
+    struct server **servers;
+    uint32_t nservers;
+    uint32_t connect_timeout_ms;
+    uint32_t idle_timeout_ms;
+    uint32_t retries;
+    enum hash_key hash_key;
+};
+
+struct lb_table {
+    struct pool *pools;
+    uint32_t npools;
+    uint64_t generation;
+};
+
+/* True when <s> may take a new connection right now (state, weight, max_conns). */
+static inline bool server_usable(const struct server *s)
+{
+    uint32_t mc = s->max_conns;
+
+    return atomic_load_explicit(&s->state, memory_order_relaxed) == SRV_UP &&
+           atomic_load_explicit(&s->weight, memory_order_relaxed) > 0 &&
+           (mc == 0 || atomic_load_explicit(&s->active, memory_order_relaxed) < mc);
+}
+
+/*
+ * Reserves one connection slot on <s>, honouring max_conns exactly even when
+ * several workers race for the last slot. Returns false when the server is
+ * full; the caller then picks again with <s> as the server to avoid.
+ */
+static inline bool server_take(struct server *s)
+{
+    uint32_t cur = atomic_load_explicit(&s->active, memory_order_relaxed);
+
+    do {
+        if (s->max_conns && cur >= s->max_conns)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->active, &cur, cur + 1,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    atomic_fetch_add_explicit(&s->conns_total, 1, memory_order_relaxed);
+    return true;
+}
+
+static inline void server_put(struct server *s)
+{
+    atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+}
+
+/*
+ * Builds the servers and the first snapshot from a validated config and
+ * publishes it. Called once by the main thread before workers start.
+ * Returns 0 or -errno.
+ */
+int backend_table_init(const struct config *cfg);
+
+/* Frees the current snapshot and all servers. Workers must have stopped. */
+void backend_table_destroy(void);
+
+/* The current snapshot (acquire). Valid until the caller's next quiescent point. */
+const struct lb_table *backend_table_get(void);
+
+/* Changes a server's state and tells its pool's algorithm (STYLE point 4). */
+void server_set_state(struct pool *pool, struct server *s, enum srv_state st);
+
+#endif
