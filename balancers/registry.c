@@ -1,6 +1,7 @@
 /*
  * registry.c - maps the lb.ini `balance =` names to algorithm ops.
  */
+#include <netinet/in.h>
 #include <string.h>
 
 #include "lb.h"

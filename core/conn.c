@@ -1,0 +1,523 @@
+/*
+ * conn.c - the forwarding state machine, shared by both loop backends.
+ *
+ * Each direction ("half") moves bytes from a source socket to a destination
+ * socket in one of two ways:
+ *
+ *  - copy: a multishot receive fills pool buffers, which queue on the half
+ *    and go out with one send at a time. Backpressure: when the queue holds
+ *    HIGH_WATER bytes the receive is cancelled, and it is re-armed once the
+ *    queue is back under LOW_WATER, so a slow reader costs at most about
+ *    HIGH_WATER plus one batch of completions per direction.
+ *
+ *  - splice: socket -> pipe -> socket, alternating, so the pipe is either
+ *    empty (then EAGAIN from the source means the socket is empty) or being
+ *    drained (then EAGAIN means the destination is full). The pipe bounds
+ *    the bytes in flight.
+ *
+ * A FIN from the source is forwarded as shutdown(SHUT_WR) on the destination
+ * once everything queued has been sent; the other half keeps flowing. The
+ * connection ends when both halves have forwarded their FIN, on any error,
+ * on a timeout, or at the end of the shutdown grace period.
+ *
+ * Lifetime: conn_close() cancels every operation in flight, closes the
+ * sockets and moves the connection to its worker's closing list;
+ * conn_reap() recycles it between loop turns once the last operation has
+ * delivered its final completion (io_uring may still write into it), so no
+ * code path ever touches a freed connection.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../balancers/lb.h"
+#include "alloc.h"
+#include "backend.h"
+#include "log.h"
+#include "net.h"
+#include "worker.h"
+
+#define HIGH_WATER (256u * 1024)
+#define LOW_WATER (64u * 1024)
+#define PIPE_CHUNK (64u * 1024)
+#define CONN_CACHE_MAX 1024
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING };
+enum half_dir { DIR_C2B = 0, DIR_B2C };
+
+struct half {
+    struct loop_op rx;
+    struct loop_op tx;
+    struct buf_queue q;
+    struct pipe_pair pipe; /* splice only; rd == -1 when none */
+    uint32_t in_pipe;
+    uint8_t dir;    /* enum half_dir */
+    uint8_t splice; /* this half forwards with splice */
+    uint8_t eof;    /* the source sent its FIN */
+    uint8_t shut;   /* the FIN went on to the destination */
+    uint64_t bytes;
+};
+
+struct conn {
+    struct worker *w;
+    struct conn *prev, *next;
+    int cfd, bfd;
+    uint8_t state;
+    uint8_t connect_timed_out;
+    uint8_t retries_left;
+    uint32_t pool_idx;
+    uint32_t idle_ms;
+    uint32_t connect_ms;
+    uint64_t key;
+    uint64_t last_active;
+    struct server *srv;
+    struct loop_op conn_op;
+    struct timer timer;
+    struct half c2b, b2c;
+};
+
+static void conn_close(struct conn *c);
+static void half_pump(struct conn *c, struct half *h);
+static void connect_next(struct conn *c, const struct server *avoid);
+
+static struct conn *half_conn(struct half *h)
+{
+    return h->dir == DIR_C2B ? container_of(h, struct conn, c2b) : container_of(h, struct conn, b2c);
+}
+
+static int half_src(const struct conn *c, const struct half *h)
+{
+    return h->dir == DIR_C2B ? c->cfd : c->bfd;
+}
+
+static int half_dst(const struct conn *c, const struct half *h)
+{
+    return h->dir == DIR_C2B ? c->bfd : c->cfd;
+}
+
+static bool conn_busy(const struct conn *c)
+{
+    return c->conn_op.inflight || c->c2b.rx.inflight || c->c2b.tx.inflight ||
+           c->b2c.rx.inflight || c->b2c.tx.inflight;
+}
+
+static void conn_unlink(struct conn *c)
+{
+    struct worker *w = c->w;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void half_release(struct conn *c, struct half *h)
+{
+    loop_bufq_clear(c->w->loop, &h->q);
+    if (h->pipe.rd >= 0) {
+        worker__pipe_put(c->w, &h->pipe, h->in_pipe == 0 && !h->rx.inflight && !h->tx.inflight);
+        h->pipe.rd = h->pipe.wr = -1;
+    }
+}
+
+static void conn_close(struct conn *c)
+{
+    struct loop *loop = c->w->loop;
+    struct loop_op *ops[] = {&c->conn_op, &c->c2b.rx, &c->c2b.tx, &c->b2c.rx, &c->b2c.tx};
+
+    if (c->state == CS_CLOSING)
+        return;
+    c->state = CS_CLOSING;
+    timer_disarm(loop_timers(loop), &c->timer);
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        loop_cancel(loop, ops[i]);
+    loop_close(loop, c->cfd);
+    loop_close(loop, c->bfd);
+    c->cfd = c->bfd = -1;
+    half_release(c, &c->c2b);
+    half_release(c, &c->b2c);
+    if (c->srv) {
+        atomic_fetch_add_explicit(&c->srv->bytes_in, c->c2b.bytes, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->srv->bytes_out, c->b2c.bytes, memory_order_relaxed);
+        server_put(c->srv);
+        c->srv = NULL;
+    }
+    /* Freed by conn_reap() at the end of the loop turn, once no operation
+     * can complete into it: callers up the stack may still hold <c>. */
+    conn_unlink(c);
+    c->next = c->w->closing;
+    c->w->closing = c;
+    c->w->nconns--;
+    worker__conn_closed(c->w);
+}
+
+/* Ends the connection when both directions have forwarded their FIN. */
+static void conn_check_done(struct conn *c)
+{
+    if (c->c2b.shut && c->b2c.shut)
+        conn_close(c);
+}
+
+/* Switches <h> to splice if the pipe pool can give it a pipe. */
+static void half_setup_splice(struct conn *c, struct half *h)
+{
+    h->pipe.rd = h->pipe.wr = -1;
+    h->splice = 0;
+    if (lb_rt.forward != FWD_SPLICE)
+        return;
+    if (worker__pipe_get(c->w, &h->pipe) == 0)
+        h->splice = 1;
+    /* Out of pipes or descriptors: copy still works, only slower. */
+}
+
+static void half_forward_fin(struct conn *c, struct half *h)
+{
+    if (h->shut || c->state != CS_ESTABLISHED)
+        return;
+    h->shut = 1;
+    /* ENOTCONN here means the peer already closed: nothing to tell it. */
+    (void)shutdown(half_dst(c, h), SHUT_WR);
+}
+
+static void copy_pump(struct conn *c, struct half *h)
+{
+    struct loop *loop = c->w->loop;
+
+    if (h->rx.inflight) {
+        if (!h->rx.cancelled && h->q.bytes >= HIGH_WATER)
+            loop_cancel(loop, &h->rx);
+    } else if (!h->eof && h->q.bytes <= LOW_WATER) {
+        loop_submit_recv(loop, &h->rx, half_src(c, h));
+    }
+    if (h->tx.inflight || c->state != CS_ESTABLISHED)
+        return;
+    if (h->q.bytes) {
+        const void *data;
+        uint32_t len = loop_bufq_peek(loop, &h->q, &data);
+
+        loop_submit_send(loop, &h->tx, half_dst(c, h), data, len);
+    } else if (h->eof) {
+        half_forward_fin(c, h);
+        conn_check_done(c);
+    }
+}
+
+static void splice_pump(struct conn *c, struct half *h)
+{
+    struct loop *loop = c->w->loop;
+
+    if (h->rx.inflight || h->tx.inflight)
+        return;
+    if (h->in_pipe) {
+        if (c->state == CS_ESTABLISHED)
+            loop_submit_splice(loop, &h->tx, h->pipe.rd, half_dst(c, h), h->in_pipe, true);
+    } else if (!h->eof) {
+        loop_submit_splice(loop, &h->rx, half_src(c, h), h->pipe.wr, PIPE_CHUNK, false);
+    } else {
+        half_forward_fin(c, h);
+        conn_check_done(c);
+    }
+}
+
+static void half_pump(struct conn *c, struct half *h)
+{
+    if (c->state == CS_CLOSING)
+        return;
+    if (h->splice)
+        splice_pump(c, h);
+    else
+        copy_pump(c, h);
+}
+
+/* A receive error or reset ends both directions: nothing more can flow. */
+static void half_fail(struct conn *c, struct half *h, int err)
+{
+    log_debug("conn %d<->%d: %s %s: %s", c->cfd, c->bfd,
+              h->dir == DIR_C2B ? "client->server" : "server->client",
+              err == -ETIMEDOUT ? "timeout" : "error", strerror(-err));
+    conn_close(c);
+}
+
+static void on_rx(struct loop_op *op, int res, unsigned flags)
+{
+    struct half *h = container_of(op, struct half, rx);
+    struct conn *c = half_conn(h);
+
+    if (c->state == CS_CLOSING) {
+        if (flags & LOOP_F_BUF)
+            loop_buf_put(c->w->loop, op->bid);
+        return;
+    }
+    if (res > 0) {
+        if (flags & LOOP_F_BUF)
+            loop_bufq_push(c->w->loop, &h->q, op->bid, (uint32_t)res);
+        else
+            h->in_pipe += (uint32_t)res;
+        h->bytes += (uint64_t)res;
+        c->last_active = loop_now(c->w->loop);
+    } else if (res == 0) {
+        h->eof = 1;
+    } else if (res != -ECANCELED) {
+        half_fail(c, h, res);
+        return;
+    }
+    /* A multishot receive that is still armed needs nothing more. */
+    if (flags & LOOP_F_MORE) {
+        if (!h->tx.inflight)
+            half_pump(c, h);
+        else if (!h->rx.cancelled && h->q.bytes >= HIGH_WATER)
+            loop_cancel(c->w->loop, &h->rx);
+        return;
+    }
+    half_pump(c, h);
+}
+
+static void on_tx(struct loop_op *op, int res, unsigned flags)
+{
+    struct half *h = container_of(op, struct half, tx);
+    struct conn *c = half_conn(h);
+
+    (void)flags;
+    if (c->state == CS_CLOSING)
+        return;
+    if (res <= 0) {
+        half_fail(c, h, res < 0 ? res : -EPIPE);
+        return;
+    }
+    if (h->splice)
+        h->in_pipe -= (uint32_t)res;
+    else
+        loop_bufq_consume(c->w->loop, &h->q, (uint32_t)res);
+    half_pump(c, h);
+}
+
+static void conn_arm_timer(struct conn *c, uint64_t deadline)
+{
+    if (timer_arm(loop_timers(c->w->loop), &c->timer, deadline) < 0) {
+        log_warn("out of memory for a timer: closing connection");
+        conn_close(c);
+    }
+}
+
+static void on_timer(struct timer *t, uint64_t now)
+{
+    struct conn *c = container_of(t, struct conn, timer);
+
+    if (c->state == CS_CONNECTING) {
+        /* The connect completion sees the cancellation and retries. */
+        c->connect_timed_out = 1;
+        loop_cancel(c->w->loop, &c->conn_op);
+        return;
+    }
+    if (c->state != CS_ESTABLISHED || c->idle_ms == 0)
+        return;
+    if (now >= c->last_active + c->idle_ms) {
+        log_debug("conn %d<->%d: idle for %u ms, closing", c->cfd, c->bfd, c->idle_ms);
+        conn_close(c);
+        return;
+    }
+    conn_arm_timer(c, c->last_active + c->idle_ms);
+}
+
+static void on_connect(struct loop_op *op, int res, unsigned flags)
+{
+    struct conn *c = container_of(op, struct conn, conn_op);
+    struct server *failed;
+
+    (void)flags;
+    if (c->state == CS_CLOSING)
+        return;
+    if (res == 0 && !c->connect_timed_out) {
+        c->state = CS_ESTABLISHED;
+        c->last_active = loop_now(c->w->loop);
+        if (c->idle_ms)
+            conn_arm_timer(c, c->last_active + c->idle_ms);
+        else
+            timer_disarm(loop_timers(c->w->loop), &c->timer);
+        if (c->state == CS_CLOSING)
+            return;
+        half_setup_splice(c, &c->b2c);
+        half_pump(c, &c->b2c);
+        half_pump(c, &c->c2b);
+        return;
+    }
+    failed = c->srv;
+    if (c->connect_timed_out)
+        res = -ETIMEDOUT;
+    c->connect_timed_out = 0;
+    atomic_fetch_add_explicit(&failed->connect_fail, 1, memory_order_relaxed);
+    log_warn("connect to %s (%s) failed: %s%s", failed->name, failed->addr_text, strerror(-res),
+             c->retries_left ? ", retrying" : "");
+    server_put(failed);
+    c->srv = NULL;
+    loop_close(c->w->loop, c->bfd);
+    c->bfd = -1;
+    if (c->retries_left == 0) {
+        conn_close(c);
+        return;
+    }
+    c->retries_left--;
+    connect_next(c, failed);
+}
+
+/* Picks a server (avoiding <avoid> if another can serve) and connects. */
+static void connect_next(struct conn *c, const struct server *avoid)
+{
+    const struct lb_table *t = backend_table_get();
+    struct pool *pool = &t->pools[c->pool_idx];
+    struct lb_pick_ctx ctx = {.key = c->key, .avoid = avoid, .rng = &c->w->rng};
+    struct server *s = NULL;
+    int fd;
+
+    /* A server can fill up between the pick and the reservation when
+     * several workers race for its last slot; pick again a few times. */
+    for (int i = 0; i < 4; i++) {
+        s = pool->ops->pick(pool, &ctx);
+        if (!s || server_take(s))
+            break;
+        ctx.avoid = s;
+        s = NULL;
+    }
+    if (!s) {
+        log_warn("backend %s: no server available", pool->name);
+        conn_close(c);
+        return;
+    }
+    fd = net_connect_socket((const struct sockaddr *)&s->addr);
+    if (fd < 0) {
+        log_warn("backend %s: cannot create socket: %s", pool->name, strerror(-fd));
+        server_put(s);
+        conn_close(c);
+        return;
+    }
+    c->srv = s;
+    c->bfd = fd;
+    c->state = CS_CONNECTING;
+    loop_submit_connect(c->w->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr,
+                        s->addrlen);
+    conn_arm_timer(c, loop_now(c->w->loop) + c->connect_ms);
+}
+
+static struct conn *conn_alloc(struct worker *w)
+{
+    struct conn *c = w->free_conns;
+
+    if (c) {
+        w->free_conns = c->next;
+        w->nfree_conns--;
+    } else {
+        c = lb_malloc(sizeof(*c));
+        if (!c)
+            return NULL;
+    }
+    memset(c, 0, sizeof(*c));
+    return c;
+}
+
+static void half_init(struct half *h, enum half_dir dir)
+{
+    h->dir = (uint8_t)dir;
+    h->rx.cb = on_rx;
+    h->tx.cb = on_tx;
+    h->pipe.rd = h->pipe.wr = -1;
+    loop_bufq_init(&h->q);
+}
+
+void conn_accept(struct worker *w, int fd, const struct wlistener *l)
+{
+    const struct cfg_frontend *fe = &lb_rt.cfg->frontends[l->frontend];
+    const struct lb_table *t = backend_table_get();
+    struct conn *c = conn_alloc(w);
+    struct pool *pool;
+
+    if (!c) {
+        log_warn("out of memory: refusing a client");
+        close(fd);
+        worker__conn_closed(w);
+        return;
+    }
+    pool = &t->pools[fe->backend_idx];
+    c->w = w;
+    c->cfd = fd;
+    c->bfd = -1;
+    c->pool_idx = (uint32_t)fe->backend_idx;
+    c->idle_ms = pool->idle_timeout_ms;
+    c->connect_ms = pool->connect_timeout_ms;
+    c->retries_left = (uint8_t)(pool->retries > 255 ? 255 : pool->retries);
+    c->conn_op.cb = on_connect;
+    timer_init(&c->timer, on_timer);
+    half_init(&c->c2b, DIR_C2B);
+    half_init(&c->b2c, DIR_B2C);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    net_tune_accepted(fd);
+    if (pool->ops->caps & LB_CAP_HASH_KEY) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+
+        if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+            c->key = lb_hash_addr((struct sockaddr *)&ss, pool->hash_key);
+    }
+    connect_next(c, NULL);
+    if (c->state == CS_CLOSING)
+        return;
+    /* Read the client while the backend connect is in flight: its first
+     * bytes then leave as soon as the connection is up. */
+    half_setup_splice(c, &c->c2b);
+    half_pump(c, &c->c2b);
+}
+
+void conn_abort_all(struct worker *w)
+{
+    struct conn *next;
+
+    for (struct conn *c = w->conns; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+}
+
+void conn_reap(struct worker *w)
+{
+    struct conn **pp = &w->closing;
+
+    while (*pp) {
+        struct conn *c = *pp;
+
+        if (conn_busy(c)) {
+            pp = &c->next;
+            continue;
+        }
+        *pp = c->next;
+        if (w->nfree_conns < CONN_CACHE_MAX) {
+            c->next = w->free_conns;
+            w->free_conns = c;
+            w->nfree_conns++;
+        } else {
+            lb_free(c);
+        }
+    }
+}
+
+void conn_free_cache(struct worker *w)
+{
+    while (w->free_conns) {
+        struct conn *c = w->free_conns;
+
+        w->free_conns = c->next;
+        lb_free(c);
+    }
+    w->nfree_conns = 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * conn.h - proxied connections and the forwarding state machine.
+ *
+ * A connection is a client socket, a backend socket and two directions
+ * (halves) that move bytes independently: client -> backend and backend ->
+ * client. All of it runs on the worker that accepted the client.
+ */
+#ifndef LB_CONN_H
+#define LB_CONN_H
+
+#include <stdint.h>
+
+struct worker;
+struct wlistener;
+
+/*
+ * Takes ownership of the accepted client socket <fd> on listener <l>: picks
+ * a server, connects, and starts forwarding. On failure the client is
+ * closed. The caller has already counted the connection in lb_rt.active.
+ */
+void conn_accept(struct worker *w, int fd, const struct wlistener *l);
+
+/* Closes every live connection of <w> at once (shutdown grace expired). */
+void conn_abort_all(struct worker *w);
+
+/* Recycles closed connections that no operation references any more; the
+ * worker calls it once per loop turn. */
+void conn_reap(struct worker *w);
+
+/* Frees the worker's cache of unused connection objects. */
+void conn_free_cache(struct worker *w);
+
+#endif

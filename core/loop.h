@@ -1,0 +1,171 @@
+/*
+ * loop.h - the per-worker event loop: a completion interface with two backends.
+ *
+ * Callers submit operations and get one callback per completion (STYLE point
+ * 5): loop_uring.c maps them to io_uring SQEs, loop_epoll.c performs the
+ * same operations on edge-triggered epoll readiness. The connection code
+ * above never knows which backend runs it.
+ *
+ * Rules shared by both backends:
+ *  - A struct loop_op is owned by the caller and must stay alive until its
+ *    final completion (one without LOOP_F_MORE) has been delivered.
+ *  - A callback never runs inside a loop_submit_*() call; it runs from
+ *    loop_run_once(). This keeps the connection state machine free of
+ *    re-entrancy.
+ *  - Multishot operations (accept, recv) stay armed while completions carry
+ *    LOOP_F_MORE; a completion without it is final, and the op may be
+ *    submitted again.
+ *  - loop_cancel() asks for the op to stop; its final completion follows
+ *    later (with -ECANCELED or its real result if it had already finished).
+ *  - A loop belongs to one thread, the one that created it (io_uring's
+ *    SINGLE_ISSUER requires it); other threads wake it through the eventfd
+ *    given in struct loop_params.
+ *
+ * Receive buffers: the loop owns a pool of fixed-size buffers (an io_uring
+ * provided-buffer ring, or a free list under epoll). A recv completion with
+ * LOOP_F_BUF hands buffer <op->bid> to the caller, who returns it with
+ * loop_buf_put() once its bytes are sent. Idle connections hold no buffer.
+ */
+#ifndef LB_LOOP_H
+#define LB_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "timer.h"
+
+struct loop;
+struct loop_op;
+
+/* Completion flags. */
+#define LOOP_F_MORE (1u << 0) /* a multishot op stays armed */
+#define LOOP_F_BUF (1u << 1)  /* <op->bid> holds <res> received bytes */
+
+typedef void (*loop_cb)(struct loop_op *op, int res, unsigned flags);
+
+enum loop_op_kind {
+    LOOP_OP_NONE = 0,
+    LOOP_OP_ACCEPT,
+    LOOP_OP_CONNECT,
+    LOOP_OP_RECV,
+    LOOP_OP_SEND,
+    LOOP_OP_SPLICE,
+    LOOP_OP_WAKE, /* internal: the cross-thread wake-up eventfd */
+};
+
+struct loop_op {
+    loop_cb cb;
+    int fd;
+    uint8_t kind;     /* enum loop_op_kind */
+    uint8_t inflight; /* set by submit, cleared before the final callback */
+    uint8_t cancelled;
+    uint8_t wait_out; /* splice: wait for <fd> writable (else readable) */
+    uint16_t bid;     /* recv: buffer of the completion */
+    uint8_t bstate;   /* backend-private: where the op waits */
+    int32_t res;      /* backend-private: a result waiting to be delivered */
+    union {
+        struct {
+            const void *buf;
+            uint32_t len;
+            uint32_t done; /* epoll backend: bytes already sent */
+        } send;
+        struct {
+            int fd_out;
+            uint32_t len;
+        } splice;
+        struct {
+            const struct sockaddr *addr;
+            socklen_t len;
+            uint8_t started; /* epoll backend: connect(2) already called */
+        } connect;
+    } u;
+    struct loop_op *next; /* backend-private queue link */
+};
+
+enum loop_backend { LOOP_URING = 1, LOOP_EPOLL = 2 };
+
+struct loop_params {
+    uint32_t buf_size;  /* bytes per receive buffer */
+    uint32_t buf_count; /* buffers in the pool, power of two <= 32768 */
+    uint32_t entries;   /* io_uring SQ entries */
+    int wake_fd;        /* an eventfd owned by the caller: writing to it, from
+                           any thread, ends the loop's current wait */
+};
+
+/*
+ * Probes whether io_uring can run here with the features ringlb needs.
+ * Returns 0 or -errno, and a human reason in <why> on failure (ENOSYS:
+ * kernel without io_uring or seccomp; EPERM: kernel.io_uring_disabled).
+ */
+int loop_uring_probe(const char **why);
+
+/* Creates a loop of <backend> for the calling thread. Returns 0 or -errno. */
+int loop_create(enum loop_backend backend, const struct loop_params *p, struct loop **out);
+void loop_destroy(struct loop *loop);
+
+/*
+ * Runs one turn: submits what is queued, waits until at least one event or
+ * the nearest timer (never longer than <max_wait_ms>), dispatches
+ * completions and expired timers. Returns 0 or -errno on a fatal error.
+ */
+int loop_run_once(struct loop *loop, uint32_t max_wait_ms);
+
+/* Monotonic milliseconds, cached once per turn. */
+uint64_t loop_now(const struct loop *loop);
+struct timer_heap *loop_timers(struct loop *loop);
+enum loop_backend loop_backend(const struct loop *loop);
+
+/* Multishot accept of non-blocking, close-on-exec sockets; res is the fd. */
+void loop_submit_accept(struct loop *loop, struct loop_op *op, int fd);
+/* Non-blocking connect of <fd> (created SOCK_NONBLOCK); res 0 or -errno. */
+void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd,
+                         const struct sockaddr *addr, socklen_t len);
+/* Multishot receive into pool buffers; res > 0 bytes, 0 EOF, or -errno. */
+void loop_submit_recv(struct loop *loop, struct loop_op *op, int fd);
+/* Sends all <len> bytes unless an error stops it; res is bytes sent or -errno. */
+void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf,
+                      uint32_t len);
+/*
+ * Moves up to <len> bytes from <fd_in> to <fd_out> with splice(2), one of
+ * them a pipe. Waits for readiness of the socket side first if needed:
+ * <wait_out> false waits for <fd_in> readable, true for <fd_out> writable.
+ * res > 0 bytes moved, 0 end of input, -errno.
+ */
+void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out,
+                        uint32_t len, bool wait_out);
+/* Requests cancellation of an in-flight <op>; no-op when not in flight. */
+void loop_cancel(struct loop *loop, struct loop_op *op);
+/*
+ * Closes <fd>. Every op on it must have been cancelled first (their final
+ * completions may still be pending: io_uring holds its own file reference).
+ */
+void loop_close(struct loop *loop, int fd);
+
+/* Receive buffer pool. */
+void *loop_buf(struct loop *loop, uint16_t bid);
+uint32_t loop_buf_size(const struct loop *loop);
+void loop_buf_put(struct loop *loop, uint16_t bid);
+
+/*
+ * A FIFO of received buffers, linked through the pool's per-buffer metadata
+ * so that queueing never allocates: each buffer is owned by one queue at a
+ * time.
+ */
+struct buf_queue {
+    int32_t head; /* -1 when empty */
+    int32_t tail;
+    uint32_t bytes; /* unsent bytes in the queue */
+    uint32_t off;   /* bytes of the head buffer already sent */
+};
+
+void loop_bufq_init(struct buf_queue *q);
+void loop_bufq_push(struct loop *loop, struct buf_queue *q, uint16_t bid, uint32_t len);
+/* The unsent part of the head buffer; returns its length, 0 when empty. */
+uint32_t loop_bufq_peek(struct loop *loop, const struct buf_queue *q, const void **data);
+/* Marks <n> bytes of the head as sent, releasing buffers that are done. */
+void loop_bufq_consume(struct loop *loop, struct buf_queue *q, uint32_t n);
+/* Returns every queued buffer to the pool. */
+void loop_bufq_clear(struct loop *loop, struct buf_queue *q);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * main.c - ringlb's entry point: command line, config, start-up, signals.
+ *
+ * The main thread loads and validates lb.ini, chooses the I/O backend,
+ * builds the backend table, opens the listeners and starts the workers;
+ * then it only waits for signals. Workers never see a signal: they are
+ * blocked before the threads start and handled here with sigtimedwait().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../config/config.h"
+#include "backend.h"
+#include "log.h"
+#include "loop.h"
+#include "net.h"
+#include "worker.h"
+
+#define RINGLB_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: ringlb -c FILE [-t]\n"
+                 "       ringlb -V | -h\n"
+                 "\n"
+                 "  -c FILE  configuration file (lb.ini)\n"
+                 "  -t       check the configuration and exit (0 valid, 1 invalid)\n"
+                 "  -V       print the version and exit\n"
+                 "  -h       print this help and exit\n");
+}
+
+static uint32_t worker_count(const struct config *cfg)
+{
+    cpu_set_t set;
+
+    if (cfg->global.workers)
+        return cfg->global.workers;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (uint32_t)CPU_COUNT(&set);
+    return 1;
+}
+
+/* Picks the I/O backend as `io =` asks, probing io_uring. Returns 0 or -1. */
+static int choose_backend(const struct config *cfg)
+{
+    const char *why = NULL;
+    int ret;
+
+    if (cfg->global.io == IO_EPOLL) {
+        lb_rt.backend = LOOP_EPOLL;
+        log_info("io: epoll (as configured)");
+        return 0;
+    }
+    ret = loop_uring_probe(&why);
+    if (ret == 0) {
+        lb_rt.backend = LOOP_URING;
+        log_info("io: io_uring");
+        return 0;
+    }
+    if (cfg->global.io == IO_URING) {
+        log_error("io = uring, but io_uring cannot be used: %s", why);
+        return -1;
+    }
+    lb_rt.backend = LOOP_EPOLL;
+    log_warn("io: io_uring unavailable (%s), falling back to epoll", why);
+    return 0;
+}
+
+static const char *forward_name(enum fwd_mode m)
+{
+    return m == FWD_SPLICE ? "splice" : "copy";
+}
+
+/* Waits for SIGTERM/SIGINT, or for a worker that died. Returns the exit code. */
+static int wait_for_stop(struct worker *ws, uint32_t n, const sigset_t *set)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 500 * 1000 * 1000};
+
+    for (;;) {
+        int sig = sigtimedwait(set, NULL, &ts);
+
+        if (sig == SIGTERM || sig == SIGINT) {
+            log_info("%s: stopping (grace %u ms)", strsignal(sig),
+                     lb_rt.cfg->global.shutdown_grace_ms);
+            return 0;
+        }
+        if (sig == SIGHUP) {
+            log_warn("SIGHUP: configuration reload is not supported yet; ignored");
+            continue;
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            if (atomic_load_explicit(&ws[i].done, memory_order_acquire)) {
+                log_error("worker %u stopped unexpectedly: stopping", i);
+                return 1;
+            }
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool check_only = false;
+    struct config *cfg = NULL;
+    struct worker *ws = NULL;
+    char err[512];
+    sigset_t set;
+    uint32_t nworkers;
+    int opt, code = 1;
+    long nofile;
+
+    opterr = 0;
+    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 't':
+            check_only = true;
+            break;
+        case 'V':
+            printf("ringlb %s\n", RINGLB_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            if (optopt == 'c')
+                fprintf(stderr, "ringlb: -c needs a file name\n");
+            else
+                fprintf(stderr, "ringlb: unknown option -%c\n", optopt ? optopt : '?');
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "ringlb: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!path) {
+        fprintf(stderr, "ringlb: no configuration file given (-c FILE)\n");
+        usage(stderr);
+        return 2;
+    }
+    if (config_load_file(path, &cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: configuration is valid\n", path);
+        config_free(cfg);
+        return 0;
+    }
+    log_set_level(cfg->global.log_level);
+    lb_rt.cfg = cfg;
+    lb_rt.max_conns = cfg->global.max_conns;
+    /* auto means copy until per-flow switching to splice exists: copy won
+     * the benchmarks on this class of machine (README, "Performance"). */
+    lb_rt.forward = cfg->global.forward == FWD_SPLICE ? FWD_SPLICE : FWD_COPY;
+
+    nofile = net_raise_nofile();
+    if (nofile < 0)
+        log_warn("cannot raise the open-files limit: %s", strerror((int)-nofile));
+    else
+        log_info("open-files limit: %ld", nofile);
+    if (choose_backend(cfg) < 0)
+        goto out;
+
+    /* Block the signals main handles before any thread exists, so every
+     * worker inherits the mask; SIGPIPE is ignored outright (splice to a
+     * closed socket raises it, MSG_NOSIGNAL covers only send). */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (backend_table_init(cfg) < 0) {
+        log_error("cannot build the backend table");
+        goto out;
+    }
+    nworkers = worker_count(cfg);
+    if (workers_create(cfg, nworkers, &ws) < 0)
+        goto out_table;
+    log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION,
+             nworkers, lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
+             forward_name(lb_rt.forward), lb_rt.max_conns);
+    if (workers_start(ws, nworkers) < 0) {
+        workers_stop(ws, nworkers);
+        workers_join(ws, nworkers);
+        goto out_table;
+    }
+    code = wait_for_stop(ws, nworkers, &set);
+    workers_stop(ws, nworkers);
+    if (workers_join(ws, nworkers))
+        code = 1;
+    log_info("stopped");
+out_table:
+    backend_table_destroy();
+out:
+    config_free(cfg);
+    return code;
+}

@@ -1,0 +1,84 @@
+/*
+ * net.c - socket set-up for listeners and outgoing connections.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef IP_BIND_ADDRESS_NO_PORT
+#define IP_BIND_ADDRESS_NO_PORT 24
+#endif
+
+static const int one = 1;
+
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int err;
+
+    if (fd < 0)
+        return -errno;
+    if (addr->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+        struct stat st;
+
+        /* Remove a socket file left by an earlier run, never anything else. */
+        if (stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
+            unlink(un->sun_path);
+    } else {
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+            goto err;
+        if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+            goto err;
+        if (addr->sa_family == AF_INET6 &&
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+            goto err;
+    }
+    if (bind(fd, addr, len) < 0 || listen(fd, NET_BACKLOG) < 0)
+        goto err;
+    return fd;
+err:
+    err = errno;
+    close(fd);
+    return -err;
+}
+
+int net_connect_socket(const struct sockaddr *addr)
+{
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    if (addr->sa_family != AF_UNIX) {
+        /* Both are optimisations: failing to set them is not an error. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    }
+    return fd;
+}
+
+void net_tune_accepted(int fd)
+{
+    /* Fails harmlessly (EOPNOTSUPP) on unix sockets. */
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+long net_raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return -errno;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return -errno;
+    }
+    return (long)rl.rlim_cur;
+}

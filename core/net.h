@@ -1,0 +1,36 @@
+/*
+ * net.h - socket set-up: listeners and outgoing connections.
+ *
+ * Plain blocking-free system calls, used by the main thread (listeners,
+ * before workers start) and by workers (outgoing sockets).
+ */
+#ifndef LB_NET_H
+#define LB_NET_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#define NET_BACKLOG 4096
+
+/*
+ * Creates a non-blocking listening socket on <addr>. With <reuseport>
+ * (TCP only) several sockets can share the address and the kernel spreads
+ * new connections across them. A unix path has a stale socket file removed
+ * first. Returns the fd or -errno.
+ */
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport);
+
+/*
+ * Creates a non-blocking socket for connecting to <addr>: TCP_NODELAY, and
+ * IP_BIND_ADDRESS_NO_PORT so that a future source-address bind does not
+ * reserve a port before connect() picks one. Returns the fd or -errno.
+ */
+int net_connect_socket(const struct sockaddr *addr);
+
+/* Per-socket options of an accepted client connection. */
+void net_tune_accepted(int fd);
+
+/* Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit. */
+long net_raise_nofile(void);
+
+#endif
