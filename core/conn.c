@@ -45,6 +45,8 @@
 #define LOW_WATER (64u * 1024)
 #define PIPE_CHUNK (64u * 1024)
 #define CONN_CACHE_MAX 1024
+/* forward = auto: this many full buffers in a row make a flow "bulk". */
+#define BULK_READS 8
 
 #define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
@@ -61,6 +63,8 @@ struct half {
     uint8_t splice; /* this half forwards with splice */
     uint8_t eof;    /* the source sent its FIN */
     uint8_t shut;   /* the FIN went on to the destination */
+    uint8_t full_reads; /* consecutive receives that filled a buffer */
+    uint8_t to_splice;  /* proved bulk under forward = auto: switch when idle */
     uint64_t bytes;
 };
 
@@ -84,6 +88,7 @@ struct conn {
 
 static void conn_close(struct conn *c);
 static void half_pump(struct conn *c, struct half *h);
+static void splice_pump(struct conn *c, struct half *h);
 static void connect_next(struct conn *c, const struct server *avoid);
 
 static struct conn *half_conn(struct half *h)
@@ -170,13 +175,29 @@ static void conn_check_done(struct conn *c)
 /* Switches <h> to splice if the pipe pool can give it a pipe. */
 static void half_setup_splice(struct conn *c, struct half *h)
 {
-    h->pipe.rd = h->pipe.wr = -1;
-    h->splice = 0;
-    if (lb_rt.forward != FWD_SPLICE)
-        return;
     if (worker__pipe_get(c->w, &h->pipe) == 0)
         h->splice = 1;
     /* Out of pipes or descriptors: copy still works, only slower. */
+}
+
+/*
+ * forward = auto, HAProxy's splice-auto idea: a flow starts with copy, which
+ * wins for small messages, and moves to splice once it has filled
+ * BULK_READS buffers in a row. The switch waits until the multishot
+ * receive has stopped and the queue is empty, so no byte is reordered.
+ */
+static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
+{
+    if (lb_rt.forward != FWD_AUTO || h->to_splice)
+        return;
+    if (len < loop_buf_size(c->w->loop)) {
+        h->full_reads = 0;
+        return;
+    }
+    if (++h->full_reads >= BULK_READS) {
+        h->to_splice = 1;
+        loop_cancel(c->w->loop, &h->rx);
+    }
 }
 
 static void half_forward_fin(struct conn *c, struct half *h)
@@ -192,10 +213,18 @@ static void copy_pump(struct conn *c, struct half *h)
 {
     struct loop *loop = c->w->loop;
 
+    if (h->to_splice && !h->rx.inflight && !h->tx.inflight && !h->q.bytes && !h->eof) {
+        h->to_splice = 0;
+        half_setup_splice(c, h);
+        if (h->splice) {
+            splice_pump(c, h);
+            return;
+        }
+    }
     if (h->rx.inflight) {
         if (!h->rx.cancelled && h->q.bytes >= HIGH_WATER)
             loop_cancel(loop, &h->rx);
-    } else if (!h->eof && h->q.bytes <= LOW_WATER) {
+    } else if (!h->eof && !h->to_splice && h->q.bytes <= LOW_WATER) {
         loop_submit_recv(loop, &h->rx, half_src(c, h));
     }
     if (h->tx.inflight || c->state != CS_ESTABLISHED)
@@ -258,9 +287,10 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         return;
     }
     if (res > 0) {
-        if (flags & LOOP_F_BUF)
+        if (flags & LOOP_F_BUF) {
             loop_bufq_push(c->w->loop, &h->q, op->bid, (uint32_t)res);
-        else
+            copy_note_read(c, h, (uint32_t)res);
+        } else
             h->in_pipe += (uint32_t)res;
         h->bytes += (uint64_t)res;
         c->last_active = loop_now(c->w->loop);
@@ -345,7 +375,8 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
             timer_disarm(loop_timers(c->w->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
-        half_setup_splice(c, &c->b2c);
+        if (lb_rt.forward == FWD_SPLICE)
+            half_setup_splice(c, &c->b2c);
         half_pump(c, &c->b2c);
         half_pump(c, &c->c2b);
         return;
@@ -475,7 +506,8 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
         return;
     /* Read the client while the backend connect is in flight: its first
      * bytes then leave as soon as the connection is up. */
-    half_setup_splice(c, &c->c2b);
+    if (lb_rt.forward == FWD_SPLICE)
+        half_setup_splice(c, &c->c2b);
     half_pump(c, &c->c2b);
 }
 

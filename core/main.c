@@ -73,7 +73,7 @@ static int choose_backend(const struct config *cfg)
 
 static const char *forward_name(enum fwd_mode m)
 {
-    return m == FWD_SPLICE ? "splice" : "copy";
+    return m == FWD_SPLICE ? "splice" : m == FWD_COPY ? "copy" : "auto";
 }
 
 /* Waits for SIGTERM/SIGINT, or for a worker that died. Returns the exit code. */
@@ -160,9 +160,7 @@ int main(int argc, char **argv)
     log_set_level(cfg->global.log_level);
     lb_rt.cfg = cfg;
     lb_rt.max_conns = cfg->global.max_conns;
-    /* auto means copy until per-flow switching to splice exists: copy won
-     * the benchmarks on this class of machine (README, "Performance"). */
-    lb_rt.forward = cfg->global.forward == FWD_SPLICE ? FWD_SPLICE : FWD_COPY;
+    lb_rt.forward = cfg->global.forward;
 
     nofile = net_raise_nofile();
     if (nofile < 0)
