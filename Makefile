@@ -11,7 +11,8 @@ SAN      ?=
 PKG_CONFIG ?= pkg-config
 
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wundef -Wnull-dereference
-ifneq ($(findstring gcc,$(shell $(CC) --version 2>/dev/null | head -1 | tr A-Z a-z)),)
+# gcc only (clang has no such warning); make's default CC is "cc".
+ifneq ($(findstring Free Software,$(shell $(CC) --version 2>/dev/null)),)
 WARN     += -Wduplicated-cond
 endif
 ifeq ($(WERROR),1)
@@ -55,7 +56,7 @@ UNIT_SRCS  := $(wildcard test/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
 .PHONY: all deps run test unit integration bench asan ubsan tsan test-asan test-ubsan \
-        test-tsan format format-check clean
+        test-tsan format format-check fuzz clean
 
 all: $(BUILD)/ringlb $(BENCH_SRCS:bench/%.c=$(BUILD)/%)
 
@@ -108,6 +109,21 @@ asan ubsan tsan:
 test-asan test-ubsan test-tsan:
 	$(MAKE) BUILD=build-$(@:test-%=%) SAN=$(@:test-%=%) OPT=-O1 unit integration
 
+# libFuzzer drivers (clang). FUZZ_TIME=seconds per driver; new inputs go to
+# build-fuzz/corpus-NAME so the committed seed corpus stays small.
+FUZZ_TIME ?= 60
+FUZZ_DRIVERS := $(wildcard test/fuzz/fuzz_*.c)
+fuzz:
+	@mkdir -p build-fuzz
+	@for d in $(FUZZ_DRIVERS); do \
+	    n=$$(basename $$d .c); c=$${n#fuzz_}; mkdir -p build-fuzz/corpus-$$c; \
+	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DLB_ALLOC_LIBC -fno-omit-frame-pointer \
+	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
+	        -o build-fuzz/$$n $$d config/*.c core/log.c balancers/*.c -linih || exit 1; \
+	    build-fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=20000 \
+	        build-fuzz/corpus-$$c test/fuzz/corpus/$$c || exit 1; \
+	done
+
 FMT_SRCS = $(wildcard core/*.[ch] balancers/*.[ch] health/*.[ch] config/*.[ch] bench/*.[ch] \
                       test/unit/*.[ch] test/fuzz/*.[ch])
 format:
@@ -117,6 +133,6 @@ format-check:
 	clang-format --dry-run --Werror $(FMT_SRCS)
 
 clean:
-	rm -rf build build-asan build-ubsan build-tsan
+	rm -rf build build-asan build-ubsan build-tsan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -36,7 +36,7 @@ struct cfg_server {
     char *name;
     char *addr_text; /* the address as written */
     struct cfg_addr addr;
-    uint32_t weight; /* default 1; 0 = takes no new connections */
+    uint32_t weight;    /* default 1; 0 = takes no new connections */
     uint32_t max_conns; /* default 0 = unlimited */
     bool backup;
     int line;
@@ -44,11 +44,11 @@ struct cfg_server {
 
 struct cfg_backend {
     char *name;
-    int line; /* line of the [backend NAME] header */
-    char *balance; /* default "roundrobin" */
-    const struct lb_ops *ops; /* resolved by validation */
-    enum hash_key hash_key;   /* default src_ip */
-    bool hash_key_set;        /* given explicitly (rejected for non-hashing algorithms) */
+    int line;                    /* line of the [backend NAME] header */
+    char *balance;               /* default "roundrobin" */
+    const struct lb_ops *ops;    /* resolved by validation */
+    enum hash_key hash_key;      /* default src_ip */
+    bool hash_key_set;           /* given explicitly (rejected for non-hashing algorithms) */
     uint32_t connect_timeout_ms; /* default 2s */
     uint32_t idle_timeout_ms;    /* default 1h; 0 = never */
     uint32_t retries;            /* default 2 */
@@ -70,19 +70,19 @@ struct cfg_frontend {
     char **bind_texts; /* as written, for logs */
     int *bind_lines;
     size_t nbinds;
-    char *backend;      /* name as written */
+    char *backend; /* name as written */
     int backend_line;
     size_t backend_idx; /* resolved by validation: index into config.backends */
 };
 
 struct cfg_global {
-    uint32_t workers;   /* 0 = auto (one per online CPU) */
-    enum io_mode io;    /* default auto */
-    enum fwd_mode forward; /* default auto */
-    uint32_t max_conns; /* default 100000 */
-    enum log_level log_level; /* default info */
-    bool has_admin;     /* admin = empty turns it off */
-    struct cfg_addr admin; /* default 127.0.0.1:9100 */
+    uint32_t workers;           /* 0 = auto (one per online CPU) */
+    enum io_mode io;            /* default auto */
+    enum fwd_mode forward;      /* default auto */
+    uint32_t max_conns;         /* default 100000 */
+    enum log_level log_level;   /* default info */
+    bool has_admin;             /* admin = empty turns it off */
+    struct cfg_addr admin;      /* default 127.0.0.1:9100 */
     uint32_t shutdown_grace_ms; /* default 30s */
 };
 
@@ -114,7 +114,7 @@ void config_free(struct config *cfg);
 int cfg_parse_duration(const char *s, uint32_t *ms);
 
 /* Address forms accepted by cfg_parse_addr(). */
-#define CFG_ADDR_UNIX (1u << 0)    /* "unix:/path" */
+#define CFG_ADDR_UNIX    (1u << 0) /* "unix:/path" */
 #define CFG_ADDR_RESOLVE (1u << 1) /* host names through getaddrinfo */
 #define CFG_ADDR_PASSIVE (1u << 2) /* for bind: "*" or empty host = any */
 

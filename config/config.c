@@ -1,0 +1,1327 @@
+/*
+ * config.c - lb.ini into struct config, in two phases (STYLE point 12).
+ *
+ * Phase 1 runs inih over our own line reader. The reader is the one place
+ * that sees raw lines, so it counts them (libinih 55 passes no line number to
+ * the handler), rejects lines longer than inih's buffer instead of letting
+ * inih cut them in two, strips leading blanks (so an indented line is never
+ * taken as an inih continuation line) and handles [section] headers itself:
+ * inih reports no section start, and we need the header line and empty
+ * sections. Every key = value pair goes through one table of
+ * section/key/parser entries.
+ *
+ * Phase 2 (validate) checks what needs the whole file: references between
+ * sections, duplicate names, required keys, the balancer and its options.
+ *
+ * Runs on whatever thread loads the config (main, at start and on SIGHUP);
+ * it keeps no state between calls.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "../balancers/lb.h"
+#include "../core/alloc.h"
+
+#define CFG_NAME_MAX 63          /* frontend, backend and server names */
+#define CFG_FILE_MAX (16u << 20) /* a bigger lb.ini is a mistake */
+#define CFG_HOST_MAX 253
+
+enum sect_kind { SECT_NONE = 0, SECT_GLOBAL, SECT_FRONTEND, SECT_BACKEND };
+
+struct parser;
+struct key_def;
+
+typedef int (*key_parse_fn)(struct parser *p, const struct key_def *k, void *obj, const char *val);
+
+#define KEY_REPEAT (1u << 0) /* may be given more than once (bind, server) */
+#define KEY_AUTO   (1u << 1) /* numbers: "auto" stores 0 */
+
+struct key_def {
+    enum sect_kind sect;
+    const char *name;
+    key_parse_fn parse;
+    size_t off; /* field in the section's struct */
+    uint32_t min, max;
+    const char *const *words; /* keyword values, indexed by their enum value */
+    unsigned flags;
+};
+
+/* Lines that validation reports and struct cfg_backend does not keep. */
+struct be_lines {
+    int balance;
+    int hash_key;
+};
+
+struct parser {
+    struct config *cfg;
+    const char *pos; /* reader position in the NUL-terminated text */
+    int lineno;      /* line last handed to inih */
+    enum sect_kind sect;
+    size_t idx;          /* current frontend or backend */
+    uint64_t seen;       /* keys of the current section given so far */
+    int key_line[64];    /* where each of them was given */
+    int global_line;     /* line of [global], 0 if none yet */
+    struct be_lines *be; /* parallel to cfg->backends */
+    bool failed;
+    int err_line;
+    char *err;
+    size_t errlen;
+};
+
+/* ---- errors ---- */
+
+/*
+ * Records the first error as "FILE:LINE: KEY: reason" and returns -1.
+ * Control characters (from file names or values) become '?', so the
+ * message is always exactly one line.
+ */
+__attribute__((format(printf, 4, 5))) static int perr(struct parser *p, int line, const char *key,
+                                                      const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (p->failed)
+        return -1;
+    p->failed = true;
+    p->err_line = line;
+    if (!p->err || !p->errlen)
+        return -1;
+    n = snprintf(p->err, p->errlen, "%s:%d: %s: ", p->cfg->path, line, key);
+    if (n >= 0 && (size_t)n < p->errlen) {
+        va_start(ap, fmt);
+        vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    for (char *c = p->err; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    }
+    return -1;
+}
+
+static const char *sect_name(enum sect_kind k)
+{
+    return k == SECT_FRONTEND ? "frontend" : k == SECT_BACKEND ? "backend" : "global";
+}
+
+/* ---- small parsers ---- */
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++) {
+        char c = s[n];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_' ||
+              c == '.' || c == '-'))
+            return false;
+    }
+    return n >= 1 && n <= CFG_NAME_MAX;
+}
+
+/* Parses a plain unsigned decimal; -EINVAL for anything else, -ERANGE above 32 bits. */
+static int parse_uint(const char *s, uint32_t *out)
+{
+    uint64_t v = 0;
+
+    if (!is_digit(*s))
+        return -EINVAL;
+    for (; is_digit(*s); s++) {
+        v = v * 10 + (uint64_t)(*s - '0');
+        if (v > UINT32_MAX)
+            return -ERANGE;
+    }
+    if (*s)
+        return -EINVAL;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cfg_parse_duration(const char *s, uint32_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t mul;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t v = 0;
+    bool big = false;
+
+    if (!s || !is_digit(*s))
+        return -EINVAL;
+    for (; is_digit(*s); s++) {
+        if (!big)
+            v = v * 10 + (uint64_t)(*s - '0');
+        if (v > UINT32_MAX)
+            big = true;
+    }
+    if (*s == '\0') {
+        /* Only zero may go without a unit. */
+        if (big || v != 0)
+            return -EINVAL;
+        *ms = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(s, units[i].unit) != 0)
+            continue;
+        if (big || v * units[i].mul > UINT32_MAX)
+            return -ERANGE;
+        *ms = (uint32_t)(v * units[i].mul);
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* ---- addresses ---- */
+
+static int parse_port(const char *s, uint16_t *port, const char **why)
+{
+    uint32_t v;
+    int r;
+
+    if (!*s) {
+        *why = "missing port";
+        return -EINVAL;
+    }
+    r = parse_uint(s, &v);
+    if (r == -EINVAL) {
+        *why = "bad port (expected a number 1-65535)";
+        return -EINVAL;
+    }
+    if (r < 0 || v == 0 || v > 65535) {
+        *why = "port out of range (1-65535)";
+        return -EINVAL;
+    }
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int parse_unix(const char *path, unsigned flags, struct cfg_addr *out, const char **why)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
+    size_t n = strlen(path);
+
+    if (!(flags & CFG_ADDR_UNIX)) {
+        *why = "unix sockets are not allowed here";
+        return -EINVAL;
+    }
+    if (n == 0) {
+        *why = "missing unix socket path";
+        return -EINVAL;
+    }
+    if (n >= sizeof(un->sun_path)) {
+        *why = "unix socket path too long";
+        return -EINVAL;
+    }
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+static void set_in4(struct cfg_addr *out, const struct in_addr *a, uint16_t port)
+{
+    struct sockaddr_in *in = (struct sockaddr_in *)&out->ss;
+
+    in->sin_family = AF_INET;
+    in->sin_addr = *a;
+    in->sin_port = htons(port);
+    out->len = sizeof(*in);
+}
+
+static void set_in6(struct cfg_addr *out, const struct in6_addr *a, uint16_t port)
+{
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->ss;
+
+    in6->sin6_family = AF_INET6;
+    in6->sin6_addr = *a;
+    in6->sin6_port = htons(port);
+    out->len = sizeof(*in6);
+}
+
+static bool host_syntax_ok(const char *h)
+{
+    bool only_num = true;
+
+    for (const char *c = h; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || is_digit(*c) || *c == '-' ||
+              *c == '.' || *c == '_'))
+            return false;
+        if (!is_digit(*c) && *c != '.')
+            only_num = false;
+    }
+    /* "1.2.3" is not a host name; getaddrinfo would take it as inet_aton does. */
+    return !only_num;
+}
+
+static int resolve(const char *host, uint16_t port, struct cfg_addr *out, const char **why)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int r = -EINVAL;
+
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+        *why = "host name does not resolve";
+        return -EINVAL;
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_family == AF_INET && ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
+            set_in4(out, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, port);
+            r = 0;
+            break;
+        }
+        if (ai->ai_family == AF_INET6 && ai->ai_addrlen >= sizeof(struct sockaddr_in6)) {
+            set_in6(out, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, port);
+            r = 0;
+            break;
+        }
+    }
+    freeaddrinfo(res);
+    if (r < 0)
+        *why = "host name has no IPv4 or IPv6 address";
+    return r;
+}
+
+int cfg_parse_addr(const char *s, unsigned flags, struct cfg_addr *out, const char **why)
+{
+    const char *dummy, *host, *colon;
+    char h[CFG_HOST_MAX + 1];
+    struct in_addr a4;
+    struct in6_addr a6;
+    size_t hlen;
+    uint16_t port;
+
+    if (!why)
+        why = &dummy;
+    memset(out, 0, sizeof(*out));
+    if (strncmp(s, "unix:", 5) == 0)
+        return parse_unix(s + 5, flags, out, why);
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+
+        if (!close) {
+            *why = "missing ']' after IPv6 address";
+            return -EINVAL;
+        }
+        if (close[1] != ':') {
+            *why = close[1] ? "expected ':' after ']'" : "missing port";
+            return -EINVAL;
+        }
+        if (parse_port(close + 2, &port, why) < 0)
+            return -EINVAL;
+        hlen = (size_t)(close - s - 1);
+        if (hlen >= INET6_ADDRSTRLEN) {
+            *why = "bad IPv6 address";
+            return -EINVAL;
+        }
+        memcpy(h, s + 1, hlen);
+        h[hlen] = '\0';
+        if (inet_pton(AF_INET6, h, &a6) != 1) {
+            *why = "bad IPv6 address";
+            return -EINVAL;
+        }
+        set_in6(out, &a6, port);
+        return 0;
+    }
+
+    colon = strrchr(s, ':');
+    if (!colon) {
+        *why = "missing port (expected HOST:PORT)";
+        return -EINVAL;
+    }
+    host = s;
+    hlen = (size_t)(colon - s);
+    if (memchr(host, ':', hlen)) {
+        *why = "IPv6 addresses need brackets ([ADDR]:PORT)";
+        return -EINVAL;
+    }
+    if (parse_port(colon + 1, &port, why) < 0)
+        return -EINVAL;
+    if (hlen == 0 || (hlen == 1 && host[0] == '*')) {
+        if (!(flags & CFG_ADDR_PASSIVE)) {
+            *why = "missing host";
+            return -EINVAL;
+        }
+        a4.s_addr = htonl(INADDR_ANY);
+        set_in4(out, &a4, port);
+        return 0;
+    }
+    if (hlen > CFG_HOST_MAX) {
+        *why = "host name too long";
+        return -EINVAL;
+    }
+    memcpy(h, host, hlen);
+    h[hlen] = '\0';
+    if (inet_pton(AF_INET, h, &a4) == 1) {
+        set_in4(out, &a4, port);
+        return 0;
+    }
+    if (!host_syntax_ok(h)) {
+        *why = "bad address or host name";
+        return -EINVAL;
+    }
+    if (!(flags & CFG_ADDR_RESOLVE)) {
+        *why = "host names are not allowed here (use an IP address)";
+        return -EINVAL;
+    }
+    return resolve(h, port, out, why);
+}
+
+const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN];
+
+    if (!len)
+        return buf;
+    switch (a->ss.ss_family) {
+    case AF_INET: {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+        snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
+        break;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
+        snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
+        break;
+    }
+    case AF_UNIX: {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
+
+        snprintf(buf, len, "unix:%.*s", (int)strnlen(un->sun_path, sizeof(un->sun_path)),
+                 un->sun_path);
+        break;
+    }
+    default:
+        snprintf(buf, len, "(none)");
+        break;
+    }
+    return buf;
+}
+
+/* ---- growing arrays ---- */
+
+/*
+ * Makes room for element <n> of the array at <*(T **)arrp>. The capacity is
+ * not stored: it is the next power of two at or above <n>, so the array is
+ * full exactly when <n> is zero or a power of two.
+ */
+static int grow(void *arrp, size_t n, size_t elem)
+{
+    void *arr, *q;
+    size_t cap;
+
+    if (n & (n - 1))
+        return 0;
+    cap = n ? 2 * n : 1;
+    if (cap > SIZE_MAX / elem)
+        return -ENOMEM;
+    memcpy(&arr, arrp, sizeof(arr));
+    q = lb_realloc(arr, cap * elem);
+    if (!q)
+        return -ENOMEM;
+    memcpy(arrp, &q, sizeof(q));
+    return 0;
+}
+
+static int oom(struct parser *p, const char *key)
+{
+    return perr(p, p->lineno, key, "out of memory");
+}
+
+/* ---- key parsers ---- */
+
+static void *field(void *obj, const struct key_def *k)
+{
+    return (char *)obj + k->off;
+}
+
+static int key_u32(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    uint32_t v;
+
+    if ((k->flags & KEY_AUTO) && strcmp(val, "auto") == 0) {
+        v = 0;
+    } else if (parse_uint(val, &v) != 0 || v < k->min || v > k->max) {
+        return perr(p, p->lineno, k->name, "expected %sa number from %u to %u, got '%.64s'",
+                    k->flags & KEY_AUTO ? "auto or " : "", k->min, k->max, val);
+    }
+    *(uint32_t *)field(obj, k) = v;
+    return 0;
+}
+
+static int key_duration(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    uint32_t ms;
+    int r = cfg_parse_duration(val, &ms);
+
+    if (r == -ERANGE)
+        return perr(p, p->lineno, k->name, "duration too long (at most %ums, about 49 days)",
+                    UINT32_MAX);
+    if (r < 0)
+        return perr(p, p->lineno, k->name,
+                    "bad duration '%.64s' (expected a number and ms, s, m or h, e.g. 500ms)", val);
+    if (ms < k->min)
+        return perr(p, p->lineno, k->name, "must be greater than 0");
+    *(uint32_t *)field(obj, k) = ms;
+    return 0;
+}
+
+_Static_assert(sizeof(enum io_mode) == sizeof(unsigned), "enum io_mode stored as unsigned");
+_Static_assert(sizeof(enum fwd_mode) == sizeof(unsigned), "enum fwd_mode stored as unsigned");
+_Static_assert(sizeof(enum health_kind) == sizeof(unsigned), "enum health_kind stored as unsigned");
+_Static_assert(sizeof(enum hash_key) == sizeof(unsigned), "enum hash_key stored as unsigned");
+
+/* One of k->words; the enum value is the word's index. */
+static int key_word(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    char list[128];
+    size_t n = 0;
+
+    for (unsigned i = 0; k->words[i]; i++) {
+        if (strcmp(val, k->words[i]) == 0) {
+            *(unsigned *)field(obj, k) = i;
+            return 0;
+        }
+    }
+    list[0] = '\0';
+    for (unsigned i = 0; k->words[i] && n < sizeof(list); i++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? ", " : "", k->words[i]);
+    return perr(p, p->lineno, k->name, "expected one of %s, got '%.64s'", list, val);
+}
+
+static int key_log_level(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_global *g = obj;
+
+    if (log_parse_level(val, &g->log_level) < 0)
+        return perr(p, p->lineno, k->name, "expected one of error, warn, info, debug, got '%.64s'",
+                    val);
+    return 0;
+}
+
+static int key_admin(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_global *g = obj;
+    const char *why = "bad address";
+
+    if (!*val) {
+        g->has_admin = false;
+        return 0;
+    }
+    if (cfg_parse_addr(val, CFG_ADDR_UNIX | CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE, &g->admin, &why) <
+        0)
+        return perr(p, p->lineno, k->name, "%s: '%.64s'", why, val);
+    g->has_admin = true;
+    return 0;
+}
+
+static int key_bind(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_frontend *fe = obj;
+    const char *why = "bad address";
+    struct cfg_addr a;
+    char *text;
+
+    if (cfg_parse_addr(val, CFG_ADDR_UNIX | CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE, &a, &why) < 0)
+        return perr(p, p->lineno, k->name, "%s: '%.64s'", why, val);
+    if (grow(&fe->binds, fe->nbinds, sizeof(*fe->binds)) < 0 ||
+        grow(&fe->bind_texts, fe->nbinds, sizeof(*fe->bind_texts)) < 0 ||
+        grow(&fe->bind_lines, fe->nbinds, sizeof(*fe->bind_lines)) < 0)
+        return oom(p, k->name);
+    text = lb_strdup(val);
+    if (!text)
+        return oom(p, k->name);
+    fe->binds[fe->nbinds] = a;
+    fe->bind_texts[fe->nbinds] = text;
+    fe->bind_lines[fe->nbinds] = p->lineno;
+    fe->nbinds++;
+    return 0;
+}
+
+static int key_fe_backend(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_frontend *fe = obj;
+
+    if (!name_ok(val))
+        return perr(p, p->lineno, k->name, "bad backend name '%.64s' (1-63 of A-Z a-z 0-9 _ . -)",
+                    val);
+    fe->backend = lb_strdup(val);
+    if (!fe->backend)
+        return oom(p, k->name);
+    fe->backend_line = p->lineno;
+    return 0;
+}
+
+static int key_balance(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+    char *s;
+
+    /* Checked against the registry by validate(), which also needs hash_key. */
+    if (!*val)
+        return perr(p, p->lineno, k->name, "missing algorithm (known: %s)", lb_registry_names());
+    s = lb_strdup(val);
+    if (!s)
+        return oom(p, k->name);
+    lb_free(be->balance);
+    be->balance = s;
+    p->be[p->idx].balance = p->lineno;
+    return 0;
+}
+
+static int key_hash_key(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+
+    if (key_word(p, k, obj, val) < 0)
+        return -1;
+    be->hash_key_set = true;
+    p->be[p->idx].hash_key = p->lineno;
+    return 0;
+}
+
+static int key_health_path(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+    char *s;
+
+    if (val[0] != '/')
+        return perr(p, p->lineno, k->name, "must start with '/', got '%.64s'", val);
+    /* It goes into an HTTP request line as is. */
+    for (const char *c = val; *c; c++) {
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return perr(p, p->lineno, k->name, "must not contain spaces or control characters");
+    }
+    s = lb_strdup(val);
+    if (!s)
+        return oom(p, k->name);
+    lb_free(be->health_path);
+    be->health_path = s;
+    return 0;
+}
+
+/* "weight=N" / "max_conns=N" on a server line. */
+static int server_opt(struct parser *p, const char *tok, const char *opt, uint32_t max,
+                      uint32_t *out, bool *given)
+{
+    size_t n = strlen(opt);
+
+    if (*given)
+        return perr(p, p->lineno, "server", "%s given twice", opt);
+    if (parse_uint(tok + n + 1, out) != 0 || *out > max)
+        return perr(p, p->lineno, "server", "%s: expected a number from 0 to %u, got '%.64s'", opt,
+                    max, tok + n + 1);
+    *given = true;
+    return 0;
+}
+
+/* server = NAME ADDR [weight=N] [max_conns=N] [backup] */
+static int key_server(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+    struct cfg_server s = {.weight = 1, .line = p->lineno};
+    bool has_weight = false, has_max = false;
+    char buf[INI_MAX_LINE + 1];
+    char *tok[8], *save = NULL, *t;
+    const char *why = "bad address";
+    size_t ntok = 0;
+
+    if (strlen(val) >= sizeof(buf))
+        return perr(p, p->lineno, k->name, "line too long");
+    strcpy(buf, val);
+    for (t = strtok_r(buf, " \t", &save); t; t = strtok_r(NULL, " \t", &save)) {
+        if (ntok == sizeof(tok) / sizeof(tok[0]))
+            return perr(p, p->lineno, k->name, "too many words");
+        tok[ntok++] = t;
+    }
+    if (ntok < 2)
+        return perr(p, p->lineno, k->name, "expected NAME ADDR [weight=N] [max_conns=N] [backup]");
+    if (!name_ok(tok[0]))
+        return perr(p, p->lineno, k->name, "bad server name '%.64s' (1-63 of A-Z a-z 0-9 _ . -)",
+                    tok[0]);
+    if (cfg_parse_addr(tok[1], CFG_ADDR_UNIX | CFG_ADDR_RESOLVE, &s.addr, &why) < 0)
+        return perr(p, p->lineno, k->name, "%s: '%.64s'", why, tok[1]);
+    for (size_t i = 2; i < ntok; i++) {
+        int r;
+
+        if (strncmp(tok[i], "weight=", 7) == 0) {
+            r = server_opt(p, tok[i], "weight", 1000, &s.weight, &has_weight);
+        } else if (strncmp(tok[i], "max_conns=", 10) == 0) {
+            r = server_opt(p, tok[i], "max_conns", 10000000, &s.max_conns, &has_max);
+        } else if (strcmp(tok[i], "backup") == 0) {
+            r = s.backup ? perr(p, p->lineno, k->name, "backup given twice") : 0;
+            s.backup = true;
+        } else {
+            r = perr(p, p->lineno, k->name,
+                     "unknown option '%.64s' (expected weight=N, max_conns=N or backup)", tok[i]);
+        }
+        if (r < 0)
+            return -1;
+    }
+    if (grow(&be->servers, be->nservers, sizeof(*be->servers)) < 0)
+        return oom(p, k->name);
+    s.name = lb_strdup(tok[0]);
+    s.addr_text = lb_strdup(tok[1]);
+    if (!s.name || !s.addr_text) {
+        lb_free(s.name);
+        lb_free(s.addr_text);
+        return oom(p, k->name);
+    }
+    be->servers[be->nservers++] = s;
+    return 0;
+}
+
+/* ---- the key table ---- */
+
+static const char *const io_words[] = {"auto", "uring", "epoll", NULL};
+static const char *const fwd_words[] = {"auto", "copy", "splice", NULL};
+static const char *const health_words[] = {"none", "tcp", "http", NULL};
+static const char *const hash_words[] = {"src_ip", "src_ip_port", NULL};
+
+#define G(f) offsetof(struct cfg_global, f)
+#define B(f) offsetof(struct cfg_backend, f)
+
+static const struct key_def keys[] = {
+    {SECT_GLOBAL, "workers", key_u32, G(workers), 1, 1024, NULL, KEY_AUTO},
+    {SECT_GLOBAL, "io", key_word, G(io), 0, 0, io_words, 0},
+    {SECT_GLOBAL, "forward", key_word, G(forward), 0, 0, fwd_words, 0},
+    {SECT_GLOBAL, "max_conns", key_u32, G(max_conns), 1, 10000000, NULL, 0},
+    {SECT_GLOBAL, "log_level", key_log_level, 0, 0, 0, NULL, 0},
+    {SECT_GLOBAL, "admin", key_admin, 0, 0, 0, NULL, 0},
+    {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
+
+    {SECT_FRONTEND, "bind", key_bind, 0, 0, 0, NULL, KEY_REPEAT},
+    {SECT_FRONTEND, "backend", key_fe_backend, 0, 0, 0, NULL, 0},
+
+    {SECT_BACKEND, "balance", key_balance, 0, 0, 0, NULL, 0},
+    {SECT_BACKEND, "hash_key", key_hash_key, B(hash_key), 0, 0, hash_words, 0},
+    {SECT_BACKEND, "connect_timeout", key_duration, B(connect_timeout_ms), 1, 0, NULL, 0},
+    {SECT_BACKEND, "idle_timeout", key_duration, B(idle_timeout_ms), 0, 0, NULL, 0},
+    {SECT_BACKEND, "retries", key_u32, B(retries), 0, 16, NULL, 0},
+    {SECT_BACKEND, "health", key_word, B(health), 0, 0, health_words, 0},
+    {SECT_BACKEND, "health_path", key_health_path, 0, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_expect", key_u32, B(health_expect), 100, 599, NULL, 0},
+    {SECT_BACKEND, "health_interval", key_duration, B(health_interval_ms), 1, 0, NULL, 0},
+    {SECT_BACKEND, "health_timeout", key_duration, B(health_timeout_ms), 1, 0, NULL, 0},
+    {SECT_BACKEND, "rise", key_u32, B(rise), 1, 100, NULL, 0},
+    {SECT_BACKEND, "fall", key_u32, B(fall), 1, 100, NULL, 0},
+    {SECT_BACKEND, "server", key_server, 0, 0, 0, NULL, KEY_REPEAT},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+_Static_assert(NKEYS <= 64, "parser.seen is a 64-bit mask");
+
+/* ---- sections ---- */
+
+static int new_frontend(struct parser *p, const char *name)
+{
+    struct config *cfg = p->cfg;
+    struct cfg_frontend *fe;
+
+    if (grow(&cfg->frontends, cfg->nfrontends, sizeof(*fe)) < 0)
+        return oom(p, "frontend");
+    fe = &cfg->frontends[cfg->nfrontends];
+    memset(fe, 0, sizeof(*fe));
+    cfg->nfrontends++; /* counted at once, so config_free sees a half-built one */
+    fe->line = p->lineno;
+    fe->name = lb_strdup(name);
+    if (!fe->name)
+        return oom(p, "frontend");
+    p->idx = cfg->nfrontends - 1;
+    return 0;
+}
+
+static int new_backend(struct parser *p, const char *name)
+{
+    struct config *cfg = p->cfg;
+    struct cfg_backend *be;
+
+    if (grow(&cfg->backends, cfg->nbackends, sizeof(*be)) < 0 ||
+        grow(&p->be, cfg->nbackends, sizeof(*p->be)) < 0)
+        return oom(p, "backend");
+    be = &cfg->backends[cfg->nbackends];
+    memset(be, 0, sizeof(*be));
+    memset(&p->be[cfg->nbackends], 0, sizeof(*p->be));
+    cfg->nbackends++;
+    be->line = p->lineno;
+    be->hash_key = HASH_SRC_IP;
+    be->connect_timeout_ms = 2000;
+    be->idle_timeout_ms = 3600000;
+    be->retries = 2;
+    be->health = HEALTH_TCP;
+    be->health_expect = 200;
+    be->health_interval_ms = 1000;
+    be->health_timeout_ms = 500;
+    be->rise = 2;
+    be->fall = 3;
+    be->name = lb_strdup(name);
+    be->balance = lb_strdup("roundrobin");
+    be->health_path = lb_strdup("/healthz");
+    if (!be->name || !be->balance || !be->health_path)
+        return oom(p, "backend");
+    p->idx = cfg->nbackends - 1;
+    return 0;
+}
+
+/* <hdr> is the text between '[' and ']', writable. */
+static int begin_section(struct parser *p, char *hdr)
+{
+    char *kind = hdr, *name, *end;
+
+    while (*kind == ' ' || *kind == '\t')
+        kind++;
+    end = kind + strlen(kind);
+    while (end > kind && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    name = kind + strcspn(kind, " \t");
+    if (*name) {
+        *name++ = '\0';
+        while (*name == ' ' || *name == '\t')
+            name++;
+    }
+    p->seen = 0;
+    memset(p->key_line, 0, sizeof(p->key_line));
+
+    if (strcmp(kind, "global") == 0) {
+        if (*name)
+            return perr(p, p->lineno, "global", "takes no name");
+        if (p->global_line)
+            return perr(p, p->lineno, "global", "section given twice (first at line %d)",
+                        p->global_line);
+        p->global_line = p->lineno;
+        p->sect = SECT_GLOBAL;
+        return 0;
+    }
+    if (strcmp(kind, "frontend") == 0 || strcmp(kind, "backend") == 0) {
+        if (!*name)
+            return perr(p, p->lineno, kind, "missing name ([%s NAME])", kind);
+        if (!name_ok(name))
+            return perr(p, p->lineno, kind, "bad name '%.64s' (1-63 of A-Z a-z 0-9 _ . -)", name);
+        if (kind[0] == 'f') {
+            p->sect = SECT_FRONTEND;
+            return new_frontend(p, name);
+        }
+        p->sect = SECT_BACKEND;
+        return new_backend(p, name);
+    }
+    if (*name)
+        name[-1] = ' ';
+    return perr(p, p->lineno, *kind ? kind : "[]",
+                "unknown section (expected [global], [frontend NAME] or [backend NAME])");
+}
+
+/* ---- phase 1: the reader and the inih handler ---- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* A [header] line: begins the section and hands inih an empty line. */
+static char *header_line(struct parser *p, char *buf, const char *s, size_t len)
+{
+    const char *close = memchr(s, ']', len);
+    const char *rest;
+    size_t n;
+
+    if (!close) {
+        perr(p, p->lineno, "syntax error", "missing ']'");
+        return NULL;
+    }
+    for (rest = close + 1; rest < s + len && is_blank(*rest); rest++)
+        ;
+    if (rest < s + len && *rest != ';' && *rest != '#') {
+        perr(p, p->lineno, "syntax error", "text after ']'");
+        return NULL;
+    }
+    n = (size_t)(close - s - 1);
+    memcpy(buf, s + 1, n);
+    buf[n] = '\0';
+    if (memchr(buf, '[', n)) {
+        perr(p, p->lineno, "syntax error", "'[' inside a section header");
+        return NULL;
+    }
+    if (begin_section(p, buf) < 0)
+        return NULL;
+    buf[0] = '\0';
+    return buf;
+}
+
+/*
+ * The ini_reader: hands inih one line at a time from p->pos, counting lines.
+ * Returning NULL ends the parse, which is how the first error stops it.
+ */
+static char *read_line(char *buf, int num, void *stream)
+{
+    struct parser *p = stream;
+    const char *s = p->pos, *nl;
+    size_t len;
+
+    if (p->failed || !*s || num < 2)
+        return NULL;
+    nl = strchr(s, '\n');
+    len = nl ? (size_t)(nl - s) : strlen(s);
+    p->pos = nl ? nl + 1 : s + len;
+    p->lineno++;
+    if (len && s[len - 1] == '\r')
+        len--;
+    if (len > (size_t)num - 1) {
+        perr(p, p->lineno, "syntax error", "line longer than %d characters", num - 1);
+        return NULL;
+    }
+    if (p->lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        len -= 3;
+    }
+    /* No leading blanks, so inih never takes a line as a continuation. */
+    while (len && is_blank(*s)) {
+        s++;
+        len--;
+    }
+    if (len && *s == '[')
+        return header_line(p, buf, s, len);
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static void *section_obj(struct parser *p)
+{
+    switch (p->sect) {
+    case SECT_GLOBAL:
+        return &p->cfg->global;
+    case SECT_FRONTEND:
+        return &p->cfg->frontends[p->idx];
+    case SECT_BACKEND:
+        return &p->cfg->backends[p->idx];
+    default:
+        return NULL;
+    }
+}
+
+/* One key = value pair of the current section. Returns 0 or -1. */
+static int handle_pair(struct parser *p, const char *name, const char *value)
+{
+    const struct key_def *k = NULL;
+    size_t i;
+
+    if (!*name)
+        return perr(p, p->lineno, "syntax error", "missing key before '='");
+    if (p->sect == SECT_NONE)
+        return perr(p, p->lineno, name, "key outside any section");
+    for (i = 0; i < NKEYS; i++) {
+        if (keys[i].sect == p->sect && strcmp(keys[i].name, name) == 0) {
+            k = &keys[i];
+            break;
+        }
+    }
+    if (!k && p->sect == SECT_GLOBAL)
+        return perr(p, p->lineno, name, "unknown key in [global]");
+    if (!k)
+        return perr(p, p->lineno, name, "unknown key in [%s %s]", sect_name(p->sect),
+                    p->sect == SECT_FRONTEND ? p->cfg->frontends[p->idx].name
+                                             : p->cfg->backends[p->idx].name);
+    if (!(k->flags & KEY_REPEAT) && (p->seen & (1ull << i)))
+        return perr(p, p->lineno, name, "given twice (first at line %d)", p->key_line[i]);
+    p->seen |= 1ull << i;
+    p->key_line[i] = p->lineno;
+    return k->parse(p, k, section_obj(p), value);
+}
+
+/* The ini_handler; <section> is always "": the reader keeps headers from inih. */
+static int on_pair(void *user, const char *section, const char *name, const char *value)
+{
+    struct parser *p = user;
+
+    (void)section;
+    if (p->failed)
+        return 0;
+    return handle_pair(p, name, value) == 0;
+}
+
+/* ---- phase 2: validation ---- */
+
+struct named {
+    const char *name;
+    int line;
+};
+
+static int named_cmp(const void *a, const void *b)
+{
+    const struct named *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/*
+ * Finds the duplicate that comes first in the file among the <n> entries of
+ * <v> (sorted in place): its line in <*line>, the first occurrence in
+ * <*first>. Returns true when there is one. O(n log n), so that a large
+ * generated config does not take quadratic time.
+ */
+static bool find_dup(struct named *v, size_t n, int *line, int *first, const char **name)
+{
+    size_t start = 0;
+
+    *line = 0;
+    if (n < 2)
+        return false;
+    qsort(v, n, sizeof(*v), named_cmp);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(v[i].name, v[start].name) != 0) {
+            start = i;
+            continue;
+        }
+        if (i == start + 1 && (!*line || v[i].line < *line)) {
+            *line = v[i].line;
+            *first = v[start].line;
+            *name = v[i].name;
+        }
+    }
+    return *line != 0;
+}
+
+static int check_dup_sections(struct parser *p, enum sect_kind kind)
+{
+    struct config *cfg = p->cfg;
+    size_t n = kind == SECT_FRONTEND ? cfg->nfrontends : cfg->nbackends;
+    struct named *v = lb_calloc(n ? n : 1, sizeof(*v));
+    const char *name = NULL;
+    int line, first = 0, r = 0;
+    char key[80];
+
+    if (!v)
+        return perr(p, 0, sect_name(kind), "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        v[i].name = kind == SECT_FRONTEND ? cfg->frontends[i].name : cfg->backends[i].name;
+        v[i].line = kind == SECT_FRONTEND ? cfg->frontends[i].line : cfg->backends[i].line;
+    }
+    if (find_dup(v, n, &line, &first, &name)) {
+        snprintf(key, sizeof(key), "%s %s", sect_name(kind), name);
+        r = perr(p, line, key, "duplicate %s name (first at line %d)", sect_name(kind), first);
+    }
+    lb_free(v);
+    return r;
+}
+
+static int check_backend(struct parser *p, size_t i)
+{
+    struct cfg_backend *be = &p->cfg->backends[i];
+    const struct be_lines *bl = &p->be[i];
+    const char *name = NULL;
+    struct named *v;
+    int line, first = 0, r = 0;
+    char key[80];
+
+    be->ops = lb_registry_find(be->balance);
+    if (!be->ops)
+        return perr(p, bl->balance ? bl->balance : be->line, "balance",
+                    "unknown algorithm '%.64s' (known: %s)", be->balance, lb_registry_names());
+    if (be->hash_key_set && !(be->ops->caps & LB_CAP_HASH_KEY))
+        return perr(p, bl->hash_key, "hash_key", "balance = %s does not hash client addresses",
+                    be->balance);
+    snprintf(key, sizeof(key), "backend %s", be->name);
+    if (be->nservers == 0)
+        return perr(p, be->line, key, "no servers (add server = NAME ADDR)");
+    v = lb_calloc(be->nservers, sizeof(*v));
+    if (!v)
+        return perr(p, be->line, key, "out of memory");
+    for (size_t j = 0; j < be->nservers; j++) {
+        v[j].name = be->servers[j].name;
+        v[j].line = be->servers[j].line;
+    }
+    if (find_dup(v, be->nservers, &line, &first, &name))
+        r = perr(p, line, "server", "duplicate server name '%s' in backend %s (first at line %d)",
+                 name, be->name, first);
+    lb_free(v);
+    return r;
+}
+
+static int check_frontend(struct parser *p, struct cfg_frontend *fe)
+{
+    struct config *cfg = p->cfg;
+    char key[80];
+
+    snprintf(key, sizeof(key), "frontend %s", fe->name);
+    if (fe->nbinds == 0)
+        return perr(p, fe->line, key, "no bind (add bind = HOST:PORT)");
+    if (!fe->backend)
+        return perr(p, fe->line, key, "no backend (add backend = NAME)");
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        if (strcmp(cfg->backends[i].name, fe->backend) == 0) {
+            fe->backend_idx = i;
+            return 0;
+        }
+    }
+    return perr(p, fe->backend_line, "backend", "no [backend %s] section", fe->backend);
+}
+
+/*
+ * The same address bound twice would not fail at start: with SO_REUSEPORT
+ * the kernel would quietly spread connections over both frontends.
+ */
+static int check_dup_binds(struct parser *p)
+{
+    struct config *cfg = p->cfg;
+    typedef char addr_text[128];
+    addr_text *texts;
+    struct named *v;
+    const char *name = NULL;
+    size_t n = 0, k = 0;
+    int line, first = 0, r = 0;
+
+    for (size_t i = 0; i < cfg->nfrontends; i++)
+        n += cfg->frontends[i].nbinds;
+    v = lb_calloc(n ? n : 1, sizeof(*v));
+    texts = lb_calloc(n ? n : 1, sizeof(*texts));
+    if (!v || !texts) {
+        r = perr(p, 0, "bind", "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        const struct cfg_frontend *fe = &cfg->frontends[i];
+
+        for (size_t j = 0; j < fe->nbinds; j++, k++) {
+            v[k].name = cfg_addr_str(&fe->binds[j], texts[k], sizeof(texts[k]));
+            v[k].line = fe->bind_lines[j];
+        }
+    }
+    if (find_dup(v, n, &line, &first, &name))
+        r = perr(p, line, "bind", "%s is already bound at line %d", name, first);
+out:
+    lb_free(texts);
+    lb_free(v);
+    return r;
+}
+
+static int validate(struct parser *p)
+{
+    struct config *cfg = p->cfg;
+
+    if (cfg->nfrontends == 0)
+        return perr(p, p->lineno ? p->lineno : 1, "frontend",
+                    "no [frontend NAME] section (at least one is required)");
+    if (check_dup_sections(p, SECT_BACKEND) < 0 || check_dup_sections(p, SECT_FRONTEND) < 0)
+        return -1;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        if (check_backend(p, i) < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        if (check_frontend(p, &cfg->frontends[i]) < 0)
+            return -1;
+    }
+    return check_dup_binds(p);
+}
+
+/* ---- loading ---- */
+
+static void global_defaults(struct cfg_global *g)
+{
+    struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in *in = (struct sockaddr_in *)&g->admin.ss;
+
+    memset(g, 0, sizeof(*g));
+    g->workers = 0;
+    g->io = IO_AUTO;
+    g->forward = FWD_AUTO;
+    g->max_conns = 100000;
+    g->log_level = LOG_INFO;
+    g->has_admin = true;
+    in->sin_family = AF_INET;
+    in->sin_addr = lo;
+    in->sin_port = htons(9100);
+    g->admin.len = sizeof(*in);
+    g->shutdown_grace_ms = 30000;
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    for (char *c = err; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    }
+}
+
+int config_load_string(const char *text, const char *name, struct config **out, char *err,
+                       size_t errlen)
+{
+    struct parser p = {.pos = text, .err = err, .errlen = errlen};
+    int r;
+
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!name)
+        name = "<string>";
+    p.cfg = lb_calloc(1, sizeof(*p.cfg));
+    if (!p.cfg)
+        goto err_nomem;
+    p.cfg->path = lb_strdup(name);
+    if (!p.cfg->path)
+        goto err_nomem;
+    global_defaults(&p.cfg->global);
+
+    r = ini_parse_stream(read_line, &p, on_pair, &p);
+    if (r > 0 && (!p.failed || r < p.err_line)) {
+        /* inih found a line that is neither a comment nor key = value. */
+        p.failed = false;
+        perr(&p, r, "syntax error", "expected KEY = VALUE, [SECTION] or a ; comment");
+        goto err;
+    }
+    if (r < 0 && !p.failed)
+        goto err_nomem;
+    if (p.failed || validate(&p) < 0)
+        goto err;
+    lb_free(p.be);
+    *out = p.cfg;
+    return 0;
+
+err_nomem:
+    set_err(err, errlen, "%s: out of memory", name);
+err:
+    lb_free(p.be);
+    config_free(p.cfg);
+    return -1;
+}
+
+/* Reads all of <f> into a NUL-terminated buffer. Returns 0 or -errno. */
+static int slurp(FILE *f, char **out, size_t *outlen)
+{
+    size_t len = 0, cap = 0, n;
+    char *buf = NULL, *q;
+
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap >= CFG_FILE_MAX) {
+                lb_free(buf);
+                return -EFBIG;
+            }
+            cap = cap ? cap * 2 : 8192;
+            q = lb_realloc(buf, cap + 1);
+            if (!q) {
+                lb_free(buf);
+                return -ENOMEM;
+            }
+            buf = q;
+        }
+        n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    if (ferror(f)) {
+        int e = errno ? errno : EIO;
+
+        lb_free(buf);
+        return -e;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+int config_load_file(const char *path, struct config **out, char *err, size_t errlen)
+{
+    FILE *f;
+    char *text = NULL;
+    const char *nul;
+    size_t len = 0;
+    int r;
+
+    *out = NULL;
+    f = fopen(path, "rb");
+    if (!f) {
+        r = -errno;
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+        return r;
+    }
+    errno = 0;
+    r = slurp(f, &text, &len);
+    fclose(f);
+    if (r < 0) {
+        set_err(err, errlen, "%s: cannot read: %s", path,
+                r == -EFBIG ? "file larger than 16 MiB" : strerror(-r));
+        return r;
+    }
+    nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+
+        for (const char *c = text; c < nul; c++)
+            line += *c == '\n';
+        set_err(err, errlen, "%s:%d: syntax error: NUL byte", path, line);
+        lb_free(text);
+        return -1;
+    }
+    r = config_load_string(text, path, out, err, errlen);
+    lb_free(text);
+    return r;
+}
+
+void config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        struct cfg_frontend *fe = &cfg->frontends[i];
+
+        for (size_t j = 0; j < fe->nbinds; j++)
+            lb_free(fe->bind_texts[j]);
+        lb_free(fe->binds);
+        lb_free(fe->bind_texts);
+        lb_free(fe->bind_lines);
+        lb_free(fe->name);
+        lb_free(fe->backend);
+    }
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        struct cfg_backend *be = &cfg->backends[i];
+
+        for (size_t j = 0; j < be->nservers; j++) {
+            lb_free(be->servers[j].name);
+            lb_free(be->servers[j].addr_text);
+        }
+        lb_free(be->servers);
+        lb_free(be->name);
+        lb_free(be->balance);
+        lb_free(be->health_path);
+    }
+    lb_free(cfg->frontends);
+    lb_free(cfg->backends);
+    lb_free(cfg->path);
+    lb_free(cfg);
+}

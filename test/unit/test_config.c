@@ -1,0 +1,754 @@
+/*
+ * test_config.c - unit tests for config/: lb.ini parsing, validation and
+ * the duration and address parsers.
+ *
+ * Almost every test goes through config_load_string(), so no files are
+ * needed; error tests check the exact "FILE:LINE: KEY: " prefix.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../balancers/lb.h"
+#include "../../config/config.h"
+
+/* The lb.ini of DESIGN.md, comments included. */
+static const char design_ini[] =
+    "[global]\n"
+    "workers = auto            ; auto = one per online CPU\n"
+    "io = auto                 ; auto | uring | epoll\n"
+    "forward = auto            ; auto | copy | splice\n"
+    "max_conns = 100000\n"
+    "log_level = info          ; error | warn | info | debug\n"
+    "admin = 127.0.0.1:9100    ; admin + metrics HTTP listener; empty = off\n"
+    "shutdown_grace = 30s\n"
+    "\n"
+    "[frontend web]\n"
+    "bind = 0.0.0.0:8080       ; repeatable; host:port, [v6]:port, unix:/path\n"
+    "backend = app\n"
+    "\n"
+    "[backend app]\n"
+    "balance = roundrobin\n"
+    "connect_timeout = 2s\n"
+    "idle_timeout = 1h\n"
+    "retries = 2               ; other servers tried when connect fails\n"
+    "health = tcp              ; none | tcp | http\n"
+    "health_path = /healthz    ; http only\n"
+    "health_expect = 200       ; http only\n"
+    "health_interval = 1s\n"
+    "health_timeout = 500ms\n"
+    "rise = 2\n"
+    "fall = 3\n"
+    "server = a 127.0.0.1:9001 weight=10\n"
+    "server = b 127.0.0.1:9002 weight=10 max_conns=1000\n"
+    "server = c 127.0.0.1:9003 backup\n";
+
+/* The smallest valid file: frontend on lines 1-3, backend on lines 4-5. */
+#define MIN_FE  "[frontend web]\nbind = 127.0.0.1:8080\nbackend = app\n"
+#define MIN_BE  "[backend app]\nserver = a 127.0.0.1:9001\n"
+#define MIN_INI MIN_FE MIN_BE
+
+static struct config *load_ok(const char *text)
+{
+    struct config *cfg = NULL;
+    char err[512];
+    int r = config_load_string(text, NULL, &cfg, err, sizeof(err));
+
+    if (r != 0)
+        print_error("unexpected error: %s\n", err);
+    assert_int_equal(r, 0);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Loads <text>, expects failure with "<string>:LINE: KEY: " and returns the reason. */
+static void expect_err(const char *text, int line, const char *key, const char *reason_part)
+{
+    struct config *cfg = (struct config *)1;
+    char err[512], prefix[256];
+    int r = config_load_string(text, NULL, &cfg, err, sizeof(err));
+
+    if (r == 0)
+        print_error("expected an error at line %d (%s), got none for:\n%s\n", line, key, text);
+    assert_int_equal(r, -1);
+    assert_null(cfg);
+    snprintf(prefix, sizeof(prefix), "<string>:%d: %s: ", line, key);
+    if (strncmp(err, prefix, strlen(prefix)) != 0)
+        print_error("expected prefix '%s', got '%s'\n", prefix, err);
+    assert_true(strncmp(err, prefix, strlen(prefix)) == 0);
+    assert_null(strchr(err, '\n'));
+    if (reason_part && !strstr(err, reason_part))
+        print_error("expected '%s' in '%s'\n", reason_part, err);
+    if (reason_part)
+        assert_non_null(strstr(err, reason_part));
+}
+
+static const struct sockaddr_in *in4(const struct cfg_addr *a)
+{
+    assert_int_equal(a->ss.ss_family, AF_INET);
+    assert_int_equal(a->len, sizeof(struct sockaddr_in));
+    return (const struct sockaddr_in *)&a->ss;
+}
+
+static void assert_addr(const struct cfg_addr *a, const char *text)
+{
+    char buf[160];
+
+    assert_string_equal(cfg_addr_str(a, buf, sizeof(buf)), text);
+}
+
+/* ---- good files ---- */
+
+static void test_design_example(void **state)
+{
+    struct config *cfg = load_ok(design_ini);
+    const struct cfg_backend *be;
+    const struct cfg_frontend *fe;
+
+    (void)state;
+    assert_string_equal(cfg->path, "<string>");
+    assert_int_equal(cfg->global.workers, 0);
+    assert_int_equal(cfg->global.io, IO_AUTO);
+    assert_int_equal(cfg->global.forward, FWD_AUTO);
+    assert_int_equal(cfg->global.max_conns, 100000);
+    assert_int_equal(cfg->global.log_level, LOG_INFO);
+    assert_true(cfg->global.has_admin);
+    assert_addr(&cfg->global.admin, "127.0.0.1:9100");
+    assert_int_equal(cfg->global.shutdown_grace_ms, 30000);
+
+    assert_int_equal(cfg->nfrontends, 1);
+    fe = &cfg->frontends[0];
+    assert_string_equal(fe->name, "web");
+    assert_int_equal(fe->line, 10);
+    assert_int_equal(fe->nbinds, 1);
+    assert_string_equal(fe->bind_texts[0], "0.0.0.0:8080");
+    assert_int_equal(fe->bind_lines[0], 11);
+    assert_int_equal(in4(&fe->binds[0])->sin_addr.s_addr, htonl(INADDR_ANY));
+    assert_int_equal(ntohs(in4(&fe->binds[0])->sin_port), 8080);
+    assert_string_equal(fe->backend, "app");
+    assert_int_equal(fe->backend_line, 12);
+    assert_int_equal(fe->backend_idx, 0);
+
+    assert_int_equal(cfg->nbackends, 1);
+    be = &cfg->backends[0];
+    assert_string_equal(be->name, "app");
+    assert_int_equal(be->line, 14);
+    assert_string_equal(be->balance, "roundrobin");
+    assert_non_null(be->ops);
+    assert_string_equal(be->ops->name, "roundrobin");
+    assert_int_equal(be->hash_key, HASH_SRC_IP);
+    assert_false(be->hash_key_set);
+    assert_int_equal(be->connect_timeout_ms, 2000);
+    assert_int_equal(be->idle_timeout_ms, 3600000);
+    assert_int_equal(be->retries, 2);
+    assert_int_equal(be->health, HEALTH_TCP);
+    assert_string_equal(be->health_path, "/healthz");
+    assert_int_equal(be->health_expect, 200);
+    assert_int_equal(be->health_interval_ms, 1000);
+    assert_int_equal(be->health_timeout_ms, 500);
+    assert_int_equal(be->rise, 2);
+    assert_int_equal(be->fall, 3);
+
+    assert_int_equal(be->nservers, 3);
+    assert_string_equal(be->servers[0].name, "a");
+    assert_string_equal(be->servers[0].addr_text, "127.0.0.1:9001");
+    assert_addr(&be->servers[0].addr, "127.0.0.1:9001");
+    assert_int_equal(be->servers[0].weight, 10);
+    assert_int_equal(be->servers[0].max_conns, 0);
+    assert_false(be->servers[0].backup);
+    assert_int_equal(be->servers[0].line, 26);
+    assert_string_equal(be->servers[1].name, "b");
+    assert_int_equal(be->servers[1].weight, 10);
+    assert_int_equal(be->servers[1].max_conns, 1000);
+    assert_false(be->servers[1].backup);
+    assert_int_equal(be->servers[1].line, 27);
+    assert_string_equal(be->servers[2].name, "c");
+    assert_addr(&be->servers[2].addr, "127.0.0.1:9003");
+    assert_int_equal(be->servers[2].weight, 1);
+    assert_int_equal(be->servers[2].max_conns, 0);
+    assert_true(be->servers[2].backup);
+    assert_int_equal(be->servers[2].line, 28);
+    config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    struct config *cfg = load_ok(MIN_INI);
+    const struct cfg_backend *be = &cfg->backends[0];
+
+    (void)state;
+    assert_int_equal(cfg->global.workers, 0);
+    assert_int_equal(cfg->global.io, IO_AUTO);
+    assert_int_equal(cfg->global.forward, FWD_AUTO);
+    assert_int_equal(cfg->global.max_conns, 100000);
+    assert_int_equal(cfg->global.log_level, LOG_INFO);
+    assert_true(cfg->global.has_admin);
+    assert_addr(&cfg->global.admin, "127.0.0.1:9100");
+    assert_int_equal(cfg->global.shutdown_grace_ms, 30000);
+    assert_string_equal(be->balance, "roundrobin");
+    assert_non_null(be->ops);
+    assert_int_equal(be->hash_key, HASH_SRC_IP);
+    assert_false(be->hash_key_set);
+    assert_int_equal(be->connect_timeout_ms, 2000);
+    assert_int_equal(be->idle_timeout_ms, 3600000);
+    assert_int_equal(be->retries, 2);
+    assert_int_equal(be->health, HEALTH_TCP);
+    assert_string_equal(be->health_path, "/healthz");
+    assert_int_equal(be->health_expect, 200);
+    assert_int_equal(be->health_interval_ms, 1000);
+    assert_int_equal(be->health_timeout_ms, 500);
+    assert_int_equal(be->rise, 2);
+    assert_int_equal(be->fall, 3);
+    assert_int_equal(be->servers[0].weight, 1);
+    assert_int_equal(be->servers[0].max_conns, 0);
+    assert_false(be->servers[0].backup);
+    config_free(cfg);
+}
+
+static void test_other_values(void **state)
+{
+    struct config *cfg = load_ok("[global]\n"
+                                 "workers = 8\n"
+                                 "io = epoll\n"
+                                 "forward = splice\n"
+                                 "max_conns = 10000000\n"
+                                 "log_level = debug\n"
+                                 "admin =\n"
+                                 "shutdown_grace = 0\n" MIN_FE "[backend app]\n"
+                                 "health = http\n"
+                                 "health_path = /status?full=1\n"
+                                 "health_expect = 204\n"
+                                 "retries = 16\n"
+                                 "idle_timeout = 0\n"
+                                 "rise = 100\n"
+                                 "fall = 1\n"
+                                 "server = a 127.0.0.1:9001 weight=0 max_conns=5 backup\n"
+                                 "server = b.c-d_e [::1]:9002 backup weight=1000\n"
+                                 "server = u unix:/run/app.sock\n");
+    const struct cfg_backend *be = &cfg->backends[0];
+
+    (void)state;
+    assert_int_equal(cfg->global.workers, 8);
+    assert_int_equal(cfg->global.io, IO_EPOLL);
+    assert_int_equal(cfg->global.forward, FWD_SPLICE);
+    assert_int_equal(cfg->global.max_conns, 10000000);
+    assert_int_equal(cfg->global.log_level, LOG_DEBUG);
+    assert_false(cfg->global.has_admin);
+    assert_int_equal(cfg->global.shutdown_grace_ms, 0);
+    assert_int_equal(be->health, HEALTH_HTTP);
+    assert_string_equal(be->health_path, "/status?full=1");
+    assert_int_equal(be->health_expect, 204);
+    assert_int_equal(be->retries, 16);
+    assert_int_equal(be->idle_timeout_ms, 0);
+    assert_int_equal(be->rise, 100);
+    assert_int_equal(be->fall, 1);
+    assert_int_equal(be->nservers, 3);
+    assert_int_equal(be->servers[0].weight, 0);
+    assert_int_equal(be->servers[0].max_conns, 5);
+    assert_true(be->servers[0].backup);
+    assert_string_equal(be->servers[1].name, "b.c-d_e");
+    assert_int_equal(be->servers[1].weight, 1000);
+    assert_true(be->servers[1].backup);
+    assert_addr(&be->servers[1].addr, "[::1]:9002");
+    assert_addr(&be->servers[2].addr, "unix:/run/app.sock");
+    config_free(cfg);
+}
+
+static void test_multiple_binds(void **state)
+{
+    struct config *cfg = load_ok("[frontend web]\n"
+                                 "bind = *:80\n"
+                                 "bind = [::]:80\n"
+                                 "bind = 10.1.2.3:443\n"
+                                 "bind = unix:/run/lb.sock\n"
+                                 "backend = app\n"
+                                 "[frontend db]\n"
+                                 "backend = app\n"
+                                 "bind = 127.0.0.1:5432\n" MIN_BE);
+    const struct cfg_frontend *fe = &cfg->frontends[0];
+
+    (void)state;
+    assert_int_equal(cfg->nfrontends, 2);
+    assert_int_equal(fe->nbinds, 4);
+    assert_addr(&fe->binds[0], "0.0.0.0:80");
+    assert_addr(&fe->binds[1], "[::]:80");
+    assert_addr(&fe->binds[2], "10.1.2.3:443");
+    assert_addr(&fe->binds[3], "unix:/run/lb.sock");
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(fe->bind_lines[i], i + 2);
+    assert_string_equal(fe->bind_texts[0], "*:80");
+    assert_string_equal(fe->bind_texts[3], "unix:/run/lb.sock");
+    assert_string_equal(cfg->frontends[1].name, "db");
+    assert_int_equal(cfg->frontends[1].nbinds, 1);
+    assert_int_equal(cfg->frontends[1].backend_idx, 0);
+    config_free(cfg);
+}
+
+/* Two backends, so backend_idx is really resolved. */
+static void test_backend_refs(void **state)
+{
+    struct config *cfg = load_ok("[backend one]\nserver = a 127.0.0.1:1\n"
+                                 "[backend two]\nserver = a 127.0.0.1:2\n"
+                                 "[frontend x]\nbind = :81\nbackend = two\n"
+                                 "[frontend y]\nbind = :82\nbackend = one\n");
+
+    (void)state;
+    assert_int_equal(cfg->frontends[0].backend_idx, 1);
+    assert_int_equal(cfg->frontends[1].backend_idx, 0);
+    config_free(cfg);
+}
+
+/* Leading blanks, CRLF, a BOM, comments and ':' as separator. */
+static void test_lexical(void **state)
+{
+    struct config *cfg = load_ok("\xEF\xBB\xBF; comment\r\n"
+                                 "# another\r\n"
+                                 "  [global]  ; trailing\r\n"
+                                 "\tworkers = 4\r\n"
+                                 "    max_conns: 77\r\n"
+                                 "   [frontend web]\r\n"
+                                 "  bind = 127.0.0.1:8080 ; inline\r\n"
+                                 "  backend = app\r\n"
+                                 "[backend app]\r\n"
+                                 "    server = a 127.0.0.1:9001\r\n"
+                                 "    server = b 127.0.0.1:9002");
+
+    (void)state;
+    assert_int_equal(cfg->global.workers, 4);
+    assert_int_equal(cfg->global.max_conns, 77);
+    assert_string_equal(cfg->frontends[0].bind_texts[0], "127.0.0.1:8080");
+    assert_int_equal(cfg->frontends[0].line, 6);
+    assert_int_equal(cfg->backends[0].nservers, 2);
+    assert_int_equal(cfg->backends[0].servers[1].line, 11);
+    config_free(cfg);
+}
+
+static void test_localhost_server(void **state)
+{
+    struct config *cfg = load_ok(MIN_FE "[backend app]\nserver = a localhost:9001\n");
+    const struct cfg_addr *a = &cfg->backends[0].servers[0].addr;
+
+    (void)state;
+    if (a->ss.ss_family == AF_INET) {
+        assert_int_equal(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr,
+                         htonl(INADDR_LOOPBACK));
+        assert_int_equal(ntohs(((const struct sockaddr_in *)&a->ss)->sin_port), 9001);
+    } else {
+        assert_int_equal(a->ss.ss_family, AF_INET6);
+        assert_true(IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr));
+    }
+    assert_string_equal(cfg->backends[0].servers[0].addr_text, "localhost:9001");
+    config_free(cfg);
+}
+
+/* ---- errors: each with its exact line and key ---- */
+
+struct err_case {
+    const char *text;
+    int line;
+    const char *key;
+    const char *reason; /* a part of the reason, or NULL */
+};
+
+static const struct err_case err_cases[] = {
+    /* sections */
+    {"[foo]\n" MIN_INI, 1, "foo", "unknown section"},
+    {MIN_INI "\n[servers x]\n", 7, "servers x", "unknown section"},
+    {"[global x]\n" MIN_INI, 1, "global", "takes no name"},
+    {"[frontend]\n" MIN_INI, 1, "frontend", "missing name"},
+    {MIN_FE "[backend]\n", 4, "backend", "missing name"},
+    {"[frontend we!b]\n" MIN_INI, 1, "frontend", "bad name"},
+    {"[frontend a b]\n" MIN_INI, 1, "frontend", "bad name"},
+    {MIN_FE "[backend "
+            "a234567890123456789012345678901234567890123456789012345678901234]\n",
+     4, "backend", "bad name"},
+    {"[global]\n[global]\n" MIN_INI, 2, "global", "first at line 1"},
+    {"[global\n" MIN_INI, 1, "syntax error", "missing ']'"},
+    {"[global] x\n" MIN_INI, 1, "syntax error", "after ']'"},
+    {MIN_INI "[frontend web]\nbind = :81\nbackend = app\n", 6, "frontend web", "first at line 1"},
+    {MIN_INI "[backend app]\nserver = a 127.0.0.1:1\n", 6, "backend app", "first at line 4"},
+    {"[frontend web]\nbackend = app\n" MIN_BE, 1, "frontend web", "no bind"},
+    {"[frontend web]\nbind = :80\n" MIN_BE, 1, "frontend web", "no backend"},
+    {"[frontend web]\nbind = :80\nbackend = nope\n" MIN_BE, 3, "backend", "no [backend nope]"},
+    {MIN_FE "[backend app]\n", 4, "backend app", "no servers"},
+    {MIN_FE "[backend app]\nbalance = roundrobin\n", 4, "backend app", "no servers"},
+    {MIN_BE, 2, "frontend", "at least one"},
+    {"", 1, "frontend", "at least one"},
+    /* keys */
+    {"workers = 4\n" MIN_INI, 1, "workers", "outside any section"},
+    {"[global]\nworker = 4\n" MIN_INI, 2, "worker", "unknown key"},
+    {MIN_INI "Server = b 127.0.0.1:9002\n", 6, "Server", "unknown key"},
+    {MIN_INI "bind = 127.0.0.1:1\n", 6, "bind", "unknown key"},
+    {"[frontend web]\nbalance = roundrobin\n", 2, "balance", "unknown key"},
+    {"[global]\nio = uring\nio = epoll\n" MIN_INI, 3, "io", "first at line 2"},
+    {"[frontend web]\nbackend = app\nbind = :1\nbackend = app\n" MIN_BE, 4, "backend",
+     "given twice"},
+    {MIN_INI "retries = 1\nretries = 1\n", 7, "retries", "given twice"},
+    {"[global]\n= 4\n" MIN_INI, 2, "syntax error", "missing key"},
+    {"[global]\nworkers\n" MIN_INI, 2, "syntax error", NULL},
+    /* global values */
+    {"[global]\nworkers = 0\n" MIN_INI, 2, "workers", "1 to 1024"},
+    {"[global]\nworkers = 1025\n" MIN_INI, 2, "workers", NULL},
+    {"[global]\nworkers = many\n" MIN_INI, 2, "workers", NULL},
+    {"[global]\nworkers = -1\n" MIN_INI, 2, "workers", NULL},
+    {"[global]\nworkers = 99999999999999999999\n" MIN_INI, 2, "workers", NULL},
+    {"[global]\nio = kqueue\n" MIN_INI, 2, "io", "auto, uring, epoll"},
+    {"[global]\nforward = zerocopy\n" MIN_INI, 2, "forward", NULL},
+    {"[global]\nmax_conns = 0\n" MIN_INI, 2, "max_conns", NULL},
+    {"[global]\nmax_conns = 10000001\n" MIN_INI, 2, "max_conns", NULL},
+    {"[global]\nlog_level = trace\n" MIN_INI, 2, "log_level", NULL},
+    {"[global]\nadmin = 127.0.0.1\n" MIN_INI, 2, "admin", "missing port"},
+    {"[global]\nshutdown_grace = 30\n" MIN_INI, 2, "shutdown_grace", "bad duration"},
+    {"[global]\nshutdown_grace = 50d\n" MIN_INI, 2, "shutdown_grace", "bad duration"},
+    {"[global]\nshutdown_grace = 5000000000ms\n" MIN_INI, 2, "shutdown_grace", "too long"},
+    /* frontend values */
+    {"[frontend web]\nbind = 1.2.3.4\nbackend = app\n" MIN_BE, 2, "bind", "missing port"},
+    {"[frontend web]\nbind = 1.2.3.4:0\nbackend = app\n" MIN_BE, 2, "bind", "port"},
+    {"[frontend web]\nbind = 1.2.3.4:65536\nbackend = app\n" MIN_BE, 2, "bind", "port"},
+    {"[frontend web]\nbind = :80\nbind = ::1:80\nbackend = app\n" MIN_BE, 3, "bind", "brackets"},
+    {"[frontend web]\nbind = *:80\nbind = 0.0.0.0:80\nbackend = app\n" MIN_BE, 3, "bind",
+     "already bound at line 2"},
+    {MIN_FE "[frontend two]\nbind = 127.0.0.1:8080\nbackend = app\n" MIN_BE, 5, "bind",
+     "already bound"},
+    {"[frontend web]\nbind = :80\nbackend =\n" MIN_BE, 3, "backend", "bad backend name"},
+    /* backend values */
+    {MIN_INI "balance = fastest\n", 6, "balance", "roundrobin"},
+    {MIN_INI "hash_key = src_ip\n", 6, "hash_key", "does not hash"},
+    {MIN_INI "hash_key = dst_ip\n", 6, "hash_key", "src_ip, src_ip_port"},
+    {MIN_INI "connect_timeout = 5\n", 6, "connect_timeout", "bad duration"},
+    {MIN_INI "connect_timeout = 0\n", 6, "connect_timeout", "greater than 0"},
+    {MIN_INI "connect_timeout = 1.5s\n", 6, "connect_timeout", "bad duration"},
+    {MIN_INI "idle_timeout = 2000h\n", 6, "idle_timeout", "too long"},
+    {MIN_INI "retries = 17\n", 6, "retries", "0 to 16"},
+    {MIN_INI "health = udp\n", 6, "health", "none, tcp, http"},
+    {MIN_INI "health_path = healthz\n", 6, "health_path", "'/'"},
+    {MIN_INI "health_path = /a b\n", 6, "health_path", "spaces"},
+    {MIN_INI "health_expect = 99\n", 6, "health_expect", "100 to 599"},
+    {MIN_INI "health_expect = 600\n", 6, "health_expect", NULL},
+    {MIN_INI "health_interval = 0\n", 6, "health_interval", NULL},
+    {MIN_INI "health_timeout = 10x\n", 6, "health_timeout", NULL},
+    {MIN_INI "rise = 0\n", 6, "rise", "1 to 100"},
+    {MIN_INI "fall = 101\n", 6, "fall", "1 to 100"},
+    /* servers */
+    {MIN_INI "server = a 127.0.0.1:9002\n", 6, "server", "first at line 5"},
+    {MIN_INI "server = b\n", 6, "server", "expected NAME ADDR"},
+    {MIN_INI "server =\n", 6, "server", "expected NAME ADDR"},
+    {MIN_INI "server = b! 127.0.0.1:1\n", 6, "server", "bad server name"},
+    {MIN_INI "server = b 127.0.0.1:1 weight=1001\n", 6, "server", "weight"},
+    {MIN_INI "server = b 127.0.0.1:1 weight=\n", 6, "server", "weight"},
+    {MIN_INI "server = b 127.0.0.1:1 weight=1 weight=2\n", 6, "server", "twice"},
+    {MIN_INI "server = b 127.0.0.1:1 max_conns=x\n", 6, "server", "max_conns"},
+    {MIN_INI "server = b 127.0.0.1:1 backup backup\n", 6, "server", "twice"},
+    {MIN_INI "server = b 127.0.0.1:1 fast\n", 6, "server", "unknown option"},
+    {MIN_INI "server = b 127.0.0.1\n", 6, "server", "missing port"},
+    {MIN_INI "server = b 127.0.0.1:99999\n", 6, "server", "port"},
+    {MIN_INI "server = b *:80\n", 6, "server", "missing host"},
+    {MIN_INI "server = b no-such-host.invalid:80\n", 6, "server", "does not resolve"},
+    {MIN_INI "server = b 1.2.3:80\n", 6, "server", NULL},
+    /* the first error wins, whatever its kind */
+    {"[global]\nworkers = x\nno equals sign\n" MIN_INI, 2, "workers", NULL},
+    {"[global]\nno equals sign\nworkers = x\n" MIN_INI, 2, "syntax error", NULL},
+    {"[global]\nno equals sign\n[global\n" MIN_INI, 2, "syntax error", "expected KEY = VALUE"},
+    {"[global]\nworkers = 0\n[frontend web]\n", 2, "workers", NULL},
+};
+
+static void test_errors(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
+        const struct err_case *c = &err_cases[i];
+
+        expect_err(c->text, c->line, c->key, c->reason);
+    }
+}
+
+static void test_line_too_long(void **state)
+{
+    char text[1024], pad[300];
+
+    (void)state;
+    /* 199 characters fit inih's buffer of 200, 200 do not. */
+    memset(pad, 'x', sizeof(pad));
+    snprintf(text, sizeof(text), MIN_INI "; %.*s\n", 197, pad);
+    config_free(load_ok(text));
+    snprintf(text, sizeof(text), MIN_INI "; %.*s\n", 198, pad);
+    expect_err(text, 6, "syntax error", "longer than 199");
+    /* The tail of a cut line must not be parsed as a line of its own. */
+    snprintf(text, sizeof(text), "[global]\nworkers = 1 ;%.*sworkers = 2\n" MIN_INI, 200, pad);
+    expect_err(text, 2, "syntax error", "longer");
+}
+
+static void test_err_buffer(void **state)
+{
+    struct config *cfg;
+    char small[12];
+
+    (void)state;
+    assert_int_equal(config_load_string("[nope]\n", "f.ini", &cfg, small, sizeof(small)), -1);
+    assert_string_equal(small, "f.ini:1: no");
+    assert_int_equal(config_load_string("[nope]\n", "f.ini", &cfg, NULL, 0), -1);
+    assert_null(cfg);
+    /* A file name with a newline still gives a one-line message. */
+    assert_int_equal(config_load_string("[nope]\n", "a\nb", &cfg, small, sizeof(small)), -1);
+    assert_null(strchr(small, '\n'));
+    config_free(NULL);
+}
+
+/* ---- durations ---- */
+
+static void test_durations(void **state)
+{
+    static const struct {
+        const char *s;
+        int r;
+        uint32_t ms;
+    } cases[] = {
+        {"0", 0, 0},
+        {"0ms", 0, 0},
+        {"0s", 0, 0},
+        {"1ms", 0, 1},
+        {"500ms", 0, 500},
+        {"2s", 0, 2000},
+        {"5m", 0, 300000},
+        {"1h", 0, 3600000},
+        {"1193h", 0, 4294800000u},
+        {"4294967295ms", 0, 4294967295u},
+        {"4294967s", 0, 4294967000u},
+        {"007s", 0, 7000},
+        {"4294967296ms", -ERANGE, 0},
+        {"4294968s", -ERANGE, 0},
+        {"1194h", -ERANGE, 0},
+        {"99999999999999999999999h", -ERANGE, 0},
+        {"", -EINVAL, 0},
+        {"5", -EINVAL, 0},
+        {"1.5s", -EINVAL, 0},
+        {"-1s", -EINVAL, 0},
+        {"+1s", -EINVAL, 0},
+        {"10x", -EINVAL, 0},
+        {"s", -EINVAL, 0},
+        {"ms", -EINVAL, 0},
+        {"1 s", -EINVAL, 0},
+        {" 1s", -EINVAL, 0},
+        {"1s ", -EINVAL, 0},
+        {"1S", -EINVAL, 0},
+        {"1sec", -EINVAL, 0},
+        {"1d", -EINVAL, 0},
+        {"1msms", -EINVAL, 0},
+        {"99999999999999999999999", -EINVAL, 0},
+        {"99999999999999999999999x", -EINVAL, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint32_t ms = 12345;
+        int r = cfg_parse_duration(cases[i].s, &ms);
+
+        if (r != cases[i].r)
+            print_error("duration '%s': got %d, want %d\n", cases[i].s, r, cases[i].r);
+        assert_int_equal(r, cases[i].r);
+        if (r == 0)
+            assert_int_equal(ms, cases[i].ms);
+        else
+            assert_int_equal(ms, 12345);
+    }
+}
+
+/* ---- addresses ---- */
+
+#define ALL (CFG_ADDR_UNIX | CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE)
+
+static void test_addrs_good(void **state)
+{
+    static const struct {
+        const char *s;
+        unsigned flags;
+        const char *text; /* cfg_addr_str() of the result */
+    } cases[] = {
+        {"127.0.0.1:80", 0, "127.0.0.1:80"},
+        {"10.0.0.255:65535", 0, "10.0.0.255:65535"},
+        {"0.0.0.0:8080", 0, "0.0.0.0:8080"},
+        {"*:8080", CFG_ADDR_PASSIVE, "0.0.0.0:8080"},
+        {":8080", CFG_ADDR_PASSIVE, "0.0.0.0:8080"},
+        {"[::1]:443", 0, "[::1]:443"},
+        {"[::]:1", 0, "[::]:1"},
+        {"[2001:db8::10]:5432", 0, "[2001:db8::10]:5432"},
+        {"[::ffff:1.2.3.4]:80", 0, "[::ffff:1.2.3.4]:80"},
+        {"unix:/run/x.sock", CFG_ADDR_UNIX, "unix:/run/x.sock"},
+        {"unix:rel.sock", CFG_ADDR_UNIX, "unix:rel.sock"},
+        {"127.0.0.1:0080", 0, "127.0.0.1:80"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg_addr a;
+        const char *why = NULL;
+        int r = cfg_parse_addr(cases[i].s, cases[i].flags, &a, &why);
+
+        if (r != 0)
+            print_error("'%s': %s\n", cases[i].s, why);
+        assert_int_equal(r, 0);
+        assert_addr(&a, cases[i].text);
+    }
+}
+
+static void test_addr_localhost(void **state)
+{
+    struct cfg_addr a;
+    const char *why = NULL;
+    char buf[64];
+
+    (void)state;
+    assert_int_equal(cfg_parse_addr("localhost:9000", CFG_ADDR_RESOLVE, &a, &why), 0);
+    cfg_addr_str(&a, buf, sizeof(buf));
+    assert_true(strcmp(buf, "127.0.0.1:9000") == 0 || strcmp(buf, "[::1]:9000") == 0);
+    /* Without CFG_ADDR_RESOLVE a name is refused, not looked up. */
+    assert_int_equal(cfg_parse_addr("localhost:9000", 0, &a, &why), -EINVAL);
+    assert_non_null(strstr(why, "host names"));
+}
+
+static void test_addrs_bad(void **state)
+{
+    static const struct {
+        const char *s;
+        unsigned flags;
+        const char *why; /* a part of the reason */
+    } cases[] = {
+        {"127.0.0.1", ALL, "missing port"},
+        {"127.0.0.1:", ALL, "missing port"},
+        {"[::1]", ALL, "missing port"},
+        {"[::1]:", ALL, "missing port"},
+        {"[::1]80", ALL, "':'"},
+        {"[::1:80", ALL, "']'"},
+        {"::1:80", ALL, "brackets"},
+        {"127.0.0.1:0", ALL, "range"},
+        {"127.0.0.1:65536", ALL, "range"},
+        {"127.0.0.1:99999999999", ALL, "range"},
+        {"127.0.0.1:http", ALL, "bad port"},
+        {"127.0.0.1:-1", ALL, "bad port"},
+        {"127.0.0.1:8 0", ALL, "bad port"},
+        {"[1.2.3.4]:80", ALL, "IPv6"},
+        {"[zz::1]:80", ALL, "IPv6"},
+        {"256.1.1.1:80", ALL, NULL},
+        {"1.2.3:80", ALL, NULL},
+        {"*:80", CFG_ADDR_UNIX | CFG_ADDR_RESOLVE, "missing host"},
+        {":80", 0, "missing host"},
+        {"unix:/x", CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE, "not allowed"},
+        {"unix:", ALL, "missing"},
+        {"garbage", ALL, "missing port"},
+        {"", ALL, "missing port"},
+        {"ho st:80", ALL, "bad"},
+        {"h$st:80", ALL, "bad"},
+        {"no-such-host.invalid:80", ALL, "does not resolve"},
+    };
+    char longpath[200];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfg_addr a;
+        const char *why = NULL;
+        int r = cfg_parse_addr(cases[i].s, cases[i].flags, &a, &why);
+
+        if (r != -EINVAL)
+            print_error("'%s' was accepted\n", cases[i].s);
+        assert_int_equal(r, -EINVAL);
+        assert_non_null(why);
+        if (cases[i].why && !strstr(why, cases[i].why))
+            print_error("'%s': reason '%s' lacks '%s'\n", cases[i].s, why, cases[i].why);
+        if (cases[i].why)
+            assert_non_null(strstr(why, cases[i].why));
+    }
+
+    /* sun_path holds 107 characters and the NUL. */
+    memset(longpath, 'p', sizeof(longpath));
+    memcpy(longpath, "unix:/", 6);
+    longpath[5 + sizeof(((struct sockaddr_un *)0)->sun_path) - 1] = '\0';
+    {
+        struct cfg_addr a;
+        const char *why = NULL;
+
+        assert_int_equal(cfg_parse_addr(longpath, CFG_ADDR_UNIX, &a, &why), 0);
+        assert_int_equal(a.len, sizeof(struct sockaddr_un));
+        longpath[5 + sizeof(((struct sockaddr_un *)0)->sun_path) - 1] = 'p';
+        longpath[5 + sizeof(((struct sockaddr_un *)0)->sun_path)] = '\0';
+        assert_int_equal(cfg_parse_addr(longpath, CFG_ADDR_UNIX, &a, &why), -EINVAL);
+        assert_non_null(strstr(why, "too long"));
+        /* <why> may be NULL */
+        assert_int_equal(cfg_parse_addr("x", 0, &a, NULL), -EINVAL);
+    }
+}
+
+/* ---- files ---- */
+
+static void test_load_file(void **state)
+{
+    char path[] = "/tmp/test_config_XXXXXX";
+    struct config *cfg = NULL;
+    char err[512];
+    int fd;
+
+    (void)state;
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, design_ini, sizeof(design_ini) - 1), sizeof(design_ini) - 1);
+    close(fd);
+    assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), 0);
+    assert_non_null(cfg);
+    assert_string_equal(cfg->path, path);
+    assert_int_equal(cfg->backends[0].nservers, 3);
+    config_free(cfg);
+
+    /* Errors name the file. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "[global]\nio = x\n", 16), 16);
+    close(fd);
+    assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+    assert_null(cfg);
+    assert_true(strncmp(err, path, strlen(path)) == 0);
+    assert_true(strncmp(err + strlen(path), ":2: io: ", 8) == 0);
+
+    /* A NUL byte is reported with its line, not taken as the end. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "[global]\n\n io = a\0uto\n", 22), 22);
+    close(fd);
+    assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, ":3: syntax error: NUL byte"));
+    unlink(path);
+
+    assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -ENOENT);
+    assert_null(cfg);
+    assert_true(strncmp(err, path, strlen(path)) == 0);
+    assert_non_null(strstr(err, "No such file"));
+
+    assert_true(config_load_file("/", &cfg, err, sizeof(err)) < 0);
+    assert_null(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_design_example),   cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_other_values),     cmocka_unit_test(test_multiple_binds),
+        cmocka_unit_test(test_backend_refs),     cmocka_unit_test(test_lexical),
+        cmocka_unit_test(test_localhost_server), cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_line_too_long),    cmocka_unit_test(test_err_buffer),
+        cmocka_unit_test(test_durations),        cmocka_unit_test(test_addrs_good),
+        cmocka_unit_test(test_addr_localhost),   cmocka_unit_test(test_addrs_bad),
+        cmocka_unit_test(test_load_file),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
