@@ -19,12 +19,12 @@
 /* Capability flags: what an algorithm can use, so the validator can reject
  * options that would be silently ignored. */
 #define LB_CAP_HASH_KEY (1u << 0) /* uses lb_pick_ctx.key (hash_key = ...) */
-#define LB_CAP_WEIGHT (1u << 1)   /* honours server weights */
+#define LB_CAP_WEIGHT   (1u << 1) /* honours server weights */
 
 struct lb_pick_ctx {
-    uint64_t key;                /* hash of the client address, per pool->hash_key */
-    const struct server *avoid;  /* a server that just failed; NULL if none */
-    uint64_t *rng;               /* per-worker PRNG state, for random/p2c */
+    uint64_t key;               /* hash of the client address, per pool->hash_key */
+    const struct server *avoid; /* a server that just failed; NULL if none */
+    uint64_t *rng;              /* per-worker PRNG state, for random/p2c */
 };
 
 struct lb_ops {

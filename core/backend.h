@@ -103,8 +103,8 @@ static inline bool server_take(struct server *s)
     do {
         if (s->max_conns && cur >= s->max_conns)
             return false;
-    } while (!atomic_compare_exchange_weak_explicit(&s->active, &cur, cur + 1,
-                                                    memory_order_relaxed, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&s->active, &cur, cur + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
     atomic_fetch_add_explicit(&s->conns_total, 1, memory_order_relaxed);
     return true;
 }

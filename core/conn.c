@@ -41,9 +41,9 @@
 #include "net.h"
 #include "worker.h"
 
-#define HIGH_WATER (256u * 1024)
-#define LOW_WATER (64u * 1024)
-#define PIPE_CHUNK (64u * 1024)
+#define HIGH_WATER     (256u * 1024)
+#define LOW_WATER      (64u * 1024)
+#define PIPE_CHUNK     (64u * 1024)
 #define CONN_CACHE_MAX 1024
 /* forward = auto: this many full buffers in a row make a flow "bulk". */
 #define BULK_READS 8
@@ -59,10 +59,10 @@ struct half {
     struct buf_queue q;
     struct pipe_pair pipe; /* splice only; rd == -1 when none */
     uint32_t in_pipe;
-    uint8_t dir;    /* enum half_dir */
-    uint8_t splice; /* this half forwards with splice */
-    uint8_t eof;    /* the source sent its FIN */
-    uint8_t shut;   /* the FIN went on to the destination */
+    uint8_t dir;        /* enum half_dir */
+    uint8_t splice;     /* this half forwards with splice */
+    uint8_t eof;        /* the source sent its FIN */
+    uint8_t shut;       /* the FIN went on to the destination */
     uint8_t full_reads; /* consecutive receives that filled a buffer */
     uint8_t to_splice;  /* proved bulk under forward = auto: switch when idle */
     uint64_t bytes;
@@ -93,7 +93,8 @@ static void connect_next(struct conn *c, const struct server *avoid);
 
 static struct conn *half_conn(struct half *h)
 {
-    return h->dir == DIR_C2B ? container_of(h, struct conn, c2b) : container_of(h, struct conn, b2c);
+    return h->dir == DIR_C2B ? container_of(h, struct conn, c2b)
+                             : container_of(h, struct conn, b2c);
 }
 
 static int half_src(const struct conn *c, const struct half *h)
@@ -108,8 +109,8 @@ static int half_dst(const struct conn *c, const struct half *h)
 
 static bool conn_busy(const struct conn *c)
 {
-    return c->conn_op.inflight || c->c2b.rx.inflight || c->c2b.tx.inflight ||
-           c->b2c.rx.inflight || c->b2c.tx.inflight;
+    return c->conn_op.inflight || c->c2b.rx.inflight || c->c2b.tx.inflight || c->b2c.rx.inflight ||
+           c->b2c.tx.inflight;
 }
 
 static void conn_unlink(struct conn *c)
@@ -433,8 +434,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
     c->srv = s;
     c->bfd = fd;
     c->state = CS_CONNECTING;
-    loop_submit_connect(c->w->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr,
-                        s->addrlen);
+    loop_submit_connect(c->w->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr, s->addrlen);
     conn_arm_timer(c, loop_now(c->w->loop) + c->connect_ms);
 }
 

@@ -120,8 +120,8 @@ void loop_submit_accept(struct loop *loop, struct loop_op *op, int fd)
     submit(loop, op, LOOP_OP_ACCEPT, fd);
 }
 
-void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd,
-                         const struct sockaddr *addr, socklen_t len)
+void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd, const struct sockaddr *addr,
+                         socklen_t len)
 {
     op->u.connect.addr = addr;
     op->u.connect.len = len;
@@ -134,8 +134,7 @@ void loop_submit_recv(struct loop *loop, struct loop_op *op, int fd)
     submit(loop, op, LOOP_OP_RECV, fd);
 }
 
-void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf,
-                      uint32_t len)
+void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf, uint32_t len)
 {
     op->u.send.buf = buf;
     op->u.send.len = len;
@@ -143,8 +142,8 @@ void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void 
     submit(loop, op, LOOP_OP_SEND, fd);
 }
 
-void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out,
-                        uint32_t len, bool wait_out)
+void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out, uint32_t len,
+                        bool wait_out)
 {
     op->u.splice.fd_out = fd_out;
     op->u.splice.len = len;

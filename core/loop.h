@@ -40,7 +40,7 @@ struct loop_op;
 
 /* Completion flags. */
 #define LOOP_F_MORE (1u << 0) /* a multishot op stays armed */
-#define LOOP_F_BUF (1u << 1)  /* <op->bid> holds <res> received bytes */
+#define LOOP_F_BUF  (1u << 1) /* <op->bid> holds <res> received bytes */
 
 typedef void (*loop_cb)(struct loop_op *op, int res, unsigned flags);
 
@@ -119,21 +119,20 @@ enum loop_backend loop_backend(const struct loop *loop);
 /* Multishot accept of non-blocking, close-on-exec sockets; res is the fd. */
 void loop_submit_accept(struct loop *loop, struct loop_op *op, int fd);
 /* Non-blocking connect of <fd> (created SOCK_NONBLOCK); res 0 or -errno. */
-void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd,
-                         const struct sockaddr *addr, socklen_t len);
+void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd, const struct sockaddr *addr,
+                         socklen_t len);
 /* Multishot receive into pool buffers; res > 0 bytes, 0 EOF, or -errno. */
 void loop_submit_recv(struct loop *loop, struct loop_op *op, int fd);
 /* Sends all <len> bytes unless an error stops it; res is bytes sent or -errno. */
-void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf,
-                      uint32_t len);
+void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf, uint32_t len);
 /*
  * Moves up to <len> bytes from <fd_in> to <fd_out> with splice(2), one of
  * them a pipe. Waits for readiness of the socket side first if needed:
  * <wait_out> false waits for <fd_in> readable, true for <fd_out> writable.
  * res > 0 bytes moved, 0 end of input, -errno.
  */
-void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out,
-                        uint32_t len, bool wait_out);
+void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out, uint32_t len,
+                        bool wait_out);
 /* Requests cancellation of an in-flight <op>; no-op when not in flight. */
 void loop_cancel(struct loop *loop, struct loop_op *op);
 /*

@@ -22,7 +22,7 @@
 #include "alloc.h"
 
 /* Attempts per op per turn, so one busy socket cannot starve the others. */
-#define BUDGET 16
+#define BUDGET     16
 #define MAX_EVENTS 256
 
 /* op->bstate */

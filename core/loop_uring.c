@@ -425,8 +425,8 @@ int loop_uring_probe(const char **why)
     struct io_uring_probe *probe;
     struct utsname u;
     unsigned major = 0, minor = 0;
-    static const int ops[] = {IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_RECV,
-                              IORING_OP_SEND,   IORING_OP_POLL_ADD, IORING_OP_READ,
+    static const int ops[] = {IORING_OP_ACCEPT,      IORING_OP_CONNECT,  IORING_OP_RECV,
+                              IORING_OP_SEND,        IORING_OP_POLL_ADD, IORING_OP_READ,
                               IORING_OP_ASYNC_CANCEL};
     int ret;
 

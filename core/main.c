@@ -187,9 +187,9 @@ int main(int argc, char **argv)
     nworkers = worker_count(cfg);
     if (workers_create(cfg, nworkers, &ws) < 0)
         goto out_table;
-    log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION,
-             nworkers, lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
-             forward_name(lb_rt.forward), lb_rt.max_conns);
+    log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION, nworkers,
+             lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", forward_name(lb_rt.forward),
+             lb_rt.max_conns);
     if (workers_start(ws, nworkers) < 0) {
         workers_stop(ws, nworkers);
         workers_join(ws, nworkers);

@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define TIMER_NONE UINT64_MAX
+#define TIMER_NONE     UINT64_MAX
 #define TIMER_IDX_NONE UINT32_MAX
 
 struct timer;

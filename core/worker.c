@@ -17,9 +17,9 @@
 #include "net.h"
 #include "qsbr.h"
 
-#define TICK_MS 100
+#define TICK_MS           100
 #define ACCEPT_BACKOFF_MS 100
-#define PIPE_CACHE_MAX 64
+#define PIPE_CACHE_MAX    64
 /* Longest wait in the loop: also bounds how late QSBR sees us quiescent. */
 #define MAX_WAIT_MS 500
 
@@ -27,8 +27,7 @@ struct lb_runtime lb_rt;
 
 static void accept_arm(struct wlistener *l)
 {
-    if (l->armed || l->fd < 0 || l->w->stopping || l->w->accept_paused ||
-        timer_armed(&l->backoff))
+    if (l->armed || l->fd < 0 || l->w->stopping || l->w->accept_paused || timer_armed(&l->backoff))
         return;
     l->armed = true;
     loop_submit_accept(l->w->loop, &l->op, l->fd);
@@ -314,13 +313,13 @@ static int listeners_create(const struct config *cfg, struct worker *ws, uint32_
 
             for (uint32_t i = 0; i < n; i++) {
                 struct wlistener *l = &ws[i].ls[k];
-                int fd = shared && i > 0 ? shared_fd
-                                         : net_listen((const struct sockaddr *)&a->ss, a->len,
-                                                      !shared);
+                int fd = shared && i > 0
+                             ? shared_fd
+                             : net_listen((const struct sockaddr *)&a->ss, a->len, !shared);
 
                 if (fd < 0) {
-                    log_error("frontend %s: cannot listen on %s: %s", fe->name,
-                              fe->bind_texts[b], strerror(-fd));
+                    log_error("frontend %s: cannot listen on %s: %s", fe->name, fe->bind_texts[b],
+                              strerror(-fd));
                     return fd;
                 }
                 shared_fd = fd;

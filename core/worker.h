@@ -65,7 +65,7 @@ struct worker {
     struct wlistener *ls;
     uint32_t nls;
 
-    struct conn *conns; /* live connections (doubly linked) */
+    struct conn *conns;   /* live connections (doubly linked) */
     struct conn *closing; /* closed, waiting for their last completions */
     struct conn *free_conns;
     uint32_t nconns;

@@ -355,10 +355,14 @@ static void test_timer_wakes_loop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        BOTH(test_recv_multishot_eof), BOTH(test_cancel_recv),
-        BOTH(test_buffers_run_dry_and_recover), BOTH(test_send_all),
-        BOTH(test_splice_through_pipe), BOTH(test_accept_connect),
-        BOTH(test_connect_refused), BOTH(test_timer_wakes_loop),
+        BOTH(test_recv_multishot_eof),
+        BOTH(test_cancel_recv),
+        BOTH(test_buffers_run_dry_and_recover),
+        BOTH(test_send_all),
+        BOTH(test_splice_through_pipe),
+        BOTH(test_accept_connect),
+        BOTH(test_connect_refused),
+        BOTH(test_timer_wakes_loop),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
