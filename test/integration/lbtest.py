@@ -1,0 +1,714 @@
+"""lbtest.py - helpers for ringlb's integration tests (stdlib only).
+
+A test script does
+
+    import lbtest
+    def main(t):            # t is an lbtest.Test
+        be = t.backend("echo")
+        lb = t.ringlb(servers=[be])
+        ...
+    lbtest.run(main)
+
+and run() takes care of the rest: the mode from argv (copy, splice, epoll,
+or none for tests that do not start a data path), a hard timeout
+(signal.alarm), skipping with exit 77 when the kernel lacks what the mode
+needs, stopping every process the test started (even on failure or on
+SIGTERM from the runner), and printing ringlb's log when the test fails.
+
+Exit codes: 0 pass, 1 fail, 77 skip.
+
+Environment:
+  RINGLB          path of the daemon (default build/ringlb, from the repo root)
+  LBTEST_DIR      where configs and logs go (default: a fresh temp dir,
+                  removed on success)
+  LBTEST_TIMEOUT  seconds before a test is failed as hung (default 90)
+"""
+
+import ctypes
+import errno
+import hashlib
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RINGLB = os.path.abspath(os.path.join(REPO, os.environ.get("RINGLB", "build/ringlb")))
+BACKEND_PY = os.path.join(REPO, "bench", "backend.py")
+
+# mode -> ([global] io, [global] forward)
+MODES = {
+    "copy": ("uring", "copy"),
+    "splice": ("uring", "splice"),
+    "epoll": ("epoll", "copy"),
+}
+
+SKIP = 77
+
+
+class Fail(Exception):
+    """The behaviour under test is wrong."""
+
+
+class Skip(Exception):
+    """The machine cannot run this test (missing kernel feature)."""
+
+
+class Timeout(BaseException):
+    """The per-test alarm fired (BaseException so `except Exception` in a
+    test's helper threads or loops cannot swallow it)."""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(cond, msg):
+    """Fails the test with <msg> unless <cond>; prints what was checked."""
+    if not cond:
+        raise Fail(msg)
+    log(f"  ok: {msg}")
+
+
+# ---------------------------------------------------------------- kernel probes
+
+_io_uring_probe = None
+
+
+def io_uring_available():
+    """Returns (bool, why): whether io_uring_setup(2) works for this process.
+
+    ENOSYS means seccomp or an old kernel, EPERM kernel.io_uring_disabled.
+    """
+    global _io_uring_probe
+    if _io_uring_probe is not None:
+        return _io_uring_probe
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            if f.read().strip() == "2":
+                _io_uring_probe = (False, "kernel.io_uring_disabled = 2")
+                return _io_uring_probe
+    except OSError:
+        pass
+    nr = 425  # io_uring_setup: same number on every architecture (unified table)
+    libc = ctypes.CDLL(None, use_errno=True)
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed
+    fd = libc.syscall(nr, 4, params)
+    if fd < 0:
+        err = ctypes.get_errno()
+        _io_uring_probe = (False, f"io_uring_setup: {os.strerror(err)}")
+    else:
+        os.close(fd)
+        _io_uring_probe = (True, "io_uring_setup works")
+    return _io_uring_probe
+
+
+# Log lines by which ringlb says it could not use what the mode asked for:
+# io_uring given up for epoll, splice given up for copying. Lines that only
+# say an optional io_uring feature is missing do not match.
+_URING_FALLBACK_RE = re.compile(
+    r"epoll.*(fall|instead|unavailable|disabled|not supported|unsupported|ENOSYS|EPERM)"
+    r"|(fall|instead|unavailable|disabled|not supported|unsupported|ENOSYS|EPERM).*epoll"
+    r"|\bio\b[:= ]+epoll",
+    re.IGNORECASE)
+_SPLICE_FALLBACK_RE = re.compile(
+    r"splice.*(fall ?back|falling back|instead|unavailable|not supported|unsupported)",
+    re.IGNORECASE)
+# When ringlb exits at start-up in a uring mode, a line like this means the
+# kernel refused io_uring (or a feature ringlb needs) rather than a bug.
+_URING_REFUSED_RE = re.compile(
+    r"(io_uring|uring).*(ENOSYS|EPERM|EOPNOTSUPP|not permitted|not implemented|"
+    r"unavailable|not supported|unsupported)",
+    re.IGNORECASE)
+
+
+# ---------------------------------------------------------------- sockets
+
+def raise_nofile():
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+_reserved = []
+
+
+def free_port(host="127.0.0.1"):
+    """Returns a loopback port nobody uses right now (the kernel picks it
+    for a socket that is closed at once). A port handed out by this process
+    is never handed out twice; another process could still take it before
+    ringlb binds it, which on a test machine is rare enough."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(100):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _reserved:
+            _reserved.append(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+def closed_port():
+    """Returns (sock, port): a port bound but not listening, so every connect
+    to it is refused (RST) and no other process can take it meanwhile. Keep
+    <sock> open for as long as the port must stay refused."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    return s, s.getsockname()[1]
+
+
+def connect(addr, timeout=5.0):
+    """Connects to "host:port", "[v6]:port" or "unix:/path"."""
+    fam, sa = parse_addr(addr)
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sa)
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def parse_addr(text):
+    if text.startswith("unix:"):
+        return socket.AF_UNIX, text[5:]
+    if text.startswith("["):
+        host, _, port = text[1:].partition("]:")
+        return socket.AF_INET6, (host, int(port))
+    host, _, port = text.rpartition(":")
+    return socket.AF_INET, (host, int(port))
+
+
+def recv_until_eof(sock, limit=1 << 30):
+    """Reads until EOF; returns bytes. A reset raises ConnectionResetError."""
+    chunks = []
+    n = 0
+    while True:
+        b = sock.recv(1 << 20)
+        if not b:
+            return b"".join(chunks)
+        chunks.append(b)
+        n += len(b)
+        if n > limit:
+            raise Fail(f"more than {limit} bytes received")
+
+
+def recv_exact(sock, n):
+    buf = bytearray()
+    while len(buf) < n:
+        b = sock.recv(min(1 << 20, n - len(buf)))
+        if not b:
+            raise Fail(f"EOF after {len(buf)} of {n} bytes")
+        buf += b
+    return bytes(buf)
+
+
+class Stream:
+    """One connection driven by pump(): sends <payload> (then SHUT_WR when
+    <half_close>), and receives until <expect> bytes arrived (or EOF when
+    <until_eof>). Received bytes are hashed, and kept when <keep>."""
+
+    def __init__(self, sock, payload, expect=None, half_close=False, until_eof=False,
+                 keep=True, chunk=256 * 1024):
+        self.sock = sock
+        self.payload = memoryview(payload)
+        self.sent = 0
+        self.expect = len(payload) if expect is None else expect
+        self.half_close = half_close
+        self.until_eof = until_eof
+        self.keep = keep
+        self.chunk = chunk
+        self.received = bytearray() if keep else None
+        self.nrecv = 0
+        self.hash = hashlib.sha256()
+        self.eof = False
+        self.error = None
+        self.shut = False
+        self.done_at = None
+        sock.setblocking(False)
+
+    def want_write(self):
+        return self.sent < len(self.payload) or (self.half_close and not self.shut)
+
+    def want_read(self):
+        if self.error or self.eof:
+            return False
+        return self.until_eof or self.nrecv < self.expect
+
+    def finished(self):
+        return self.error is not None or (not self.want_write() and not self.want_read())
+
+
+def pump(streams, timeout):
+    """Drives every Stream concurrently from one thread until each has
+    finished or <timeout> seconds passed. Returns the streams not finished."""
+    sel = selectors.DefaultSelector()
+    regs = {}
+
+    def update(st):
+        ev = 0
+        if st.error is None:
+            if st.want_read():
+                ev |= selectors.EVENT_READ
+            if st.want_write():
+                ev |= selectors.EVENT_WRITE
+        old = regs.get(st)
+        if old == ev:
+            return
+        if old:
+            if ev:
+                sel.modify(st.sock, ev, st)
+            else:
+                sel.unregister(st.sock)
+        elif ev:
+            sel.register(st.sock, ev, st)
+        regs[st] = ev
+        if not ev and st.done_at is None:
+            st.done_at = time.monotonic()
+
+    for st in streams:
+        update(st)
+    deadline = time.monotonic() + timeout
+    live = sum(1 for st in streams if regs.get(st))
+    while live:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        for key, ev in sel.select(min(left, 1.0)):
+            st = key.data
+            if ev & selectors.EVENT_WRITE:
+                try:
+                    if st.sent < len(st.payload):
+                        st.sent += st.sock.send(st.payload[st.sent:st.sent + st.chunk])
+                    elif st.half_close and not st.shut:
+                        st.sock.shutdown(socket.SHUT_WR)
+                        st.shut = True
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as e:
+                    st.error = e
+            if ev & selectors.EVENT_READ and st.error is None:
+                try:
+                    b = st.sock.recv(1 << 20)
+                    if not b:
+                        st.eof = True
+                    else:
+                        st.nrecv += len(b)
+                        st.hash.update(b)
+                        if st.keep:
+                            st.received += b
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError as e:
+                    st.error = e
+            update(st)
+        live = sum(1 for st in streams if regs.get(st))
+    sel.close()
+    return [st for st in streams if regs.get(st)]
+
+
+# ---------------------------------------------------------------- processes
+
+def _spawn(argv, stdout, stderr):
+    """Starts <argv> so that it dies with this process even if we are killed
+    with SIGKILL (PR_SET_PDEATHSIG through setpriv, when present)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv:
+        argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                            close_fds=True)
+
+
+class Backend:
+    """A bench/backend.py process; <addr> is "127.0.0.1:PORT"."""
+
+    def __init__(self, t, mode, name, listen):
+        self.mode = mode
+        self.name = name
+        self.errpath = os.path.join(t.dir, f"backend-{name}.log")
+        self.err = open(self.errpath, "wb")
+        self.proc = _spawn([sys.executable, BACKEND_PY, "--listen", listen, "--mode", mode,
+                            "--name", name], subprocess.PIPE, self.err)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r"listening on (\S+)", line)
+        if not m:
+            self.proc.wait(5)
+            with open(self.errpath, "rb") as f:
+                msg = f.read().decode(errors="replace")
+            raise RuntimeError(f"backend {name} did not start: {line!r} {msg}")
+        self.addr = m.group(1)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.err.close()
+
+
+class InProcBackend:
+    """A listener served by threads of this process, for behaviour
+    backend.py has no mode for. <handler(sock, info)> runs per connection;
+    <info> is a dict the handler may fill (kept in self.conns)."""
+
+    def __init__(self, handler, host="127.0.0.1"):
+        self.handler = handler
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind((host, 0))
+        self.ls.listen(1024)
+        self.addr = f"{host}:{self.ls.getsockname()[1]}"
+        self.conns = []
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            info = {"opened": time.monotonic()}
+            with self.lock:
+                self.conns.append(info)
+            threading.Thread(target=self._run, args=(s, info), daemon=True).start()
+
+    def _run(self, s, info):
+        try:
+            self.handler(s, info)
+        except Exception as e:  # recorded for the test to look at
+            info["error"] = e
+        finally:
+            info["closed"] = time.monotonic()
+            s.close()
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.ls.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.ls.close()
+
+
+class Ringlb:
+    """A running build/ringlb. <fe[i]> lists the bind addresses of frontend
+    i; <addr> is the first frontend's first bind."""
+
+    def __init__(self, t, cfgpath, fe, name):
+        self.t = t
+        self.cfgpath = cfgpath
+        self.fe = fe
+        self.addrs = [a for binds in fe for a in binds]
+        self.addr = self.addrs[0]
+        self.logpath = os.path.join(t.dir, f"{name}.log")
+        self.logf = open(self.logpath, "wb")
+        self.proc = _spawn([RINGLB, "-c", cfgpath], subprocess.DEVNULL, self.logf)
+        self.exit_code = None
+
+    def log_text(self):
+        self.logf.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_ready(self, timeout=10.0):
+        """Waits until every bind address accepts a connection."""
+        deadline = time.monotonic() + timeout
+        pending = list(self.addrs)
+        while pending:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.t.check_fallback(self)
+                raise Fail(f"ringlb exited with {rc} before accepting on {pending[0]}")
+            try:
+                connect(pending[0], timeout=1.0).close()
+                pending.pop(0)
+                continue
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise Fail(f"ringlb not accepting on {pending[0]} after {timeout}s")
+            time.sleep(0.05)
+        self.t.check_fallback(self)
+
+    def signal(self, sig):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout):
+        """Returns ringlb's exit code, or None if it still runs after <timeout>."""
+        try:
+            self.exit_code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        return self.exit_code
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.logf.close()
+
+
+class Test:
+    """Per-test state: mode, work dir, and everything to stop at the end."""
+
+    def __init__(self, name, mode):
+        self.name = name
+        self.mode = mode
+        d = os.environ.get("LBTEST_DIR")
+        if d:
+            os.makedirs(d, exist_ok=True)
+            self.dir = d
+            self.keep_dir = True
+        else:
+            self.dir = tempfile.mkdtemp(prefix=f"lbtest-{name}-")
+            self.keep_dir = False
+        self.backends = []
+        self.lbs = []
+        self.held = []  # sockets kept open (closed ports)
+        self.ncfg = 0
+
+    # -- processes
+
+    def backend(self, mode, name=None, listen="127.0.0.1:0"):
+        name = name or f"{mode}{len(self.backends)}"
+        b = Backend(self, mode, name, listen)
+        self.backends.append(b)
+        return b
+
+    def inproc_backend(self, handler):
+        b = InProcBackend(handler)
+        self.backends.append(b)
+        return b
+
+    def refused_addr(self):
+        """A "127.0.0.1:PORT" where connections are refused."""
+        s, port = closed_port()
+        self.held.append(s)
+        return f"127.0.0.1:{port}"
+
+    def config(self, servers=None, backend_opts=None, global_opts=None, binds=None,
+               frontends=None, text=None):
+        """Writes an lb.ini for this mode and returns (path, fe) where fe[i]
+        lists the bind addresses of frontend i.
+
+        <servers>: list of Backend/addresses for one frontend "fe" -> "be".
+        <frontends>: instead, a list of (binds, servers, backend_opts) for
+        several frontend/backend pairs. <text>: raw text, used as is.
+        """
+        self.ncfg += 1
+        path = os.path.join(self.dir, f"lb{self.ncfg}.ini")
+        if text is not None:
+            with open(path, "w") as f:
+                f.write(text)
+            return path, [binds or []]
+        if frontends is None:
+            frontends = [(binds, servers, backend_opts)]
+        io, fwd = MODES.get(self.mode, ("auto", "auto"))
+        g = {"workers": "2", "io": io, "forward": fwd, "max_conns": "10000",
+             "log_level": "info", "admin": "", "shutdown_grace": "30s"}
+        g.update(global_opts or {})
+        out = ["; written by test/integration/lbtest.py", "[global]"]
+        out += [f"{k} = {v}".rstrip() for k, v in g.items()]
+        fe = []
+        for i, (fb, srv, bopts) in enumerate(frontends):
+            fb = fb or [f"127.0.0.1:{free_port()}"]
+            fe.append(fb)
+            out += ["", f"[frontend fe{i}]"]
+            out += [f"bind = {b}" for b in fb]
+            out += [f"backend = be{i}"]
+            o = {"balance": "roundrobin", "connect_timeout": "2s", "idle_timeout": "1h",
+                 "retries": "2", "health": "none"}
+            o.update(bopts or {})
+            out += ["", f"[backend be{i}]"]
+            out += [f"{k} = {v}" for k, v in o.items()]
+            for j, s in enumerate(srv or []):
+                addr = s if isinstance(s, str) else s.addr
+                out.append(f"server = s{j} {addr}")
+        with open(path, "w") as f:
+            f.write("\n".join(out) + "\n")
+        return path, fe
+
+    def ringlb(self, servers=None, backend_opts=None, global_opts=None, binds=None,
+               frontends=None, wait=True):
+        """Writes a config (see config()), starts ringlb -c on it and, unless
+        <wait> is false, waits until it accepts."""
+        self.require_mode()
+        path, fe = self.config(servers, backend_opts, global_opts, binds, frontends)
+        lb = Ringlb(self, path, fe, f"ringlb{len(self.lbs)}")
+        self.lbs.append(lb)
+        log(f"  started ringlb ({self.mode}) on {', '.join(lb.addrs)}, config {path}")
+        if wait:
+            lb.wait_ready()
+        return lb
+
+    # -- checks
+
+    def require_mode(self):
+        if self.mode not in MODES:
+            raise Fail(f"test needs a mode ({', '.join(MODES)}), got {self.mode!r}")
+        if not os.access(RINGLB, os.X_OK):
+            raise Fail(f"{RINGLB} does not exist or is not executable (run make)")
+        if MODES[self.mode][0] == "uring":
+            ok, why = io_uring_available()
+            if not ok:
+                raise Skip(f"io_uring unavailable here ({why})")
+
+    def check_fallback(self, lb):
+        """Skips a uring/splice mode whose ringlb logged that it could not
+        use io_uring or splice and fell back: that run tests something else."""
+        if self.mode not in MODES or self.mode == "epoll":
+            return
+        exited = lb.proc.poll() not in (None, 0)
+        for line in lb.log_text().splitlines():
+            if _URING_FALLBACK_RE.search(line):
+                why = "fell back from io_uring"
+            elif self.mode == "splice" and _SPLICE_FALLBACK_RE.search(line):
+                why = "fell back from splice"
+            elif exited and _URING_REFUSED_RE.search(line):
+                why = "could not start io_uring"
+            else:
+                continue
+            raise Skip(f"ringlb {why} (mode {self.mode} not tested): {line.strip()}")
+
+    # -- teardown
+
+    def stop_all_checked(self):
+        """Stops every ringlb still running with SIGTERM, as a user would,
+        and fails unless it exits 0: a crash or a sanitizer report on the
+        way out (ASan leak checks run at exit) fails the test."""
+        for lb in self.lbs:
+            if not lb.alive():
+                continue
+            lb.signal(signal.SIGTERM)
+            rc = lb.wait_exit(10)
+            if rc is None:
+                log("  note: ringlb still running 10s after SIGTERM (connections open?)")
+                continue
+            if rc != 0:
+                raise Fail(f"ringlb exited {rc} on SIGTERM at the end of the test")
+            log("  ok: ringlb exited 0 on SIGTERM at the end")
+
+
+    def cleanup(self):
+        for lb in self.lbs:
+            try:
+                lb.stop()
+            except Exception:
+                pass
+        for b in self.backends:
+            try:
+                b.stop()
+            except Exception:
+                pass
+        for s in self.held:
+            s.close()
+
+    def dump_logs(self):
+        for lb in self.lbs:
+            try:
+                text = lb.log_text()
+            except Exception as e:
+                text = f"(cannot read: {e})"
+            rc = lb.proc.poll()
+            print(f"---- {lb.logpath} (ringlb -c {lb.cfgpath}, "
+                  f"{'running' if rc is None else f'exit {rc}'}) ----", file=sys.stderr)
+            print(text.rstrip()[-20000:] or "(empty)", file=sys.stderr)
+            try:
+                with open(lb.cfgpath) as f:
+                    print(f"---- {lb.cfgpath} ----\n{f.read().rstrip()}", file=sys.stderr)
+            except OSError:
+                pass
+        for b in self.backends:
+            if isinstance(b, Backend):
+                try:
+                    with open(b.errpath, "rb") as f:
+                        text = f.read().decode(errors="replace").strip()
+                except OSError:
+                    text = ""
+                if text:
+                    print(f"---- {b.errpath} ----\n{text}", file=sys.stderr)
+        sys.stderr.flush()
+
+
+def _on_alarm(signum, frame):
+    raise Timeout()
+
+
+def _on_term(signum, frame):
+    raise Timeout()
+
+
+def run(fn, modes=tuple(MODES), need_mode=True):
+    """Runs test function <fn(t)> for the mode in argv[1] and exits 0/1/77.
+
+    <need_mode>: false for tests that do not start a data path (CLI); they
+    accept no argument or "none".
+    """
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    mode = sys.argv[1] if len(sys.argv) > 1 else ("none" if not need_mode else "")
+    if need_mode and mode not in modes:
+        print(f"usage: {sys.argv[0]} {'|'.join(modes)}", file=sys.stderr)
+        sys.exit(2)
+    limit = max(1, int(os.environ.get("LBTEST_TIMEOUT", "90")))
+    raise_nofile()
+    signal.signal(signal.SIGALRM, _on_alarm)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    t = Test(name, mode)
+    log(f"{name} [{mode}]")
+    rc = 1
+    t0 = time.monotonic()
+    signal.alarm(limit)
+    try:
+        fn(t)
+        for lb in t.lbs:
+            t.check_fallback(lb)
+        t.stop_all_checked()
+        rc = 0
+    except Skip as e:
+        log(f"SKIP {name} [{mode}]: {e}")
+        rc = SKIP
+    except Fail as e:
+        print(f"FAIL {name} [{mode}]: {e}", file=sys.stderr)
+    except Timeout:
+        print(f"FAIL {name} [{mode}]: timed out after {time.monotonic() - t0:.1f}s "
+              f"(limit {limit}s)", file=sys.stderr)
+        traceback.print_exc()
+    except Exception:
+        print(f"FAIL {name} [{mode}]: unexpected exception", file=sys.stderr)
+        traceback.print_exc()
+    finally:
+        signal.alarm(0)
+        if rc == 1:
+            t.dump_logs()
+        t.cleanup()
+        if not t.keep_dir and rc != 1:
+            shutil.rmtree(t.dir, ignore_errors=True)
+    if rc == 0:
+        log(f"PASS {name} [{mode}] in {time.monotonic() - t0:.1f}s")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)  # helper threads may still block in recv; do not wait for them

@@ -1,0 +1,115 @@
+#!/bin/sh
+# run.sh - runs ringlb's integration tests: every test_*.py in the copy,
+# splice and epoll modes (test_cli*.py once), each under `timeout 120`.
+#
+#   RINGLB=build/ringlb test/integration/run.sh [TEST...]
+#
+# TEST names a test (test_bulk or test_bulk.py) to run only those; MODES
+# (default "copy splice epoll") picks modes. Prints one PASS/FAIL/SKIP line
+# per run; a failing run also prints its output and ringlb's log. Exits 1
+# if any run failed (skips do not fail the suite), 2 on misuse.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+RINGLB=${RINGLB:-build/ringlb}
+# A relative RINGLB is taken from the current directory when it is there,
+# else from the repository root (make passes build/ringlb).
+case $RINGLB in
+/*) ;;
+*) if [ -e "$RINGLB" ]; then RINGLB=$PWD/$RINGLB; else RINGLB=$repo/$RINGLB; fi ;;
+esac
+export RINGLB
+MODES=${MODES:-copy splice epoll}
+PER_TEST_TIMEOUT=${PER_TEST_TIMEOUT:-120}
+
+if [ ! -x "$RINGLB" ]; then
+    echo "run.sh: $RINGLB is missing or not executable (run make first)" >&2
+    exit 2
+fi
+command -v python3 >/dev/null || {
+    echo "run.sh: python3 is required" >&2
+    exit 2
+}
+
+if [ $# -gt 0 ]; then
+    tests=""
+    for t in "$@"; do
+        t=${t%.py}
+        t=${t##*/}
+        [ -f "$here/$t.py" ] || {
+            echo "run.sh: no test $here/$t.py" >&2
+            exit 2
+        }
+        tests="$tests $t"
+    done
+else
+    tests=$(cd "$here" && for f in test_*.py; do echo "${f%.py}"; done)
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/ringlb-it.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+# The test's own alarm fires first, so a hang is reported with a traceback
+# and ringlb's log; timeout(1) is the backstop.
+inner=$((PER_TEST_TIMEOUT > 30 ? PER_TEST_TIMEOUT - 15 : PER_TEST_TIMEOUT * 3 / 4))
+[ "$inner" -ge 1 ] || inner=1
+
+pass=0 fail=0 skip=0
+failed=""
+
+run_one() { # test mode
+    t=$1 m=$2
+    label="$t [$m]"
+    dir="$work/$t-$m"
+    mkdir -p "$dir"
+    start=$(date +%s)
+    # timeout(1) sends SIGTERM, then SIGKILL 5 s later.
+    LBTEST_DIR=$dir LBTEST_TIMEOUT=$inner \
+        timeout -k 5 "$PER_TEST_TIMEOUT" python3 "$here/$t.py" "$m" >"$dir/output" 2>&1
+    rc=$?
+    secs=$(($(date +%s) - start))
+    case $rc in
+    0)
+        pass=$((pass + 1))
+        printf 'PASS  %-32s %3ss\n' "$label" "$secs"
+        ;;
+    77)
+        skip=$((skip + 1))
+        printf 'SKIP  %-32s %s\n' "$label" "$(grep -m1 '^SKIP' "$dir/output" | sed 's/^SKIP [^:]*: //')"
+        ;;
+    *)
+        fail=$((fail + 1))
+        failed="$failed $t:$m"
+        why="exit $rc"
+        [ $rc -eq 124 ] || [ $rc -eq 137 ] && why="killed after ${PER_TEST_TIMEOUT}s"
+        printf 'FAIL  %-32s %3ss (%s)\n' "$label" "$secs" "$why"
+        echo "======== output of $t $m ========"
+        cat "$dir/output"
+        # The test prints ringlb's log itself; after a timeout(1) kill it may
+        # not have, so show any log it left that it did not print.
+        for log in "$dir"/ringlb*.log; do
+            [ -f "$log" ] || continue
+            grep -qF -- "---- $log" "$dir/output" && continue
+            echo "---- $log ----"
+            tail -n 200 "$log"
+        done
+        echo "======== end of $t $m ========"
+        ;;
+    esac
+}
+
+for t in $tests; do
+    case $t in
+    test_cli*) run_one "$t" none ;;
+    *) for m in $MODES; do run_one "$t" "$m"; done ;;
+    esac
+done
+
+echo "integration: $pass passed, $fail failed, $skip skipped"
+if [ $fail -gt 0 ]; then
+    echo "failed:$failed"
+    exit 1
+fi
+exit 0

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""ringlb's command line: -t, -V, -h, unknown flags, bad configs.
+
+-t -c on a good config (ours, and the sample lb.ini) exits 0; on each kind
+of bad config it exits 1 and names FILE:LINE (and the key) of the problem;
+-c with a bad config exits 1 without ever listening; -V and -h exit 0; an
+unknown flag prints usage and exits 2. Runs once, not per mode.
+"""
+import os
+import subprocess
+
+import lbtest
+from lbtest import check
+
+GOOD = """\
+; a config using every form the contract allows
+[global]
+workers = 2
+io = auto
+forward = auto
+max_conns = 1000
+log_level = warn
+admin =
+shutdown_grace = 2s
+
+[frontend web]
+bind = 127.0.0.1:{p1}
+bind = [::1]:{p2}
+bind = unix:{dir}/fe.sock
+backend = app
+
+[backend app]
+balance = roundrobin
+connect_timeout = 500ms
+idle_timeout = 1m
+retries = 1
+health = none
+server = a 127.0.0.1:9001 weight=10
+server = b localhost:9002 weight=5 max_conns=100
+server = c [::1]:9003 backup
+"""
+
+BASE = """\
+[global]
+workers = 1
+admin =
+
+[frontend web]
+bind = 127.0.0.1:18080
+backend = app
+
+[backend app]
+health = none
+server = a 127.0.0.1:9001
+"""
+
+
+def bad(old, new):
+    """BASE with line <old> (1-based) replaced by <new> (may hold newlines)."""
+    lines = BASE.splitlines()
+    lines[old - 1] = new
+    return "\n".join(lines) + "\n"
+
+
+# (what, text, line, key or None when the error is about a whole section)
+BAD = [
+    ("unknown key", bad(2, "workers = 1\nbogus = 1"), 3, "bogus"),
+    ("bad duration", bad(10, "health = none\nconnect_timeout = 2x"), 11, "connect_timeout"),
+    ("bad io value", bad(2, "workers = 1\nio = kqueue"), 3, "io"),
+    ("bad workers", bad(2, "workers = -3"), 2, "workers"),
+    ("bad bind port", bad(6, "bind = 127.0.0.1:99999"), 6, "bind"),
+    ("bad bind address", bad(6, "bind = 127.0.0.300:80"), 6, "bind"),
+    ("missing backend", bad(7, "backend = nope"), 7, "backend"),
+    ("server without address", bad(11, "server = a"), 11, "server"),
+    ("bad server weight", bad(11, "server = a 127.0.0.1:9001 weight=abc"), 11, "server"),
+    ("unresolvable server", bad(11, "server = a no-such-host.invalid:9001"), 11, "server"),
+    ("duplicate server", bad(11, "server = a 127.0.0.1:9001\nserver = a 127.0.0.1:9002"), 12,
+     "server"),
+    ("unknown balance", bad(10, "health = none\nbalance = nosuchalgo"), 11, "balance"),
+    ("bad health", bad(10, "health = maybe"), 10, "health"),
+    ("unknown section", BASE + "\n[bogus]\nx = 1\n", 13, None),
+    ("backend with no servers", BASE + "\n[backend empty]\nhealth = none\n", 13, None),
+    ("frontend without bind", bad(6, "; no bind"), 5, None),
+    ("duplicate backend", BASE + "\n[backend app]\nserver = z 127.0.0.1:9009\n", 13, None),
+]
+
+
+def ringlb(*args, timeout=20):
+    return subprocess.run([lbtest.RINGLB, *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def main(t):
+    if not os.access(lbtest.RINGLB, os.X_OK):
+        raise lbtest.Fail(f"{lbtest.RINGLB} does not exist or is not executable (run make)")
+
+    path, _ = t.config(text=GOOD.format(p1=lbtest.free_port(), p2=lbtest.free_port(),
+                                        dir=t.dir))
+    r = ringlb("-t", "-c", path)
+    check(r.returncode == 0, f"-t on a good config exits 0 (exit {r.returncode}, "
+                             f"stderr {r.stderr.strip()[:300]!r})")
+
+    sample = os.path.join(lbtest.REPO, "lb.ini")
+    r = ringlb("-t", "-c", sample)
+    check(r.returncode == 0, f"-t on the sample lb.ini exits 0 (exit {r.returncode}, "
+                             f"stderr {r.stderr.strip()[:300]!r})")
+
+    failures = []
+    for what, text, line, key in BAD:
+        path, _ = t.config(text=text)
+        r = ringlb("-t", "-c", path)
+        out = r.stdout + r.stderr
+        want = f"{path}:{line}:" + (f" {key}:" if key else "")
+        if r.returncode != 1 or want not in out:
+            failures.append(f"{what}: exit {r.returncode}, wanted {want!r} in "
+                            f"{out.strip()[:300]!r}")
+        else:
+            lbtest.log(f"  ok: {what}: exit 1, {out.strip().splitlines()[0]}")
+    check(not failures, f"-t on {len(BAD)} bad configs exits 1 naming file:line: key"
+          + ("".join(f"\n    {f}" for f in failures)))
+
+    missing = os.path.join(t.dir, "does-not-exist.ini")
+    r = ringlb("-t", "-c", missing)
+    check(r.returncode == 1 and missing in r.stderr,
+          f"-t on a missing file exits 1 naming it (exit {r.returncode}, {r.stderr.strip()!r})")
+
+    port = lbtest.free_port()
+    path, _ = t.config(text=bad(6, f"bind = 127.0.0.1:{port}").replace(
+        "workers = 1", "workers = 1\nbogus = 1"))
+    try:
+        r = ringlb("-c", path, timeout=10)
+        rc = r.returncode
+    except subprocess.TimeoutExpired:
+        rc = "still running after 10s"
+    check(rc == 1, f"-c (no -t) on a bad config exits 1 without starting (exit {rc})")
+
+    r = ringlb("-V")
+    check(r.returncode == 0 and "ringlb" in (r.stdout + r.stderr),
+          f"-V exits 0 and prints the version ({(r.stdout + r.stderr).strip()!r})")
+    r = ringlb("-h")
+    check(r.returncode == 0 and "-c" in (r.stdout + r.stderr),
+          f"-h exits 0 and prints usage (exit {r.returncode})")
+    r = ringlb("--no-such-flag")
+    check(r.returncode == 2 and "usage" in r.stderr.lower(),
+          f"unknown flag prints usage on stderr and exits 2 (exit {r.returncode})")
+    r = ringlb("-Z")
+    check(r.returncode == 2, f"unknown short flag -Z exits 2 (exit {r.returncode})")
+
+
+if __name__ == "__main__":
+    lbtest.run(main, need_mode=False)
