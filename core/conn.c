@@ -218,6 +218,8 @@ static void copy_pump(struct conn *c, struct half *h)
         h->to_splice = 0;
         half_setup_splice(c, h);
         if (h->splice) {
+            log_debug("conn %d<->%d: %s is bulk, switching to splice", c->cfd, c->bfd,
+                      h->dir == DIR_C2B ? "client->server" : "server->client");
             splice_pump(c, h);
             return;
         }

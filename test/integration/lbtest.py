@@ -49,6 +49,8 @@ MODES = {
     "copy": ("uring", "copy"),
     "splice": ("uring", "splice"),
     "epoll": ("epoll", "copy"),
+    # The default: copy, with bulk flows moving to splice mid-stream.
+    "auto": ("uring", "auto"),
 }
 
 SKIP = 77

@@ -5,7 +5,7 @@
 #   RINGLB=build/ringlb test/integration/run.sh [TEST...]
 #
 # TEST names a test (test_bulk or test_bulk.py) to run only those; MODES
-# (default "copy splice epoll") picks modes. Prints one PASS/FAIL/SKIP line
+# (default "copy splice epoll auto") picks modes. Prints one PASS/FAIL/SKIP line
 # per run; a failing run also prints its output and ringlb's log. Exits 1
 # if any run failed (skips do not fail the suite), 2 on misuse.
 set -u
@@ -20,7 +20,7 @@ case $RINGLB in
 *) if [ -e "$RINGLB" ]; then RINGLB=$PWD/$RINGLB; else RINGLB=$repo/$RINGLB; fi ;;
 esac
 export RINGLB
-MODES=${MODES:-copy splice epoll}
+MODES=${MODES:-copy splice epoll auto}
 PER_TEST_TIMEOUT=${PER_TEST_TIMEOUT:-120}
 
 if [ ! -x "$RINGLB" ]; then
