@@ -13,7 +13,9 @@
  *  - splice: socket -> pipe -> socket, alternating, so the pipe is either
  *    empty (then EAGAIN from the source means the socket is empty) or being
  *    drained (then EAGAIN means the destination is full). The pipe bounds
- *    the bytes in flight.
+ *    the bytes in flight. A half takes a pipe from the worker's pool only
+ *    while bytes move and returns it, empty, before it waits for input, so
+ *    idle connections cost two descriptors, not six.
  *
  * A FIN from the source is forwarded as shutdown(SHUT_WR) on the destination
  * once everything queued has been sent; the other half keeps flowing. The
@@ -63,6 +65,7 @@ struct half {
     uint8_t splice;     /* this half forwards with splice */
     uint8_t eof;        /* the source sent its FIN */
     uint8_t shut;       /* the FIN went on to the destination */
+    uint8_t rx_wait;    /* splice: the source had nothing, poll before splicing */
     uint8_t full_reads; /* consecutive receives that filled a buffer */
     uint8_t to_splice;  /* proved bulk under forward = auto: switch when idle */
     uint64_t bytes;
@@ -126,13 +129,18 @@ static void conn_unlink(struct conn *c)
     c->prev = c->next = NULL;
 }
 
+static void half_pipe_release(struct conn *c, struct half *h)
+{
+    if (h->pipe.rd < 0)
+        return;
+    worker__pipe_put(c->w, &h->pipe, h->in_pipe == 0 && !h->rx.inflight && !h->tx.inflight);
+    h->pipe.rd = h->pipe.wr = -1;
+}
+
 static void half_release(struct conn *c, struct half *h)
 {
     loop_bufq_clear(c->w->loop, &h->q);
-    if (h->pipe.rd >= 0) {
-        worker__pipe_put(c->w, &h->pipe, h->in_pipe == 0 && !h->rx.inflight && !h->tx.inflight);
-        h->pipe.rd = h->pipe.wr = -1;
-    }
+    half_pipe_release(c, h);
 }
 
 static void conn_close(struct conn *c)
@@ -173,14 +181,6 @@ static void conn_check_done(struct conn *c)
         conn_close(c);
 }
 
-/* Switches <h> to splice if the pipe pool can give it a pipe. */
-static void half_setup_splice(struct conn *c, struct half *h)
-{
-    if (worker__pipe_get(c->w, &h->pipe) == 0)
-        h->splice = 1;
-    /* Out of pipes or descriptors: copy still works, only slower. */
-}
-
 /*
  * forward = auto, HAProxy's splice-auto idea: a flow starts with copy, which
  * wins for small messages, and moves to splice once it has filled
@@ -216,13 +216,11 @@ static void copy_pump(struct conn *c, struct half *h)
 
     if (h->to_splice && !h->rx.inflight && !h->tx.inflight && !h->q.bytes && !h->eof) {
         h->to_splice = 0;
-        half_setup_splice(c, h);
-        if (h->splice) {
-            log_debug("conn %d<->%d: %s is bulk, switching to splice", c->cfd, c->bfd,
-                      h->dir == DIR_C2B ? "client->server" : "server->client");
-            splice_pump(c, h);
-            return;
-        }
+        h->splice = 1;
+        log_debug("conn %d<->%d: %s is bulk, switching to splice", c->cfd, c->bfd,
+                  h->dir == DIR_C2B ? "client->server" : "server->client");
+        splice_pump(c, h);
+        return;
     }
     if (h->rx.inflight) {
         if (!h->rx.cancelled && h->q.bytes >= HIGH_WATER)
@@ -252,11 +250,18 @@ static void splice_pump(struct conn *c, struct half *h)
     if (h->in_pipe) {
         if (c->state == CS_ESTABLISHED)
             loop_submit_splice(loop, &h->tx, h->pipe.rd, half_dst(c, h), h->in_pipe, true);
-    } else if (!h->eof) {
-        loop_submit_splice(loop, &h->rx, half_src(c, h), h->pipe.wr, PIPE_CHUNK, false);
-    } else {
+    } else if (h->eof) {
         half_forward_fin(c, h);
         conn_check_done(c);
+    } else if (h->rx_wait) {
+        loop_submit_poll(loop, &h->rx, half_src(c, h), false);
+    } else if (h->pipe.rd >= 0 || worker__pipe_get(c->w, &h->pipe) == 0) {
+        loop_submit_splice(loop, &h->rx, half_src(c, h), h->pipe.wr, PIPE_CHUNK, false);
+    } else {
+        /* Out of pipes or descriptors: copying still works, only slower.
+         * The pipe is empty and nothing is in flight, so no byte reorders. */
+        h->splice = 0;
+        copy_pump(c, h);
     }
 }
 
@@ -289,7 +294,17 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
             loop_buf_put(c->w->loop, op->bid);
         return;
     }
-    if (res > 0) {
+    if (op->kind == LOOP_OP_POLL) {
+        if (res < 0 && res != -ECANCELED) {
+            half_fail(c, h, res);
+            return;
+        }
+        h->rx_wait = 0;
+    } else if (res == -EAGAIN && h->splice) {
+        /* Nothing to read: give the (empty) pipe back while we wait. */
+        h->rx_wait = 1;
+        half_pipe_release(c, h);
+    } else if (res > 0) {
         if (flags & LOOP_F_BUF) {
             loop_bufq_push(c->w->loop, &h->q, op->bid, (uint32_t)res);
             copy_note_read(c, h, (uint32_t)res);
@@ -322,6 +337,14 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
     (void)flags;
     if (c->state == CS_CLOSING)
         return;
+    if (op->kind == LOOP_OP_POLL && res >= 0) {
+        half_pump(c, h);
+        return;
+    }
+    if (res == -EAGAIN && h->splice) {
+        loop_submit_poll(c->w->loop, &h->tx, half_dst(c, h), true);
+        return;
+    }
     if (res <= 0) {
         half_fail(c, h, res < 0 ? res : -EPIPE);
         return;
@@ -378,8 +401,7 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
             timer_disarm(loop_timers(c->w->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
-        if (lb_rt.forward == FWD_SPLICE)
-            half_setup_splice(c, &c->b2c);
+        c->b2c.splice = lb_rt.forward == FWD_SPLICE;
         half_pump(c, &c->b2c);
         half_pump(c, &c->c2b);
         return;
@@ -508,8 +530,7 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
         return;
     /* Read the client while the backend connect is in flight: its first
      * bytes then leave as soon as the connection is up. */
-    if (lb_rt.forward == FWD_SPLICE)
-        half_setup_splice(c, &c->c2b);
+    c->c2b.splice = lb_rt.forward == FWD_SPLICE;
     half_pump(c, &c->c2b);
 }
 

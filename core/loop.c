@@ -143,12 +143,18 @@ void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void 
 }
 
 void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out, uint32_t len,
-                        bool wait_out)
+                        bool sock_out)
 {
     op->u.splice.fd_out = fd_out;
     op->u.splice.len = len;
-    op->wait_out = wait_out;
+    op->out = sock_out;
     submit(loop, op, LOOP_OP_SPLICE, fd_in);
+}
+
+void loop_submit_poll(struct loop *loop, struct loop_op *op, int fd, bool out)
+{
+    op->out = out;
+    submit(loop, op, LOOP_OP_POLL, fd);
 }
 
 void loop_cancel(struct loop *loop, struct loop_op *op)

@@ -51,6 +51,7 @@ enum loop_op_kind {
     LOOP_OP_RECV,
     LOOP_OP_SEND,
     LOOP_OP_SPLICE,
+    LOOP_OP_POLL,
     LOOP_OP_WAKE, /* internal: the cross-thread wake-up eventfd */
 };
 
@@ -60,7 +61,7 @@ struct loop_op {
     uint8_t kind;     /* enum loop_op_kind */
     uint8_t inflight; /* set by submit, cleared before the final callback */
     uint8_t cancelled;
-    uint8_t wait_out; /* splice: wait for <fd> writable (else readable) */
+    uint8_t out;      /* splice: the socket is fd_out; poll: wait for output */
     uint16_t bid;     /* recv: buffer of the completion */
     uint8_t bstate;   /* backend-private: where the op waits */
     int32_t res;      /* backend-private: a result waiting to be delivered */
@@ -127,12 +128,15 @@ void loop_submit_recv(struct loop *loop, struct loop_op *op, int fd);
 void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf, uint32_t len);
 /*
  * Moves up to <len> bytes from <fd_in> to <fd_out> with splice(2), one of
- * them a pipe. Waits for readiness of the socket side first if needed:
- * <wait_out> false waits for <fd_in> readable, true for <fd_out> writable.
- * res > 0 bytes moved, 0 end of input, -errno.
+ * them a pipe, <sock_out> telling which side is the socket. Never waits:
+ * res > 0 bytes moved, 0 end of input, -EAGAIN when the socket side is not
+ * ready (wait for it with loop_submit_poll), or -errno. The caller must know
+ * the pipe side is ready (room or data), so -EAGAIN is never ambiguous.
  */
-void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out, uint32_t len,
-                        bool wait_out);
+void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out,
+                        uint32_t len, bool sock_out);
+/* Completes (res >= 0) once <fd> is readable, or writable with <out>, or in error. */
+void loop_submit_poll(struct loop *loop, struct loop_op *op, int fd, bool out);
 /* Requests cancellation of an in-flight <op>; no-op when not in flight. */
 void loop_cancel(struct loop *loop, struct loop_op *op);
 /*

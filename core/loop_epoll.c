@@ -83,8 +83,11 @@ static int wait_fd(const struct loop_op *op, bool *out)
         *out = true;
         return op->fd;
     case LOOP_OP_SPLICE:
-        *out = op->wait_out;
-        return op->wait_out ? op->u.splice.fd_out : op->fd;
+        *out = op->out;
+        return op->out ? op->u.splice.fd_out : op->fd;
+    case LOOP_OP_POLL:
+        *out = op->out;
+        return op->fd;
     default:
         *out = false;
         return op->fd;
@@ -256,10 +259,36 @@ static void do_splice(struct loop_epoll *le, struct loop_op *op)
         n = splice(op->fd, NULL, op->u.splice.fd_out, NULL, op->u.splice.len,
                    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EAGAIN)
+    if (n < 0 && errno == EAGAIN) {
+        /* The socket side is drained or full: remember it, so that the
+         * caller's poll op parks until the next edge. */
+        bool out;
+        int fd = wait_fd(op, &out);
+
+        if ((uint32_t)fd < le->nfds) {
+            if (out)
+                le->fds[fd].wr_ready = 0;
+            else
+                le->fds[fd].rd_ready = 0;
+        }
+    }
+    loop__complete(op, n < 0 ? -errno : (int)n, 0);
+}
+
+/* A poll op completes at once unless its fd is known not to be ready
+ * (attempt() parks it then); a stale "ready" costs one spurious -EAGAIN. */
+static void do_poll(struct loop_epoll *le, struct loop_op *op)
+{
+    bool out;
+    int fd = wait_fd(op, &out);
+    const struct efd *e = efd_get(le, fd);
+
+    if (e && !e->registered) {
+        /* Registering reports the current state as a first edge. */
         park_or_fail(le, op);
-    else
-        loop__complete(op, n < 0 ? -errno : (int)n, 0);
+        return;
+    }
+    loop__complete(op, 0, 0);
 }
 
 static void attempt(struct loop_epoll *le, struct loop_op *op)
@@ -269,7 +298,9 @@ static void attempt(struct loop_epoll *le, struct loop_op *op)
         loop__complete(op, -ECANCELED, 0);
         return;
     }
-    if (known_blocked(le, op) && !(op->kind == LOOP_OP_CONNECT && !op->u.connect.started)) {
+    /* A splice never waits, and a first connect(2) must be issued. */
+    if (op->kind != LOOP_OP_SPLICE && !(op->kind == LOOP_OP_CONNECT && !op->u.connect.started) &&
+        known_blocked(le, op)) {
         park_or_fail(le, op);
         return;
     }
@@ -289,6 +320,9 @@ static void attempt(struct loop_epoll *le, struct loop_op *op)
         break;
     case LOOP_OP_SPLICE:
         do_splice(le, op);
+        break;
+    case LOOP_OP_POLL:
+        do_poll(le, op);
         break;
     default:
         break;

@@ -11,9 +11,9 @@
  *
  * Splice is not issued as IORING_OP_SPLICE: the kernel runs those in io-wq
  * threads, and a splice from an empty socket would park a kernel thread per
- * idle flow. Instead a splice op polls the socket side with IORING_OP_POLL_ADD
- * and then calls splice(2) with SPLICE_F_NONBLOCK from this thread, which
- * can never block because the pipe side is known to have room or data.
+ * idle flow. A splice op instead calls splice(2) with SPLICE_F_NONBLOCK from
+ * this thread (outside the CQ walk, so callbacks never nest), and callers
+ * wait for the socket with a poll op (IORING_OP_POLL_ADD) on -EAGAIN.
  */
 #include "loop_int.h"
 
@@ -99,9 +99,8 @@ static void prep_send(struct loop_uring *lu, struct loop_op *op)
 static void prep_poll(struct loop_uring *lu, struct loop_op *op)
 {
     struct io_uring_sqe *sqe = get_sqe(lu);
-    int fd = op->wait_out ? op->u.splice.fd_out : op->fd;
 
-    io_uring_prep_poll_add(sqe, fd, op->wait_out ? POLLOUT : POLLIN);
+    io_uring_prep_poll_add(sqe, op->fd, op->out ? POLLOUT : POLLIN);
     io_uring_sqe_set_data(sqe, op);
 }
 
@@ -137,6 +136,9 @@ static void uring_submit(struct loop *loop, struct loop_op *op)
         break;
     case LOOP_OP_SPLICE:
         defer(lu, op);
+        break;
+    case LOOP_OP_POLL:
+        prep_poll(lu, op);
         break;
     default:
         break;
@@ -174,8 +176,7 @@ static void uring_buf_put(struct loop *loop, uint16_t bid)
     lu->bufs_returned = true;
 }
 
-/* Attempts the splice of a LOOP_OP_SPLICE op; polls again on EAGAIN. */
-static void splice_attempt(struct loop_uring *lu, struct loop_op *op)
+static void splice_attempt(struct loop_op *op)
 {
     ssize_t n;
 
@@ -183,12 +184,10 @@ static void splice_attempt(struct loop_uring *lu, struct loop_op *op)
         loop__complete(op, -ECANCELED, 0);
         return;
     }
-    n = splice(op->fd, NULL, op->u.splice.fd_out, NULL, op->u.splice.len,
-               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        prep_poll(lu, op);
-        return;
-    }
+    do {
+        n = splice(op->fd, NULL, op->u.splice.fd_out, NULL, op->u.splice.len,
+                   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    } while (n < 0 && errno == EINTR);
     loop__complete(op, n < 0 ? -errno : (int)n, 0);
 }
 
@@ -204,7 +203,7 @@ static void run_deferred(struct loop_uring *lu)
             op->bstate = BS_NONE;
             loop__complete(op, op->res, 0);
         } else {
-            splice_attempt(lu, op);
+            splice_attempt(op);
         }
     }
 }
@@ -256,12 +255,8 @@ static void dispatch(struct loop_uring *lu, struct loop_op *op, int res, unsigne
     case LOOP_OP_CONNECT:
         loop__complete(op, res, 0);
         break;
-    case LOOP_OP_SPLICE:
-        /* A poll completed: the socket side is ready (or in error). */
-        if (res < 0 && res != -EINTR)
-            loop__complete(op, op->cancelled ? -ECANCELED : res, 0);
-        else
-            splice_attempt(lu, op);
+    case LOOP_OP_POLL:
+        loop__complete(op, res, 0);
         break;
     case LOOP_OP_WAKE:
         prep_wake(lu);

@@ -256,24 +256,46 @@ static void test_splice_through_pipe(void **state)
     assert_int_equal(pipe2(pfd, O_NONBLOCK), 0);
     in.op.cb = rec_cb;
     out.op.cb = rec_cb;
-    /* Empty socket: the splice waits for data instead of failing. */
+    /* Empty socket: the splice says so instead of waiting... */
     loop_submit_splice(c->loop, &in.op, sv[0], pfd[1], 65536, false);
-    loop_run_once(c->loop, 0);
-    assert_int_equal(in.finals, 0);
-    assert_int_equal(write(sv[1], "spliced", 7), 7);
+    assert_int_equal(in.calls, 0);
     RUN_UNTIL(c->loop, in.finals == 1);
+    assert_int_equal(in.last_res, -EAGAIN);
+    /* ...and a poll waits for the data. */
+    loop_submit_poll(c->loop, &in.op, sv[0], false);
+    for (int i = 0; i < 3; i++)
+        loop_run_once(c->loop, 0);
+    assert_int_equal(in.finals, 1);
+    assert_int_equal(write(sv[1], "spliced", 7), 7);
+    RUN_UNTIL(c->loop, in.finals == 2);
+    assert_true(in.last_res >= 0);
+    loop_submit_splice(c->loop, &in.op, sv[0], pfd[1], 65536, false);
+    RUN_UNTIL(c->loop, in.finals == 3);
     assert_int_equal(in.last_res, 7);
     loop_submit_splice(c->loop, &out.op, pfd[0], sv[0], 7, true);
     RUN_UNTIL(c->loop, out.finals == 1);
     assert_int_equal(out.last_res, 7);
     assert_int_equal(read(sv[1], buf, sizeof(buf)), 7);
     assert_memory_equal(buf, "spliced", 7);
-    /* Cancel of a waiting splice. */
+    /* Cancel of a waiting poll (after an -EAGAIN: a poll may complete
+     * spuriously while the backend still believes the socket readable). */
     loop_submit_splice(c->loop, &in.op, sv[0], pfd[1], 65536, false);
+    RUN_UNTIL(c->loop, in.finals == 4);
+    assert_int_equal(in.last_res, -EAGAIN);
+    loop_submit_poll(c->loop, &in.op, sv[0], false);
     loop_run_once(c->loop, 0);
+    loop_run_once(c->loop, 0);
+    assert_int_equal(in.finals, 4);
     loop_cancel(c->loop, &in.op);
-    RUN_UNTIL(c->loop, in.finals == 2);
+    RUN_UNTIL(c->loop, in.finals == 5);
     assert_int_equal(in.last_res, -ECANCELED);
+    /* EOF: a poll completes and the splice reads 0. */
+    shutdown(sv[1], SHUT_WR);
+    loop_submit_poll(c->loop, &in.op, sv[0], false);
+    RUN_UNTIL(c->loop, in.finals == 6);
+    loop_submit_splice(c->loop, &in.op, sv[0], pfd[1], 65536, false);
+    RUN_UNTIL(c->loop, in.finals == 7);
+    assert_int_equal(in.last_res, 0);
     close(pfd[0]);
     close(pfd[1]);
     loop_close(c->loop, sv[0]);
