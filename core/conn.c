@@ -206,8 +206,7 @@ static void half_forward_fin(struct conn *c, struct half *h)
     if (h->shut || c->state != CS_ESTABLISHED)
         return;
     h->shut = 1;
-    /* ENOTCONN here means the peer already closed: nothing to tell it. */
-    (void)shutdown(half_dst(c, h), SHUT_WR);
+    loop_shutdown_wr(c->w->loop, half_dst(c, h));
 }
 
 static void copy_pump(struct conn *c, struct half *h)
@@ -517,7 +516,6 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    net_tune_accepted(fd);
     if (pool->ops->caps & LB_CAP_HASH_KEY) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);

@@ -171,6 +171,11 @@ void loop_close(struct loop *loop, int fd)
         loop->vt->close(loop, fd);
 }
 
+void loop_shutdown_wr(struct loop *loop, int fd)
+{
+    loop->vt->shutdown_wr(loop, fd);
+}
+
 void *loop_buf(struct loop *loop, uint16_t bid)
 {
     return loop->buf_mem + (size_t)bid * loop->buf_size;

@@ -61,10 +61,10 @@ struct loop_op {
     uint8_t kind;     /* enum loop_op_kind */
     uint8_t inflight; /* set by submit, cleared before the final callback */
     uint8_t cancelled;
-    uint8_t out;      /* splice: the socket is fd_out; poll: wait for output */
-    uint16_t bid;     /* recv: buffer of the completion */
-    uint8_t bstate;   /* backend-private: where the op waits */
-    int32_t res;      /* backend-private: a result waiting to be delivered */
+    uint8_t out;    /* splice: the socket is fd_out; poll: wait for output */
+    uint16_t bid;   /* recv: buffer of the completion */
+    uint8_t bstate; /* backend-private: where the op waits */
+    int32_t res;    /* backend-private: a result waiting to be delivered */
     union {
         struct {
             const void *buf;
@@ -133,12 +133,15 @@ void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void 
  * ready (wait for it with loop_submit_poll), or -errno. The caller must know
  * the pipe side is ready (room or data), so -EAGAIN is never ambiguous.
  */
-void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out,
-                        uint32_t len, bool sock_out);
+void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out, uint32_t len,
+                        bool sock_out);
 /* Completes (res >= 0) once <fd> is readable, or writable with <out>, or in error. */
 void loop_submit_poll(struct loop *loop, struct loop_op *op, int fd, bool out);
 /* Requests cancellation of an in-flight <op>; no-op when not in flight. */
 void loop_cancel(struct loop *loop, struct loop_op *op);
+/* shutdown(fd, SHUT_WR): forwards a FIN. Queued, like the ops; errors are
+ * ignored (the peer may be gone already). */
+void loop_shutdown_wr(struct loop *loop, int fd);
 /*
  * Closes <fd>. Every op on it must have been cancelled first (their final
  * completions may still be pending: io_uring holds its own file reference).

@@ -389,6 +389,13 @@ static void epoll_close(struct loop *loop, int fd)
     close(fd);
 }
 
+static void epoll_shutdown_wr(struct loop *loop, int fd)
+{
+    (void)loop;
+    /* ENOTCONN means the peer is gone: nothing left to tell it. */
+    (void)shutdown(fd, SHUT_WR);
+}
+
 static void epoll_buf_put(struct loop *loop, uint16_t bid)
 {
     struct loop_epoll *le = (struct loop_epoll *)loop;
@@ -490,6 +497,7 @@ static const struct loop_vtbl epoll_vtbl = {
     .cancel = epoll_cancel,
     .buf_put = epoll_buf_put,
     .close = epoll_close,
+    .shutdown_wr = epoll_shutdown_wr,
     .destroy = epoll_destroy,
 };
 

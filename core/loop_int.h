@@ -18,6 +18,7 @@ struct loop_vtbl {
     void (*cancel)(struct loop *loop, struct loop_op *op);
     void (*buf_put)(struct loop *loop, uint16_t bid);
     void (*close)(struct loop *loop, int fd);
+    void (*shutdown_wr)(struct loop *loop, int fd);
     void (*destroy)(struct loop *loop);
 };
 

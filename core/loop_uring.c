@@ -39,6 +39,7 @@ struct loop_uring {
     struct loop base;
     struct io_uring ring;
     bool ring_ok;
+    bool skip_success; /* IORING_FEAT_CQE_SKIP */
     struct io_uring_buf_ring *br;
     size_t br_bytes;
     uint32_t br_mask;
@@ -60,6 +61,15 @@ static struct io_uring_sqe *get_sqe(struct loop_uring *lu)
         sqe = io_uring_get_sqe(&lu->ring);
     }
     return sqe;
+}
+
+/* Queues a request whose result nobody waits for: with CQE_SKIP_SUCCESS
+ * (Linux 5.17+) a success posts no completion at all. */
+static void fire_and_forget(struct loop_uring *lu, struct io_uring_sqe *sqe)
+{
+    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    if (lu->skip_success)
+        sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
 static void defer(struct loop_uring *lu, struct loop_op *op)
@@ -164,7 +174,7 @@ static void uring_cancel(struct loop *loop, struct loop_op *op)
     }
     sqe = get_sqe(lu);
     io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
-    io_uring_sqe_set_data64(sqe, UD_IGNORE);
+    fire_and_forget(lu, sqe);
 }
 
 static void uring_buf_put(struct loop *loop, uint16_t bid)
@@ -317,10 +327,30 @@ static void uring_destroy(struct loop *loop)
     lb_free(lu);
 }
 
+/* A close rides along with the next submission instead of costing a system
+ * call: at tens of thousands of connections per second that is two fewer
+ * calls per connection. IORING_OP_CLOSE runs inline at submission for
+ * sockets (no ->flush), so the fd number is gone before any later socket(2)
+ * or accept can reuse it. */
 static void uring_close(struct loop *loop, int fd)
 {
+    struct loop_uring *lu = (struct loop_uring *)loop;
+    struct io_uring_sqe *sqe = get_sqe(lu);
+
+    io_uring_prep_close(sqe, fd);
+    fire_and_forget(lu, sqe);
+}
+
+/*
+ * Not IORING_OP_SHUTDOWN: the kernel forces it to io-wq, which looks the fd
+ * number up only when the work runs, possibly after our close of that fd
+ * and its reuse by a new connection, whose socket it would then shut down.
+ */
+static void uring_shutdown_wr(struct loop *loop, int fd)
+{
     (void)loop;
-    close(fd);
+    /* ENOTCONN means the peer is gone: nothing left to tell it. */
+    (void)shutdown(fd, SHUT_WR);
 }
 
 static const struct loop_vtbl uring_vtbl = {
@@ -329,6 +359,7 @@ static const struct loop_vtbl uring_vtbl = {
     .cancel = uring_cancel,
     .buf_put = uring_buf_put,
     .close = uring_close,
+    .shutdown_wr = uring_shutdown_wr,
     .destroy = uring_destroy,
 };
 
@@ -401,6 +432,7 @@ int loop__uring_create(const struct loop_params *p, struct loop **out)
     if (ret < 0)
         goto err;
     lu->ring_ok = true;
+    lu->skip_success = lu->ring.features & IORING_FEAT_CQE_SKIP;
     ret = setup_buf_ring(lu);
     if (ret < 0)
         goto err;

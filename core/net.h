@@ -27,9 +27,6 @@ int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport);
  */
 int net_connect_socket(const struct sockaddr *addr);
 
-/* Per-socket options of an accepted client connection. */
-void net_tune_accepted(int fd);
-
 /* Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit. */
 long net_raise_nofile(void);
 

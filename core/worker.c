@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/un.h>
 #include <string.h>
@@ -191,7 +192,7 @@ static void pin(struct worker *w)
 {
     cpu_set_t set;
 
-    if (w->cpu < 0)
+    if (w->cpu < 0 || getenv("RINGLB_NOPIN"))
         return;
     CPU_ZERO(&set);
     CPU_SET(w->cpu, &set);
