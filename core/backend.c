@@ -103,6 +103,7 @@ int backend_table_init(const struct config *cfg)
         pool->idle_timeout_ms = cb->idle_timeout_ms;
         pool->retries = cb->retries;
         pool->hash_key = cb->hash_key;
+        pool->fall = cb->health == HEALTH_NONE ? 0 : cb->fall;
         for (size_t j = 0; j < cb->nservers; j++) {
             struct server *s = server_new(&cb->servers[j], (uint32_t)j);
 
@@ -142,6 +143,15 @@ void backend_table_destroy(void)
 void server_set_state(struct pool *pool, struct server *s, enum srv_state st)
 {
     atomic_store_explicit(&s->state, st, memory_order_release);
+    if (pool->ops->server_state)
+        pool->ops->server_state(pool, s);
+}
+
+void server_set_weight(struct pool *pool, struct server *s, uint32_t weight)
+{
+    if (atomic_load_explicit(&s->weight, memory_order_relaxed) == weight)
+        return;
+    atomic_store_explicit(&s->weight, weight, memory_order_release);
     if (pool->ops->server_state)
         pool->ops->server_state(pool, s);
 }

@@ -14,6 +14,13 @@
  *    load). Workers call backend_table_get() at each pick and hold the
  *    pointer only until their loop turn ends; a replaced snapshot is freed
  *    by QSBR (core/qsbr.h) once every worker has passed a quiescent point.
+ *
+ * Health changes do not swap the snapshot: every algorithm skips a server
+ * that server_usable() rejects, walking its table forward deterministically,
+ * so a server going down or up is one atomic store and the hashing tables
+ * stay as they are (keys of live servers never move). Only a change of
+ * effective weight (slow_start) makes an algorithm rebuild its own table,
+ * off the hot path in the thread that changed it, retired through QSBR.
  */
 #ifndef LB_BACKEND_H
 #define LB_BACKEND_H
@@ -57,6 +64,12 @@ struct server {
     _Atomic uint64_t connect_fail;
     _Atomic uint64_t bytes_in;  /* client -> server */
     _Atomic uint64_t bytes_out; /* server -> client */
+    /* Passive health: consecutive connects from traffic that failed. Workers
+     * add, a successful connect or probe resets, the checker reads. */
+    _Atomic uint32_t fails;
+    /* Bumped by the checker when the server goes down with on_down_close:
+     * workers close established connections picked under an older value. */
+    _Atomic uint32_t down_gen;
 };
 
 /*
@@ -73,6 +86,7 @@ struct pool {
     uint32_t idle_timeout_ms;
     uint32_t retries;
     enum hash_key hash_key;
+    uint32_t fall; /* failed connects that mark a server down; 0 = health none */
 };
 
 struct lb_table {
@@ -127,7 +141,36 @@ void backend_table_destroy(void);
 /* The current snapshot (acquire). Valid until the caller's next quiescent point. */
 const struct lb_table *backend_table_get(void);
 
-/* Changes a server's state and tells its pool's algorithm (STYLE point 4). */
+/*
+ * Changes a server's state and tells its pool's algorithm (STYLE point 4).
+ * Called by one thread at a time (the health checker; later the admin
+ * server under the same rule), never by a worker: the algorithm's
+ * server_state hook may rebuild and retire a table.
+ */
 void server_set_state(struct pool *pool, struct server *s, enum srv_state st);
+
+/* Sets a server's effective weight (slow_start) and tells the algorithm,
+ * which rebuilds its table if it depends on weights. Same caller rule. */
+void server_set_weight(struct pool *pool, struct server *s, uint32_t weight);
+
+/*
+ * Passive health, called by a worker when a connect to <s> failed. Returns
+ * true exactly once per run of failures, when they reach pool->fall: the
+ * caller then wakes the checker, which marks the server down.
+ */
+static inline bool server_note_fail(const struct pool *pool, struct server *s)
+{
+    if (!pool->fall)
+        return false;
+    return atomic_fetch_add_explicit(&s->fails, 1, memory_order_relaxed) + 1 == pool->fall;
+}
+
+/* A connect to <s> succeeded: its run of failures is over. Reads first, so
+ * the common case writes nothing to the shared cache line. */
+static inline void server_note_ok(struct server *s)
+{
+    if (atomic_load_explicit(&s->fails, memory_order_relaxed))
+        atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
+}
 
 #endif

@@ -142,6 +142,12 @@ void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void 
     submit(loop, op, LOOP_OP_SEND, fd);
 }
 
+void loop_submit_sendmsg(struct loop *loop, struct loop_op *op, int fd, struct msghdr *msg)
+{
+    op->u.msg = msg;
+    submit(loop, op, LOOP_OP_SENDMSG, fd);
+}
+
 void loop_submit_splice(struct loop *loop, struct loop_op *op, int fd_in, int fd_out, uint32_t len,
                         bool sock_out)
 {
@@ -216,6 +222,20 @@ uint32_t loop_bufq_peek(struct loop *loop, const struct buf_queue *q, const void
         return 0;
     *data = (const char *)loop_buf(loop, (uint16_t)q->head) + q->off;
     return loop->meta[q->head].len - q->off;
+}
+
+int loop_bufq_iov(struct loop *loop, const struct buf_queue *q, struct iovec *iov, int max)
+{
+    int n = 0;
+    uint32_t off = q->off;
+
+    for (int32_t bid = q->head; bid >= 0 && n < max; bid = loop->meta[bid].next) {
+        iov[n].iov_base = (char *)loop_buf(loop, (uint16_t)bid) + off;
+        iov[n].iov_len = loop->meta[bid].len - off;
+        off = 0;
+        n++;
+    }
+    return n;
 }
 
 void loop_bufq_consume(struct loop *loop, struct buf_queue *q, uint32_t n)

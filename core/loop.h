@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "timer.h"
 
@@ -52,6 +53,7 @@ enum loop_op_kind {
     LOOP_OP_SEND,
     LOOP_OP_SPLICE,
     LOOP_OP_POLL,
+    LOOP_OP_SENDMSG,
     LOOP_OP_WAKE, /* internal: the cross-thread wake-up eventfd */
 };
 
@@ -75,6 +77,7 @@ struct loop_op {
             int fd_out;
             uint32_t len;
         } splice;
+        struct msghdr *msg; /* sendmsg */
         struct {
             const struct sockaddr *addr;
             socklen_t len;
@@ -127,6 +130,12 @@ void loop_submit_recv(struct loop *loop, struct loop_op *op, int fd);
 /* Sends all <len> bytes unless an error stops it; res is bytes sent or -errno. */
 void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf, uint32_t len);
 /*
+ * Sends the iovecs of <msg>, which must stay untouched until completion.
+ * res is the bytes sent (at least one, possibly fewer than asked when the
+ * socket buffer filled up: send the rest with a new op) or -errno.
+ */
+void loop_submit_sendmsg(struct loop *loop, struct loop_op *op, int fd, struct msghdr *msg);
+/*
  * Moves up to <len> bytes from <fd_in> to <fd_out> with splice(2), one of
  * them a pipe, <sock_out> telling which side is the socket. Never waits:
  * res > 0 bytes moved, 0 end of input, -EAGAIN when the socket side is not
@@ -169,6 +178,8 @@ void loop_bufq_init(struct buf_queue *q);
 void loop_bufq_push(struct loop *loop, struct buf_queue *q, uint16_t bid, uint32_t len);
 /* The unsent part of the head buffer; returns its length, 0 when empty. */
 uint32_t loop_bufq_peek(struct loop *loop, const struct buf_queue *q, const void **data);
+/* Fills up to <max> iovecs with the unsent bytes of <q>; returns how many. */
+int loop_bufq_iov(struct loop *loop, const struct buf_queue *q, struct iovec *iov, int max);
 /* Marks <n> bytes of the head as sent, releasing buffers that are done. */
 void loop_bufq_consume(struct loop *loop, struct buf_queue *q, uint32_t n);
 /* Returns every queued buffer to the pool. */

@@ -80,6 +80,7 @@ static int wait_fd(const struct loop_op *op, bool *out)
     switch (op->kind) {
     case LOOP_OP_CONNECT:
     case LOOP_OP_SEND:
+    case LOOP_OP_SENDMSG:
         *out = true;
         return op->fd;
     case LOOP_OP_SPLICE:
@@ -230,6 +231,19 @@ static void do_send(struct loop_epoll *le, struct loop_op *op)
     loop__complete(op, (int)op->u.send.done, 0);
 }
 
+static void do_sendmsg(struct loop_epoll *le, struct loop_op *op)
+{
+    ssize_t n;
+
+    do {
+        n = sendmsg(op->fd, op->u.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        park_or_fail(le, op);
+    else
+        loop__complete(op, n < 0 ? -errno : (int)n, 0);
+}
+
 static void do_connect(struct loop_epoll *le, struct loop_op *op)
 {
     int err = 0;
@@ -314,6 +328,9 @@ static void attempt(struct loop_epoll *le, struct loop_op *op)
         break;
     case LOOP_OP_SEND:
         do_send(le, op);
+        break;
+    case LOOP_OP_SENDMSG:
+        do_sendmsg(le, op);
         break;
     case LOOP_OP_CONNECT:
         do_connect(le, op);

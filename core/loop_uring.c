@@ -150,6 +150,11 @@ static void uring_submit(struct loop *loop, struct loop_op *op)
     case LOOP_OP_POLL:
         prep_poll(lu, op);
         break;
+    case LOOP_OP_SENDMSG:
+        sqe = get_sqe(lu);
+        io_uring_prep_sendmsg(sqe, op->fd, op->u.msg, MSG_WAITALL | MSG_NOSIGNAL);
+        io_uring_sqe_set_data(sqe, op);
+        break;
     default:
         break;
     }
@@ -266,6 +271,7 @@ static void dispatch(struct loop_uring *lu, struct loop_op *op, int res, unsigne
         loop__complete(op, res, 0);
         break;
     case LOOP_OP_POLL:
+    case LOOP_OP_SENDMSG:
         loop__complete(op, res, 0);
         break;
     case LOOP_OP_WAKE:
