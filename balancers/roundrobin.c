@@ -1,75 +1,40 @@
 /*
- * roundrobin.c - plain round robin over usable servers.
+ * roundrobin.c - classic weighted round robin (LVS "wrr").
  *
- * One shared atomic cursor per pool, so that the order is exactly even
- * across all workers (a per-worker cursor drifts with how the kernel spreads
- * accepts). Backup servers are used only when no primary can serve.
+ * The sequence is built once per weight set: pass k (from the largest
+ * weight down to 1) visits, in config order, every server whose weight is
+ * at least k. Equal weights give a plain rotation; unequal weights give each
+ * server exactly its share per cycle, with bursts to the heaviest servers at
+ * the start of a cycle (`weighted` is the smooth variant). One shared atomic
+ * cursor per pool replays it, so the order is exactly even across workers (a
+ * per-worker cursor drifts with how the kernel spreads accepts).
  */
-#include <errno.h>
-
 #include "../core/alloc.h"
-#include "lb.h"
+#include "common.h"
 
-struct rr_state {
-    _Atomic uint64_t cursor;
-};
-
-static int rr_init(struct pool *pool)
+static struct lb__tab *rr_build(const struct lb__base *b, const uint32_t *w)
 {
-    struct rr_state *st = lb_aligned_alloc(64, 64);
+    uint32_t n = b->n[LB__PRIMARY], wmax = 0, k, pos = 0;
+    uint32_t *nw = lb_calloc(n ? n : 1, sizeof(*nw));
+    struct lb__slots *t = NULL;
 
-    if (!st)
-        return -ENOMEM;
-    atomic_init(&st->cursor, 0);
-    pool->lb = st;
-    return 0;
-}
-
-/* Scans from the cursor for a usable server in the <backup> class. */
-static struct server *rr_scan(struct pool *pool, uint64_t start, bool backup,
-                              const struct server *avoid, struct server **avoided)
-{
-    for (uint32_t i = 0; i < pool->nservers; i++) {
-        struct server *s = pool->servers[(start + i) % pool->nservers];
-
-        if (s->backup != backup || !server_usable(s))
-            continue;
-        if (s == avoid) {
-            *avoided = s;
-            continue;
-        }
-        return s;
-    }
-    return NULL;
-}
-
-static struct server *rr_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
-{
-    struct rr_state *st = pool->lb;
-    struct server *avoided = NULL, *s;
-    uint64_t start;
-
-    if (pool->nservers == 0)
+    if (!nw)
         return NULL;
-    start = atomic_fetch_add_explicit(&st->cursor, 1, memory_order_relaxed);
-    s = rr_scan(pool, start, false, ctx->avoid, &avoided);
-    if (!s && !avoided)
-        s = rr_scan(pool, start, true, ctx->avoid, &avoided);
-    /* The avoided server is still better than refusing the client. */
-    return s ? s : avoided;
+    t = lb__slots_new((uint32_t)lb__norm_weights(w, n, LB__MAX_SLOTS, nw));
+    if (!t)
+        goto out;
+    for (uint32_t i = 0; i < n; i++)
+        wmax = nw[i] > wmax ? nw[i] : wmax;
+    for (k = wmax; k > 0; k--) {
+        for (uint32_t i = 0; i < n; i++) {
+            if (nw[i] >= k)
+                t->slot[pos++] = i;
+        }
+    }
+out:
+    lb_free(nw);
+    return t ? &t->hdr : NULL;
 }
 
-static void rr_destroy(struct pool *pool)
-{
-    lb_free(pool->lb);
-    pool->lb = NULL;
-}
-
-const struct lb_ops lb_roundrobin_ops = {
-    .name = "roundrobin",
-    .caps = 0,
-    .init = rr_init,
-    .pick = rr_pick,
-    .server_state = NULL,
-    .destroy = rr_destroy,
-};
+LB__DEFINE_OPS(lb_roundrobin_ops, "roundrobin", LB_CAP_WEIGHT, rr_build, lb__choose_cursor,
+               LB__SPREAD_CURSOR);
