@@ -4,7 +4,7 @@
 #
 # Backends: nginx (HTTP, tiny static 200), iperf3 -s (bulk), redis-server
 # (small request/response), and bench/idle_conns.py serve (holds idle sockets).
-# Targets: direct, haproxy, ringlb-copy, ringlb-splice, ringlb-epoll, each
+# Targets: direct, haproxy, ringlb-auto, ringlb-copy, ringlb-splice, ringlb-epoll, each
 # proxy with the same thread count (= nproc). First idle-connection memory
 # on the fresh proxies (VmRSS delta / N, bench/idle_conns.py), then the load
 # workloads, interleaved: for each round, for each workload, every target in
@@ -40,7 +40,7 @@ IPERF_P=${IPERF_P:-2}
 REDIS_C=${REDIS_C:-50}
 THREADS=${THREADS:-$(nproc)}
 RINGLB=${RINGLB:-$ROOT/build/ringlb}
-TARGETS=${TARGETS:-direct haproxy ringlb-copy ringlb-splice ringlb-epoll}
+TARGETS=${TARGETS:-direct haproxy ringlb-auto ringlb-copy ringlb-splice ringlb-epoll}
 OUT=${OUT:-$ROOT/bench/results/latest.md}
 IDLE_PY="$ROOT/bench/idle_conns.py"
 
@@ -65,7 +65,7 @@ fi
 [ -r "$IDLE_PY" ] || die "missing $IDLE_PY"
 RINGLB_SRC=$RINGLB
 for t in $TARGETS; do
-    case $t in direct | haproxy | ringlb-copy | ringlb-splice | ringlb-epoll) ;;
+    case $t in direct | haproxy | ringlb-auto | ringlb-copy | ringlb-splice | ringlb-epoll) ;;
     *) die "unknown target '$t' in TARGETS" ;; esac
 done
 
@@ -111,7 +111,7 @@ trap 'log "terminated"; exit 143' TERM
 # ---------------------------------------------------------------- ports
 # 4 backend ports + 4 per proxy (http, iperf, redis, hold), contiguous, free,
 # below the ephemeral range so load-generator source ports never collide.
-NPORTS=20
+NPORTS=24
 used_ports() { ss -Htan | awk '{ n = split($4, a, ":"); print a[n] }' | sort -u; }
 BASE=""
 for _ in $(seq 50); do
@@ -123,7 +123,7 @@ for _ in $(seq 50); do
 done
 [ -n "$BASE" ] || die "could not find $NPORTS free loopback ports"
 P_NGINX=$BASE P_IPERF=$((BASE + 1)) P_REDIS=$((BASE + 2)) P_HOLD=$((BASE + 3))
-declare -A PBASE=([haproxy]=$((BASE + 4)) [ringlb-copy]=$((BASE + 8)) [ringlb-splice]=$((BASE + 12)) [ringlb-epoll]=$((BASE + 16)))
+declare -A PBASE=([haproxy]=$((BASE + 4)) [ringlb-copy]=$((BASE + 8)) [ringlb-splice]=$((BASE + 12)) [ringlb-epoll]=$((BASE + 16)) [ringlb-auto]=$((BASE + 20)))
 port_of() { # target workload(http|iperf|redis|hold)
     local off
     case $2 in http) off=0 ;; iperf) off=1 ;; redis) off=2 ;; hold) off=3 ;; esac
@@ -322,6 +322,7 @@ $(sed 's/^/    /' "$T/$name-t.log")"
 for t in $TARGETS; do
     case $t in
     haproxy) start_haproxy ;;
+    ringlb-auto) start_ringlb ringlb-auto uring auto ;;
     ringlb-copy) start_ringlb ringlb-copy uring copy ;;
     ringlb-splice) start_ringlb ringlb-splice uring splice ;;
     ringlb-epoll) start_ringlb ringlb-epoll epoll copy ;;
@@ -358,13 +359,26 @@ alive() { # target -> 0 if it can be measured
     return 0
 }
 
+proc_ticks() { # pid -> user+system CPU ticks (1/100 s) so far, 0 if gone
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
 run_wrk() { # target round kind(ka|close)
-    local t=$1 r=$2 kind=$3 port out rps hdr=()
+    local t=$1 r=$2 kind=$3 port out rps hdr=() t0=0 t1=0 n
     port=$(port_of "$t" http)
     out="$T/raw/wrk-$kind-$t-$r.txt"
     [ "$kind" = close ] && hdr=(-H 'Connection: close')
+    [ "$t" != direct ] && t0=$(proc_ticks "${PID[$t]}")
     client "$out" timeout $((DUR + 20)) wrk -t1 -c"$WRK_CONNS" -d"${DUR}s" "${hdr[@]}" "http://127.0.0.1:$port/"
+    [ "$t" != direct ] && t1=$(proc_ticks "${PID[$t]}")
     rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+    # The proxy's own CPU per request: on a box this small the load
+    # generator and the backend share the cores, so throughput understates
+    # how much less work one proxy does than another.
+    n=$(awk '/ requests in / { print $1 }' "$out")
+    if [ "$t" != direct ] && [ -n "$n" ] && [ "$n" -gt 0 ] && [ "$t1" -gt "$t0" ]; then
+        rec "${kind}_cpu" "$t" "$(awk -v d=$((t1 - t0)) -v n="$n" 'BEGIN { printf "%.2f", d * 10000 / n }')"
+    fi
     local errs non2xx
     errs=$(grep -E '^ +Socket errors:' "$out" | sed 's/^ *//')
     non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$out")
@@ -555,6 +569,8 @@ def fmt(x, metric):
         return f"{x:.2f}"
     if metric == "idle":
         return f"{x:.2f}"
+    if metric.endswith("_cpu"):
+        return f"{x:.1f}"
     return f"{x:.0f}"
 
 
@@ -563,6 +579,8 @@ rows = [
     ("ka", f"keep-alive req/s (wrk -c{E['WRK_CONNS']})", "ratio ≥ 1.25", "higher"),
     ("close", f"new conn/s (wrk -c{E['WRK_CONNS']}, Connection: close)", "ratio ≥ 1.25", "higher"),
     ("bulk", f"bulk Gbit/s (iperf3 -P {E['IPERF_P']})", "ratio ≥ 1.25", "higher"),
+    ("ka_cpu", "proxy CPU µs per keep-alive request", "", "info"),
+    ("close_cpu", "proxy CPU µs per new connection", "", "info"),
     ("get_p50", f"redis GET p50 µs (-c {E['REDIS_C']})", "", "info"),
     ("get_p99", "redis GET p99 µs", "", "info"),
     ("set_p99", "redis SET p99 µs", "", "info"),
@@ -624,7 +642,8 @@ A(f"- {E['V_HAPROXY']}")
 A(f"- {E['V_NGINX']}; {E['V_WRK']}; {E['V_IPERF']}; {E['V_REDIS']}")
 A(f"- command: `{E['CMD_LINE']}` (from the repository root; `make bench` runs `bench/compare.sh`)")
 A(f"- proxies: {E['THREADS']} threads each (haproxy `nbthread`, ringlb `workers`); haproxy `mode tcp`; "
-  "ringlb-copy = io_uring + copy, ringlb-splice = io_uring + splice, ringlb-epoll = epoll + copy")
+  "ringlb-auto = io_uring + auto (the default), ringlb-copy = io_uring + copy, "
+  "ringlb-splice = io_uring + splice, ringlb-epoll = epoll + copy")
 A(f"- median of {E['ROUNDS']} interleaved round(s) of {E['DUR']} s runs; "
   f"redis-benchmark -n {E['REDIS_N']} -c {E['REDIS_C']} -t set,get; idle memory measured once on fresh processes")
 A("")
