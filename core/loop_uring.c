@@ -31,8 +31,9 @@
 
 #define BGID 0
 
-/* op->bstate: what a deferred op is waiting for. */
-enum { BS_NONE = 0, BS_FINAL };
+/* op->bstate: what a deferred op is waiting for, or that a send waits for
+ * POLLOUT before it is issued again. */
+enum { BS_NONE = 0, BS_FINAL, BS_WAIT_OUT };
 #define UD_IGNORE 0ULL
 
 struct loop_uring {
@@ -106,12 +107,34 @@ static void prep_send(struct loop_uring *lu, struct loop_op *op)
     io_uring_sqe_set_data(sqe, op);
 }
 
-static void prep_poll(struct loop_uring *lu, struct loop_op *op)
+static void prep_poll_fd(struct loop_uring *lu, struct loop_op *op, int fd, unsigned events)
 {
     struct io_uring_sqe *sqe = get_sqe(lu);
 
-    io_uring_prep_poll_add(sqe, op->fd, op->out ? POLLOUT : POLLIN);
+    io_uring_prep_poll_add(sqe, fd, events);
     io_uring_sqe_set_data(sqe, op);
+}
+
+static void prep_poll(struct loop_uring *lu, struct loop_op *op)
+{
+    prep_poll_fd(lu, op, op->fd, op->out ? POLLOUT : POLLIN);
+}
+
+static void prep_sendmsg(struct loop_uring *lu, struct loop_op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(lu);
+
+    io_uring_prep_sendmsg(sqe, op->fd, op->u.msg, MSG_WAITALL | MSG_NOSIGNAL);
+    io_uring_sqe_set_data(sqe, op);
+}
+
+/* (Re)issues a send or sendmsg op. */
+static void prep_out(struct loop_uring *lu, struct loop_op *op)
+{
+    if (op->kind == LOOP_OP_SEND)
+        prep_send(lu, op);
+    else
+        prep_sendmsg(lu, op);
 }
 
 static void prep_wake(struct loop_uring *lu)
@@ -151,9 +174,7 @@ static void uring_submit(struct loop *loop, struct loop_op *op)
         prep_poll(lu, op);
         break;
     case LOOP_OP_SENDMSG:
-        sqe = get_sqe(lu);
-        io_uring_prep_sendmsg(sqe, op->fd, op->u.msg, MSG_WAITALL | MSG_NOSIGNAL);
-        io_uring_sqe_set_data(sqe, op);
+        prep_sendmsg(lu, op);
         break;
     default:
         break;
@@ -249,29 +270,58 @@ static void dispatch(struct loop_uring *lu, struct loop_op *op, int res, unsigne
         if (cflags & IORING_CQE_F_BUFFER) {
             op->bid = (uint16_t)(cflags >> IORING_CQE_BUFFER_SHIFT);
             loop__complete(op, res, more | LOOP_F_BUF);
-        } else if (res == -ENOBUFS && !op->cancelled) {
-            /* The pool ran dry: wait for buffers instead of failing. */
-            op->next = lu->nobuf;
-            lu->nobuf = op;
+        } else if (res == -ENOBUFS || res == -EAGAIN || res == -EINTR) {
+            /* Transient: the pool ran dry (wait for buffers), or the io-wq
+             * corner described for sends below (ask again). For a receive
+             * being cancelled either simply means it ended. */
+            if (op->cancelled) {
+                loop__complete(op, -ECANCELED, 0);
+            } else if (res == -ENOBUFS) {
+                op->next = lu->nobuf;
+                lu->nobuf = op;
+            } else {
+                prep_recv(lu, op);
+            }
         } else {
             loop__complete(op, res, more);
         }
         break;
     case LOOP_OP_SEND:
+    case LOOP_OP_SENDMSG:
+        if (op->bstate == BS_WAIT_OUT) {
+            /* The POLLOUT armed below completed: issue the send again. */
+            op->bstate = BS_NONE;
+            if (res < 0 || op->cancelled)
+                loop__complete(op, op->cancelled ? -ECANCELED : res, 0);
+            else
+                prep_out(lu, op);
+            break;
+        }
+        if (res == -EAGAIN && !op->cancelled) {
+            /* When a send has been polled once and still cannot finish,
+             * the kernel hands it to io-wq, where an O_NONBLOCK socket
+             * (which splice(2) needs) answers EAGAIN instead of waiting. */
+            op->bstate = BS_WAIT_OUT;
+            prep_poll_fd(lu, op, op->fd, POLLOUT);
+            break;
+        }
         /* MSG_WAITALL sends everything unless an error or a signal stops
-         * it; resume a short send so the caller sees all-or-error. */
-        if (res > 0 && !op->cancelled && op->u.send.done + (uint32_t)res < op->u.send.len) {
+         * it; resume a short plain send so the caller sees all-or-error
+         * (a short sendmsg is reported as is, see loop.h). */
+        if (op->kind == LOOP_OP_SEND && res > 0 && !op->cancelled &&
+            op->u.send.done + (uint32_t)res < op->u.send.len) {
             op->u.send.done += (uint32_t)res;
             prep_send(lu, op);
             break;
         }
-        loop__complete(op, res >= 0 ? (int)(op->u.send.done + (uint32_t)res) : res, 0);
+        if (op->kind == LOOP_OP_SEND && res >= 0)
+            res = (int)(op->u.send.done + (uint32_t)res);
+        loop__complete(op, res, 0);
         break;
     case LOOP_OP_CONNECT:
         loop__complete(op, res, 0);
         break;
     case LOOP_OP_POLL:
-    case LOOP_OP_SENDMSG:
         loop__complete(op, res, 0);
         break;
     case LOOP_OP_WAKE:
