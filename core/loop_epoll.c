@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -289,15 +290,26 @@ static void do_splice(struct loop_epoll *le, struct loop_op *op)
     loop__complete(op, n < 0 ? -errno : (int)n, 0);
 }
 
-/* A poll op completes at once unless its fd is known not to be ready
- * (attempt() parks it then); a stale "ready" costs one spurious -EAGAIN. */
+/*
+ * A poll op parks until the next edge unless the fd is ready now. The
+ * "ready" flags can be stale for fds that other code reads directly (a
+ * timerfd, say), so a set flag is confirmed with poll(2) before completing:
+ * otherwise a poll op on such an fd would complete forever and spin.
+ */
 static void do_poll(struct loop_epoll *le, struct loop_op *op)
 {
     bool out;
     int fd = wait_fd(op, &out);
-    const struct efd *e = efd_get(le, fd);
+    struct efd *e = efd_get(le, fd);
+    struct pollfd p = {.fd = fd, .events = out ? POLLOUT : POLLIN};
 
-    if (e && !e->registered) {
+    if (e && e->registered && poll(&p, 1, 0) == 0) {
+        if (out)
+            e->wr_ready = 0;
+        else
+            e->rd_ready = 0;
+    }
+    if (!e || !e->registered || (out ? !e->wr_ready : !e->rd_ready)) {
         /* Registering reports the current state as a first edge. */
         park_or_fail(le, op);
         return;
