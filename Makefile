@@ -100,7 +100,8 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
-bench: deps all
+bench: all
+	@.ci/deps bench
 	bench/compare.sh
 
 asan ubsan tsan:
@@ -119,7 +120,7 @@ fuzz:
 	    n=$$(basename $$d .c); c=$${n#fuzz_}; mkdir -p build-fuzz/corpus-$$c; \
 	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DLB_ALLOC_LIBC -fno-omit-frame-pointer \
 	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
-	        -o build-fuzz/$$n $$d config/*.c core/log.c balancers/*.c -linih || exit 1; \
+	        -o build-fuzz/$$n $$d config/*.c core/log.c core/log_syslog.c balancers/*.c -linih || exit 1; \
 	    build-fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=20000 \
 	        build-fuzz/corpus-$$c test/fuzz/corpus/$$c || exit 1; \
 	done
@@ -134,5 +135,67 @@ format-check:
 
 clean:
 	rm -rf build build-asan build-ubsan build-tsan build-fuzz
+
+# ---- ringbench (issue 5): build/ringbench from bench/ringbench/*.c ----------
+# Everything but main.c goes into build/libringbench.a, so the unit tests of
+# its pure parts (test/unit/test_hist.c, test_ringbench_*.c) link it before
+# libringlb.a.
+RB_SRCS  := $(wildcard bench/ringbench/*.c)
+RB_LIB   := $(BUILD)/libringbench.a
+RB_TESTS := $(filter $(BUILD)/test/test_hist $(BUILD)/test/test_ringbench_%,$(UNIT_BINS))
+FMT_SRCS += $(wildcard bench/ringbench/*.[ch])
+
+all: $(BUILD)/ringbench
+
+$(RB_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(filter-out %/main.c,$(RB_SRCS)))
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/ringbench: $(BUILD)/obj/bench/ringbench/main.o $(RB_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(RB_TESTS): $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(RB_LIB) $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
+
+.PHONY: bench-ringbench
+bench-ringbench: all
+	bench/compare-ringbench.sh
+# ---- end ringbench ----------------------------------------------------------
+
+# ---- install (issue 6) -------------------------------------------------------
+# make install PREFIX=/usr/local DESTDIR=  installs the binaries, the systemd
+# unit (paths filled in), the man pages and the sample config. An existing
+# $(SYSCONFDIR)/ringlb/lb.ini is never overwritten: the sample always goes
+# next to it as lb.ini.sample. It installs what $(BUILD) holds (run make
+# first, or let it build).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: install uninstall
+install: $(BUILD)/ringlb $(BUILD)/ringbench
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ringlb
+	install -m 755 $(BUILD)/ringlb $(DESTDIR)$(SBINDIR)/ringlb
+	install -m 755 $(BUILD)/ringbench $(DESTDIR)$(BINDIR)/ringbench
+	install -m 644 man/ringlb.8 $(DESTDIR)$(MANDIR)/man8/ringlb.8
+	install -m 644 man/ringlb.ini.5 $(DESTDIR)$(MANDIR)/man5/ringlb.ini.5
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' ringlb.service \
+	    > $(DESTDIR)$(UNITDIR)/ringlb.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/ringlb.service
+	install -m 644 lb.ini $(DESTDIR)$(SYSCONFDIR)/ringlb/lb.ini.sample
+	[ -e $(DESTDIR)$(SYSCONFDIR)/ringlb/lb.ini ] || \
+	    install -m 644 lb.ini $(DESTDIR)$(SYSCONFDIR)/ringlb/lb.ini
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ringlb $(DESTDIR)$(BINDIR)/ringbench \
+	    $(DESTDIR)$(MANDIR)/man8/ringlb.8 $(DESTDIR)$(MANDIR)/man5/ringlb.ini.5 \
+	    $(DESTDIR)$(UNITDIR)/ringlb.service $(DESTDIR)$(SYSCONFDIR)/ringlb/lb.ini.sample
+# ---- end install -------------------------------------------------------------
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

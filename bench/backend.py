@@ -16,6 +16,12 @@ Modes:
         EOF (so the close is a FIN, not a reset) and closes.
   sink  reads and discards; on EOF writes "<bytes> <sha256 hex>\\n" and
         closes.
+  hang  accepts and reads, never answers (a server that stopped working
+        but still completes TCP handshakes).
+
+In http mode SIGUSR1 makes every later answer "503 Service Unavailable"
+(health checks included: the server says it is unhealthy) and SIGUSR2
+brings back 200, so health tests flip a server without restarting it.
 
 Once listening it prints one line on stdout,
   "backend <name> <mode> listening on <host>:<port>",
@@ -95,6 +101,14 @@ def serve_name(sock, name):
         pass
 
 
+SICK = threading.Event()  # http: answer 503 while set (SIGUSR1 / SIGUSR2)
+
+
+def serve_hang(sock, _name):
+    while sock.recv(BUF):
+        pass
+
+
 def serve_http(sock, name):
     body = f"backend {name}\n".encode()
     data = b""
@@ -127,7 +141,8 @@ def serve_http(sock, name):
         data = data[length:]
         conn = headers.get("connection", "").lower()
         close = "close" in conn or (version == "HTTP/1.0" and "keep-alive" not in conn)
-        resp = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+        status = "503 Service Unavailable" if SICK.is_set() else "200 OK"
+        resp = (f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\n"
                 f"Content-Length: {len(body)}\r\nX-Backend: {name}\r\n"
                 f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n").encode() + body
         sock.sendall(resp)
@@ -136,7 +151,8 @@ def serve_http(sock, name):
             return
 
 
-MODES = {"echo": serve_echo, "http": serve_http, "name": serve_name, "sink": serve_sink}
+MODES = {"echo": serve_echo, "http": serve_http, "name": serve_name, "sink": serve_sink,
+         "hang": serve_hang}
 
 
 def handle(sock, fn, name):
@@ -163,6 +179,8 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     threading.stack_size(256 * 1024)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.signal(signal.SIGUSR1, lambda *_: SICK.set())
+    signal.signal(signal.SIGUSR2, lambda *_: SICK.clear())
 
     fam, addr = parse_hostport(args.listen)
     ls = socket.socket(fam, socket.SOCK_STREAM)

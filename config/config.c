@@ -60,6 +60,8 @@ struct key_def {
 struct be_lines {
     int balance;
     int hash_key;
+    int health_expect;
+    int health_send;
 };
 
 struct parser {
@@ -420,6 +422,173 @@ const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len)
     return buf;
 }
 
+/* ---- escapes and commands ---- */
+
+static int grow(void *arrp, size_t n, size_t elem);
+
+static int hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int cfg_unescape(char *s, const char **why)
+{
+    const char *dummy;
+    char *out = s;
+
+    if (!why)
+        why = &dummy;
+    for (const char *c = s; *c; c++) {
+        int hi, lo;
+
+        if (*c != '\\') {
+            *out++ = *c;
+            continue;
+        }
+        switch (*++c) {
+        case 'r':
+            *out++ = '\r';
+            break;
+        case 'n':
+            *out++ = '\n';
+            break;
+        case 't':
+            *out++ = '\t';
+            break;
+        case '\\':
+            *out++ = '\\';
+            break;
+        case 'x':
+            hi = hex_val(c[1]);
+            lo = hi < 0 ? -1 : hex_val(c[2]);
+            if (lo < 0) {
+                *why = "\\x needs two hex digits";
+                return -EINVAL;
+            }
+            *out++ = (char)(hi << 4 | lo);
+            c += 2;
+            break;
+        case '\0':
+            *why = "'\\' at the end";
+            return -EINVAL;
+        default:
+            *why = "unknown escape (known: \\r \\n \\t \\\\ \\xHH)";
+            return -EINVAL;
+        }
+    }
+    *out = '\0';
+    return (int)(out - s);
+}
+
+void cfg_command_free(struct cfg_command *c)
+{
+    if (c->argv) {
+        for (size_t i = 0; i < c->argc; i++)
+            lb_free(c->argv[i]);
+    }
+    lb_free(c->argv);
+    lb_free(c->text);
+    memset(c, 0, sizeof(*c));
+}
+
+/* The % sequences the checker knows how to substitute. */
+static bool percent_ok(const char *w, const char **why)
+{
+    for (const char *c = w; *c; c++) {
+        if (*c != '%')
+            continue;
+        c++;
+        if (*c != 'b' && *c != 's' && *c != 'a' && *c != '%') {
+            *why = "unknown % sequence (known: %b backend, %s server, %a address, %% a %)";
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Shell-like word splitting with no shell: blanks separate words, '...'
+ * keeps everything literally, "..." and a backslash outside quotes escape
+ * one character. Nothing is expanded: no variables, globs or redirections.
+ */
+int cfg_parse_command(const char *s, struct cfg_command *out, const char **why)
+{
+    size_t len = strlen(s);
+    char *word = lb_malloc(len + 1);
+    const char *c = s;
+    int r = -EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    if (!word)
+        return -ENOMEM;
+    for (;;) {
+        size_t n = 0;
+        char quote = 0;
+
+        while (*c == ' ' || *c == '\t')
+            c++;
+        if (!*c)
+            break;
+        for (; *c && (quote || (*c != ' ' && *c != '\t')); c++) {
+            if (quote == '\'') {
+                if (*c == '\'')
+                    quote = 0;
+                else
+                    word[n++] = *c;
+            } else if (*c == '\\') {
+                if (!c[1]) {
+                    *why = "'\\' at the end";
+                    goto err;
+                }
+                word[n++] = *++c;
+            } else if (quote == '"' && *c == '"') {
+                quote = 0;
+            } else if (!quote && (*c == '\'' || *c == '"')) {
+                quote = *c;
+            } else {
+                word[n++] = *c;
+            }
+        }
+        if (quote) {
+            *why = quote == '"' ? "missing closing '\"'" : "missing closing \"'\"";
+            goto err;
+        }
+        word[n] = '\0';
+        if (!percent_ok(word, why))
+            goto err;
+        r = -ENOMEM;
+        if (grow(&out->argv, out->argc + 1, sizeof(*out->argv)) < 0)
+            goto err;
+        out->argv[out->argc] = lb_strdup(word);
+        if (!out->argv[out->argc])
+            goto err;
+        out->argc++;
+        out->argv[out->argc] = NULL;
+        r = -EINVAL;
+    }
+    if (!out->argc) {
+        *why = "empty command";
+        goto err;
+    }
+    out->text = lb_strdup(s);
+    if (!out->text) {
+        r = -ENOMEM;
+        goto err;
+    }
+    lb_free(word);
+    return 0;
+err:
+    lb_free(word);
+    cfg_command_free(out);
+    return r;
+}
+
 /* ---- growing arrays ---- */
 
 /*
@@ -492,6 +661,7 @@ _Static_assert(sizeof(enum io_mode) == sizeof(unsigned), "enum io_mode stored as
 _Static_assert(sizeof(enum fwd_mode) == sizeof(unsigned), "enum fwd_mode stored as unsigned");
 _Static_assert(sizeof(enum health_kind) == sizeof(unsigned), "enum health_kind stored as unsigned");
 _Static_assert(sizeof(enum hash_key) == sizeof(unsigned), "enum hash_key stored as unsigned");
+_Static_assert(sizeof(enum log_target) == sizeof(unsigned), "enum log_target stored as unsigned");
 
 /* One of k->words; the enum value is the word's index. */
 static int key_word(struct parser *p, const struct key_def *k, void *obj, const char *val)
@@ -534,6 +704,32 @@ static int key_admin(struct parser *p, const struct key_def *k, void *obj, const
         0)
         return perr(p, p->lineno, k->name, "%s: '%.64s'", why, val);
     g->has_admin = true;
+    return 0;
+}
+
+/*
+ * user = / group =: a name as useradd accepts it, or a numeric id. It is
+ * looked up when ringlb starts (the account may not exist where the file
+ * is checked), so here only its shape is checked.
+ */
+static int key_account(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    char **dst = field(obj, k);
+    size_t n = strlen(val);
+    char *s;
+
+    if (n == 0 || n > 32 || val[0] == '-')
+        return perr(p, p->lineno, k->name, "expected a name of 1-32 characters, got '%.64s'", val);
+    for (const char *c = val; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || is_digit(*c) || *c == '_' ||
+              *c == '-' || *c == '.' || (*c == '$' && !c[1])))
+            return perr(p, p->lineno, k->name, "bad character in '%.64s'", val);
+    }
+    s = lb_strdup(val);
+    if (!s)
+        return oom(p, k->name);
+    lb_free(*dst);
+    *dst = s;
     return 0;
 }
 
@@ -622,6 +818,75 @@ static int key_health_path(struct parser *p, const struct key_def *k, void *obj,
     return 0;
 }
 
+/*
+ * health_expect means a status code for http and bytes for send_expect, and
+ * `health` may come after it: keep the text, validate() decides.
+ */
+static int key_health_expect(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+    char *s;
+
+    (void)k;
+    s = lb_strdup(val);
+    if (!s)
+        return oom(p, k->name);
+    lb_free(be->health_expect_str);
+    be->health_expect_str = s;
+    p->be[p->idx].health_expect = p->lineno;
+    return 0;
+}
+
+static int key_health_send(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+    const char *why = "bad escape";
+    char *s = lb_strdup(val);
+    int n;
+
+    if (!s)
+        return oom(p, k->name);
+    n = cfg_unescape(s, &why);
+    if (n < 0) {
+        lb_free(s);
+        return perr(p, p->lineno, k->name, "%s in '%.64s'", why, val);
+    }
+    lb_free(be->health_send);
+    be->health_send = s;
+    be->health_send_len = (size_t)n;
+    p->be[p->idx].health_send = p->lineno;
+    return 0;
+}
+
+static int key_bool(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    static const char *const yes[] = {"yes", "true", "on", "1"};
+    static const char *const no[] = {"no", "false", "off", "0"};
+
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+        if (strcmp(val, yes[i]) == 0 || strcmp(val, no[i]) == 0) {
+            *(bool *)field(obj, k) = strcmp(val, yes[i]) == 0;
+            return 0;
+        }
+    }
+    return perr(p, p->lineno, k->name, "expected yes or no, got '%.64s'", val);
+}
+
+static int key_command(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_command *c = field(obj, k), nc;
+    const char *why = "bad command";
+    int r = cfg_parse_command(val, &nc, &why);
+
+    if (r == -ENOMEM)
+        return oom(p, k->name);
+    if (r < 0)
+        return perr(p, p->lineno, k->name, "%s", why);
+    cfg_command_free(c);
+    *c = nc;
+    return 0;
+}
+
 /* "weight=N" / "max_conns=N" on a server line. */
 static int server_opt(struct parser *p, const char *tok, const char *opt, uint32_t max,
                       uint32_t *out, bool *given)
@@ -697,8 +962,9 @@ static int key_server(struct parser *p, const struct key_def *k, void *obj, cons
 
 static const char *const io_words[] = {"auto", "uring", "epoll", NULL};
 static const char *const fwd_words[] = {"auto", "copy", "splice", NULL};
-static const char *const health_words[] = {"none", "tcp", "http", NULL};
+static const char *const health_words[] = {"none", "tcp", "http", "send_expect", NULL};
 static const char *const hash_words[] = {"src_ip", "src_ip_port", NULL};
+static const char *const log_words[] = {"stderr", "syslog", NULL};
 
 #define G(f) offsetof(struct cfg_global, f)
 #define B(f) offsetof(struct cfg_backend, f)
@@ -711,6 +977,10 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "log_level", key_log_level, 0, 0, 0, NULL, 0},
     {SECT_GLOBAL, "admin", key_admin, 0, 0, 0, NULL, 0},
     {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "log_connections", key_bool, G(log_connections), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "log", key_word, G(log_to), 0, 0, log_words, 0},
+    {SECT_GLOBAL, "user", key_account, G(user), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "group", key_account, G(group), 0, 0, NULL, 0},
 
     {SECT_FRONTEND, "bind", key_bind, 0, 0, 0, NULL, KEY_REPEAT},
     {SECT_FRONTEND, "backend", key_fe_backend, 0, 0, 0, NULL, 0},
@@ -722,11 +992,16 @@ static const struct key_def keys[] = {
     {SECT_BACKEND, "retries", key_u32, B(retries), 0, 16, NULL, 0},
     {SECT_BACKEND, "health", key_word, B(health), 0, 0, health_words, 0},
     {SECT_BACKEND, "health_path", key_health_path, 0, 0, 0, NULL, 0},
-    {SECT_BACKEND, "health_expect", key_u32, B(health_expect), 100, 599, NULL, 0},
+    {SECT_BACKEND, "health_expect", key_health_expect, 0, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_send", key_health_send, 0, 0, 0, NULL, 0},
     {SECT_BACKEND, "health_interval", key_duration, B(health_interval_ms), 1, 0, NULL, 0},
     {SECT_BACKEND, "health_timeout", key_duration, B(health_timeout_ms), 1, 0, NULL, 0},
     {SECT_BACKEND, "rise", key_u32, B(rise), 1, 100, NULL, 0},
     {SECT_BACKEND, "fall", key_u32, B(fall), 1, 100, NULL, 0},
+    {SECT_BACKEND, "slow_start", key_duration, B(slow_start_ms), 0, 0, NULL, 0},
+    {SECT_BACKEND, "on_down", key_command, B(on_down), 0, 0, NULL, 0},
+    {SECT_BACKEND, "on_up", key_command, B(on_up), 0, 0, NULL, 0},
+    {SECT_BACKEND, "on_down_close", key_bool, B(on_down_close), 0, 0, NULL, 0},
     {SECT_BACKEND, "server", key_server, 0, 0, 0, NULL, KEY_REPEAT},
 };
 
@@ -1027,6 +1302,43 @@ static int check_dup_sections(struct parser *p, enum sect_kind kind)
     return r;
 }
 
+/* The health keys whose meaning depends on `health`. */
+static int check_health(struct parser *p, size_t i)
+{
+    struct cfg_backend *be = &p->cfg->backends[i];
+    const struct be_lines *bl = &p->be[i];
+    const char *why = "bad escape";
+    int n;
+
+    if (be->health_send && be->health != HEALTH_SEND_EXPECT)
+        return perr(p, bl->health_send, "health_send", "only for health = send_expect");
+    if (be->health == HEALTH_SEND_EXPECT) {
+        char key[80];
+
+        snprintf(key, sizeof(key), "backend %s", be->name);
+        if (!be->health_expect_str)
+            return perr(p, be->line, key,
+                        "health = send_expect needs health_expect (the reply to wait for)");
+        n = cfg_unescape(be->health_expect_str, &why);
+        if (n < 0)
+            return perr(p, bl->health_expect, "health_expect", "%s", why);
+        if (n == 0)
+            return perr(p, bl->health_expect, "health_expect", "must not be empty");
+        be->health_expect_len = (size_t)n;
+        return 0;
+    }
+    if (be->health_expect_str) {
+        uint32_t v;
+
+        if (parse_uint(be->health_expect_str, &v) != 0 || v < 100 || v > 599)
+            return perr(p, bl->health_expect, "health_expect",
+                        "expected a number from 100 to 599 (an HTTP status), got '%.64s'",
+                        be->health_expect_str);
+        be->health_expect = v;
+    }
+    return 0;
+}
+
 static int check_backend(struct parser *p, size_t i)
 {
     struct cfg_backend *be = &p->cfg->backends[i];
@@ -1043,6 +1355,8 @@ static int check_backend(struct parser *p, size_t i)
     if (be->hash_key_set && !(be->ops->caps & LB_CAP_HASH_KEY))
         return perr(p, bl->hash_key, "hash_key", "balance = %s does not hash client addresses",
                     be->balance);
+    if (check_health(p, i) < 0)
+        return -1;
     snprintf(key, sizeof(key), "backend %s", be->name);
     if (be->nservers == 0)
         return perr(p, be->line, key, "no servers (add server = NAME ADDR)");
@@ -1319,9 +1633,15 @@ void config_free(struct config *cfg)
         lb_free(be->name);
         lb_free(be->balance);
         lb_free(be->health_path);
+        lb_free(be->health_expect_str);
+        lb_free(be->health_send);
+        cfg_command_free(&be->on_down);
+        cfg_command_free(&be->on_up);
     }
     lb_free(cfg->frontends);
     lb_free(cfg->backends);
+    lb_free(cfg->global.user);
+    lb_free(cfg->global.group);
     lb_free(cfg->path);
     lb_free(cfg);
 }

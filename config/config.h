@@ -24,12 +24,24 @@
 
 enum io_mode { IO_AUTO = 0, IO_URING, IO_EPOLL };
 enum fwd_mode { FWD_AUTO = 0, FWD_COPY, FWD_SPLICE };
-enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP };
+enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP, HEALTH_SEND_EXPECT };
+enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG };
 
 /* A socket address as parsed: IPv4, IPv6 or a unix socket path. */
 struct cfg_addr {
     struct sockaddr_storage ss;
     socklen_t len;
+};
+
+/*
+ * A command for on_down / on_up, split into words the way a shell would
+ * (blanks separate, quotes group, backslash escapes) but never run by one.
+ * %b %s %a %% are kept as written: the checker substitutes them per server.
+ */
+struct cfg_command {
+    char *text;  /* as written, for logs; NULL when not set */
+    char **argv; /* argc words and a NULL */
+    size_t argc;
 };
 
 struct cfg_server {
@@ -54,11 +66,19 @@ struct cfg_backend {
     uint32_t retries;            /* default 2 */
     enum health_kind health;     /* default tcp */
     char *health_path;           /* default "/healthz" */
-    uint32_t health_expect;      /* default 200 */
+    uint32_t health_expect;      /* http: expected status, default 200 */
+    char *health_expect_str;     /* send_expect: the bytes the response starts with */
+    size_t health_expect_len;
+    char *health_send;           /* send_expect: bytes sent first (escapes decoded) */
+    size_t health_send_len;      /* 0 = send nothing, only read (banners) */
     uint32_t health_interval_ms; /* default 1s */
     uint32_t health_timeout_ms;  /* default 500ms */
     uint32_t rise;               /* default 2 */
     uint32_t fall;               /* default 3 */
+    uint32_t slow_start_ms;      /* default 0 = off */
+    struct cfg_command on_down;  /* default none */
+    struct cfg_command on_up;
+    bool on_down_close; /* default no: live connections stay */
     struct cfg_server *servers;
     size_t nservers;
 };
@@ -84,6 +104,10 @@ struct cfg_global {
     bool has_admin;             /* admin = empty turns it off */
     struct cfg_addr admin;      /* default 127.0.0.1:9100 */
     uint32_t shutdown_grace_ms; /* default 30s */
+    bool log_connections;       /* default no: one line per closed connection */
+    enum log_target log_to;     /* log = stderr (default) | syslog */
+    char *user;                 /* drop to this user after binding; NULL = stay */
+    char *group;                /* and this group (default: the user's) */
 };
 
 struct config {
@@ -124,6 +148,20 @@ int cfg_parse_duration(const char *s, uint32_t *ms);
  * reason in <why> (static string).
  */
 int cfg_parse_addr(const char *s, unsigned flags, struct cfg_addr *out, const char **why);
+
+/*
+ * Decodes the escapes of health_send / health_expect in place: \r \n \t
+ * \\ \xHH (any byte, NUL included). Returns the decoded length, or -EINVAL
+ * with a short reason in <why> (static string).
+ */
+int cfg_unescape(char *s, const char **why);
+
+/*
+ * Splits <s> into <out> (see struct cfg_command) and checks its %
+ * sequences. Returns 0, -EINVAL with a reason in <why>, or -ENOMEM.
+ */
+int cfg_parse_command(const char *s, struct cfg_command *out, const char **why);
+void cfg_command_free(struct cfg_command *c);
 
 /* Formats <a> as text ("1.2.3.4:80", "[::1]:80", "unix:/p") into <buf>. */
 const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len);

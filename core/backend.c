@@ -5,6 +5,7 @@
 #include "backend.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "../balancers/lb.h"
@@ -52,7 +53,7 @@ static struct server *server_new(const struct cfg_server *cs, uint32_t index)
     s->backup = cs->backup;
     s->index = index;
     atomic_init(&s->state, SRV_UP);
-    atomic_init(&s->weight, cs->weight);
+    atomic_init(&s->weight, cs->weight * SRV_WEIGHT_SCALE);
     return s;
 }
 
@@ -140,18 +141,49 @@ void backend_table_destroy(void)
     nall_servers = 0;
 }
 
-void server_set_state(struct pool *pool, struct server *s, enum srv_state st)
+/* The checker and the admin thread both change servers; balancer hooks
+ * rebuild tables and must not run twice at once. */
+static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Publishes the state that <s>'s admin and health fields add up to. */
+static void state_publish(struct pool *pool, struct server *s)
 {
-    atomic_store_explicit(&s->state, st, memory_order_release);
+    uint32_t a = atomic_load_explicit(&s->admin, memory_order_relaxed);
+    uint32_t h = atomic_load_explicit(&s->health, memory_order_relaxed);
+    uint32_t st = a == SRV_ADMIN_MAINT   ? SRV_MAINT
+                  : h == SRV_DOWN        ? SRV_DOWN
+                  : a == SRV_ADMIN_DRAIN ? SRV_DRAIN
+                                         : SRV_UP;
+
+    if (atomic_exchange_explicit(&s->state, st, memory_order_release) != st)
+        atomic_fetch_add_explicit(&s->state_changes, 1, memory_order_relaxed);
     if (pool->ops->server_state)
         pool->ops->server_state(pool, s);
 }
 
+void server_set_state(struct pool *pool, struct server *s, enum srv_state st)
+{
+    pthread_mutex_lock(&set_lock);
+    atomic_store_explicit(&s->health, st == SRV_DOWN ? SRV_DOWN : SRV_UP, memory_order_relaxed);
+    state_publish(pool, s);
+    pthread_mutex_unlock(&set_lock);
+}
+
+void server_set_admin(struct pool *pool, struct server *s, enum srv_admin a)
+{
+    pthread_mutex_lock(&set_lock);
+    atomic_store_explicit(&s->admin, a, memory_order_relaxed);
+    state_publish(pool, s);
+    pthread_mutex_unlock(&set_lock);
+}
+
 void server_set_weight(struct pool *pool, struct server *s, uint32_t weight)
 {
-    if (atomic_load_explicit(&s->weight, memory_order_relaxed) == weight)
-        return;
-    atomic_store_explicit(&s->weight, weight, memory_order_release);
-    if (pool->ops->server_state)
-        pool->ops->server_state(pool, s);
+    pthread_mutex_lock(&set_lock);
+    if (atomic_load_explicit(&s->weight, memory_order_relaxed) != weight) {
+        atomic_store_explicit(&s->weight, weight, memory_order_release);
+        if (pool->ops->server_state)
+            pool->ops->server_state(pool, s);
+    }
+    pthread_mutex_unlock(&set_lock);
 }

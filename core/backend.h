@@ -38,6 +38,14 @@ enum srv_state {
     SRV_UP = 0,    /* takes new connections */
     SRV_DOWN = 1,  /* failed health checks: takes none */
     SRV_DRAIN = 2, /* takes no new connections, live ones finish */
+    SRV_MAINT = 3, /* disabled through the admin API: takes none, not checked into use */
+};
+
+/* What an operator asked for through the admin API (core/admin.c). */
+enum srv_admin {
+    SRV_ADMIN_NONE = 0,  /* health decides */
+    SRV_ADMIN_DRAIN = 1, /* no new connections while it stays so */
+    SRV_ADMIN_MAINT = 2, /* disabled: no new connections whatever health says */
 };
 
 enum hash_key {
@@ -45,13 +53,21 @@ enum hash_key {
     HASH_SRC_IP_PORT, /* hash of the client IP address and port */
 };
 
+/*
+ * Effective weights are lb.ini weights times this, as HAProxy does, so that
+ * slow_start can ramp a server of weight 1 in steps. Every algorithm uses
+ * weights only as ratios (reduced by their common divisor), so the scale
+ * changes no table. Whoever sets a weight at run time multiplies by it.
+ */
+#define SRV_WEIGHT_SCALE 16
+
 struct server {
     /* Identity: written once at load, read-only afterwards. */
     char *name;
     char *addr_text; /* as written in lb.ini, for logs */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    uint32_t cfg_weight; /* weight from lb.ini */
+    uint32_t cfg_weight; /* weight from lb.ini (see SRV_WEIGHT_SCALE) */
     uint32_t max_conns;  /* 0 = unlimited */
     bool backup;
     uint32_t index; /* position in its pool's servers[] */
@@ -70,6 +86,12 @@ struct server {
     /* Bumped by the checker when the server goes down with on_down_close:
      * workers close established connections picked under an older value. */
     _Atomic uint32_t down_gen;
+    /* <state> is derived from these two (see server_set_admin): what the
+     * admin API asked for (enum srv_admin) and the last health verdict
+     * (SRV_UP or SRV_DOWN), so an operator's disable survives probes. */
+    _Atomic uint32_t admin;
+    _Atomic uint32_t health;
+    _Atomic uint64_t state_changes; /* of <state>, for /metrics */
 };
 
 /*
@@ -143,15 +165,26 @@ const struct lb_table *backend_table_get(void);
 
 /*
  * Changes a server's state and tells its pool's algorithm (STYLE point 4).
- * Called by one thread at a time (the health checker; later the admin
- * server under the same rule), never by a worker: the algorithm's
- * server_state hook may rebuild and retire a table.
+ * Called by the health checker (<st> is its verdict, SRV_UP or SRV_DOWN;
+ * see server_set_admin for how it combines with the admin API), never by
+ * a worker: the algorithm's server_state hook may rebuild and retire a
+ * table.
  */
 void server_set_state(struct pool *pool, struct server *s, enum srv_state st);
 
 /* Sets a server's effective weight (slow_start) and tells the algorithm,
  * which rebuilds its table if it depends on weights. Same caller rule. */
 void server_set_weight(struct pool *pool, struct server *s, uint32_t weight);
+
+/*
+ * Records what the admin API asked for <s> and publishes the resulting
+ * state: MAINT when disabled, else DOWN when health says so, else DRAIN
+ * when drained, else UP. server_set_state() records the health verdict the
+ * same way, so neither overrides the other. server_set_state, _weight and
+ * _admin are serialized by one mutex, so the checker and the admin thread
+ * may both call them; workers never do.
+ */
+void server_set_admin(struct pool *pool, struct server *s, enum srv_admin a);
 
 /*
  * Passive health, called by a worker when a connect to <s> failed. Returns

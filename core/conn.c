@@ -31,15 +31,19 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "../balancers/lb.h"
+#include "../health/health.h"
 #include "alloc.h"
 #include "backend.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "worker.h"
 
@@ -89,6 +93,14 @@ struct conn {
     uint64_t key;
     uint64_t last_active;
     struct server *srv;
+    uint32_t srv_gen; /* srv->down_gen when it was picked */
+    uint32_t fe_idx;  /* frontend that accepted it, for metrics and logs */
+    uint64_t t_start; /* loop time of the accept */
+    const char *end;  /* why it ended, for the connection log; NULL: both FINs */
+    int end_err;      /* with it, -errno or 0 */
+    /* The client address, only with log_connections: IPv4 or IPv6 (unix
+     * clients have none worth logging), the largest being 28 bytes. */
+    struct sockaddr_in6 peer;
     struct loop_op conn_op;
     struct timer timer;
     struct half c2b, b2c;
@@ -148,6 +160,28 @@ static void half_release(struct conn *c, struct half *h)
     half_pipe_release(c, h);
 }
 
+/*
+ * One line per closed connection (log_connections = yes). The client
+ * address was taken at accept: once both sides have closed, getpeername()
+ * fails with ENOTCONN.
+ */
+static void conn_log(const struct conn *c)
+{
+    const struct pool *pool = &backend_table_get()->pools[c->pool_idx];
+    struct cfg_addr peer = {.len = sizeof(c->peer)};
+    char addr[128] = "-";
+
+    memcpy(&peer.ss, &c->peer, sizeof(c->peer));
+    if (c->peer.sin6_family == AF_INET || c->peer.sin6_family == AF_INET6)
+        cfg_addr_str(&peer, addr, sizeof(addr));
+    log_conn("client=%s frontend=%s backend=%s server=%s in=%llu out=%llu duration_ms=%llu "
+             "end=%s%s%s%s",
+             addr, lb_rt.cfg->frontends[c->fe_idx].name, pool->name, c->srv ? c->srv->name : "-",
+             (unsigned long long)c->c2b.bytes, (unsigned long long)c->b2c.bytes,
+             (unsigned long long)(loop_now(c->w->loop) - c->t_start), c->end ? c->end : "closed",
+             c->end_err ? "(" : "", c->end_err ? strerror(-c->end_err) : "", c->end_err ? ")" : "");
+}
+
 static void conn_close(struct conn *c)
 {
     struct loop *loop = c->w->loop;
@@ -155,6 +189,11 @@ static void conn_close(struct conn *c)
 
     if (c->state == CS_CLOSING)
         return;
+    if (c->state != CS_ESTABLISHED)
+        atomic_fetch_add_explicit(&metrics_fes[c->fe_idx].rejected, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&metrics_fes[c->fe_idx].active, 1, memory_order_relaxed);
+    if (lb_rt.cfg->global.log_connections)
+        conn_log(c);
     c->state = CS_CLOSING;
     timer_disarm(loop_timers(loop), &c->timer);
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -288,6 +327,10 @@ static void half_pump(struct conn *c, struct half *h)
 /* A receive error or reset ends both directions: nothing more can flow. */
 static void half_fail(struct conn *c, struct half *h, int err)
 {
+    /* The direction, not the side: a failed send and a failed receive of
+     * one direction are on different sockets. */
+    c->end = h->dir == DIR_C2B ? "error-client-to-server" : "error-server-to-client";
+    c->end_err = err;
     log_debug("conn %d<->%d: %s %s: %s", c->cfd, c->bfd,
               h->dir == DIR_C2B ? "client->server" : "server->client",
               err == -ETIMEDOUT ? "timeout" : "error", strerror(-err));
@@ -388,6 +431,7 @@ static void on_timer(struct timer *t, uint64_t now)
         return;
     if (now >= c->last_active + c->idle_ms) {
         log_debug("conn %d<->%d: idle for %u ms, closing", c->cfd, c->bfd, c->idle_ms);
+        c->end = "idle-timeout";
         conn_close(c);
         return;
     }
@@ -403,6 +447,7 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
     if (c->state == CS_CLOSING)
         return;
     if (res == 0 && !c->connect_timed_out) {
+        server_note_ok(c->srv);
         c->state = CS_ESTABLISHED;
         c->last_active = loop_now(c->w->loop);
         if (c->idle_ms)
@@ -421,6 +466,10 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
         res = -ETIMEDOUT;
     c->connect_timed_out = 0;
     atomic_fetch_add_explicit(&failed->connect_fail, 1, memory_order_relaxed);
+    /* Passive health: the checker marks the server down once `fall`
+     * connects in a row failed, without waiting for its next probe. */
+    if (server_note_fail(&backend_table_get()->pools[c->pool_idx], failed))
+        hc_kick();
     log_warn("connect to %s (%s) failed: %s%s", failed->name, failed->addr_text, strerror(-res),
              c->retries_left ? ", retrying" : "");
     server_put(failed);
@@ -428,10 +477,13 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
     loop_close(c->w->loop, c->bfd);
     c->bfd = -1;
     if (c->retries_left == 0) {
+        c->end = "connect-failed";
+        c->end_err = res;
         conn_close(c);
         return;
     }
     c->retries_left--;
+    atomic_fetch_add_explicit(&metrics_bes[c->pool_idx].retries, 1, memory_order_relaxed);
     connect_next(c, failed);
 }
 
@@ -455,6 +507,8 @@ static void connect_next(struct conn *c, const struct server *avoid)
     }
     if (!s) {
         log_warn("backend %s: no server available", pool->name);
+        atomic_fetch_add_explicit(&metrics_bes[c->pool_idx].no_server, 1, memory_order_relaxed);
+        c->end = "no-server";
         conn_close(c);
         return;
     }
@@ -466,6 +520,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
         return;
     }
     c->srv = s;
+    c->srv_gen = atomic_load_explicit(&s->down_gen, memory_order_relaxed);
     c->bfd = fd;
     c->state = CS_CONNECTING;
     loop_submit_connect(c->w->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr, s->addrlen);
@@ -506,6 +561,7 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
 
     if (!c) {
         log_warn("out of memory: refusing a client");
+        atomic_fetch_add_explicit(&metrics_fes[l->frontend].rejected, 1, memory_order_relaxed);
         close(fd);
         worker__conn_closed(w);
         return;
@@ -514,6 +570,9 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
     c->w = w;
     c->cfd = fd;
     c->bfd = -1;
+    c->fe_idx = l->frontend;
+    c->t_start = loop_now(w->loop);
+    atomic_fetch_add_explicit(&metrics_fes[l->frontend].active, 1, memory_order_relaxed);
     c->pool_idx = (uint32_t)fe->backend_idx;
     c->idle_ms = pool->idle_timeout_ms;
     c->connect_ms = pool->connect_timeout_ms;
@@ -533,6 +592,13 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
 
         if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
             c->key = lb_hash_addr((struct sockaddr *)&ss, pool->hash_key);
+        if (len <= sizeof(c->peer))
+            memcpy(&c->peer, &ss, len);
+    } else if (lb_rt.cfg->global.log_connections) {
+        socklen_t len = sizeof(c->peer);
+
+        if (getpeername(fd, (struct sockaddr *)&c->peer, &len) < 0)
+            c->peer.sin6_family = AF_UNSPEC;
     }
     connect_next(c, NULL);
     if (c->state == CS_CLOSING)
@@ -543,12 +609,32 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
     half_pump(c, &c->c2b);
 }
 
+void conn_close_downed(struct worker *w)
+{
+    struct conn *next;
+    uint32_t n = 0;
+
+    for (struct conn *c = w->conns; c; c = next) {
+        next = c->next;
+        if (c->state == CS_ESTABLISHED && c->srv &&
+            atomic_load_explicit(&c->srv->down_gen, memory_order_relaxed) != c->srv_gen) {
+            c->end = "server-down";
+            conn_close(c);
+            n++;
+        }
+    }
+    if (n)
+        log_info("worker %u: closed %u connection(s) to servers marked down (on_down_close)", w->id,
+                 n);
+}
+
 void conn_abort_all(struct worker *w)
 {
     struct conn *next;
 
     for (struct conn *c = w->conns; c; c = next) {
         next = c->next;
+        c->end = "shutdown";
         conn_close(c);
     }
 }

@@ -20,6 +20,12 @@ struct wlistener;
  */
 void conn_accept(struct worker *w, int fd, const struct wlistener *l);
 
+/*
+ * Closes the established connections of <w> whose server went down with
+ * on_down_close since they were made (see server.down_gen). Worker thread.
+ */
+void conn_close_downed(struct worker *w);
+
 /* Closes every live connection of <w> at once (shutdown grace expired). */
 void conn_abort_all(struct worker *w);
 

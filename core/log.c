@@ -1,16 +1,18 @@
 /*
- * log.c - levelled logging to stderr, one write(2) per line.
+ * log.c - levelled logging to stderr (one write(2) per line) or syslog.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 enum log_level log_max_level = LOG_INFO;
+static bool to_syslog;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -30,27 +32,37 @@ void log_set_level(enum log_level lvl)
     log_max_level = lvl;
 }
 
-void log_msg(enum log_level lvl, const char *fmt, ...)
+void log_use_syslog(void)
+{
+    log__syslog_open();
+    to_syslog = true;
+}
+
+/* Formats and writes one line; <tag> is the level name or "conn". */
+static void log_vwrite(enum log_level lvl, const char *tag, const char *fmt, va_list ap)
 {
     char line[1024];
     struct timespec ts;
     struct tm tm;
     size_t n;
     int r;
-    va_list ap;
 
-    if (lvl > log_max_level)
+    if (to_syslog) {
+        /* syslog stamps the time and pid itself. */
+        r = snprintf(line, sizeof(line), "%s: ", tag);
+        n = r > 0 ? (size_t)r : 0;
+        vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        log__syslog((int)lvl, line);
         return;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
     r = snprintf(line + n, sizeof(line) - n, ".%03ldZ ringlb[%d] %s: ", ts.tv_nsec / 1000000,
-                 (int)getpid(), level_names[lvl]);
+                 (int)getpid(), tag);
     if (r > 0)
         n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
-    va_start(ap, fmt);
     r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    va_end(ap);
     if (r > 0)
         n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
     if (n >= sizeof(line) - 1)
@@ -59,4 +71,24 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     /* A short write to stderr has no better place to be reported. */
     while (write(STDERR_FILENO, line, n) < 0 && errno == EINTR)
         ;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (lvl > log_max_level)
+        return;
+    va_start(ap, fmt);
+    log_vwrite(lvl, level_names[lvl], fmt, ap);
+    va_end(ap);
+}
+
+void log_conn(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vwrite(LOG_INFO, "conn", fmt, ap);
+    va_end(ap);
 }

@@ -15,13 +15,17 @@
 #include <string.h>
 
 #include "../config/config.h"
+#include "../health/health.h"
+#include "admin.h"
 #include "backend.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "net.h"
+#include "privdrop.h"
+#include "sdnotify.h"
+#include "version.h"
 #include "worker.h"
-
-#define RINGLB_VERSION "0.1.0"
 
 static void usage(FILE *out)
 {
@@ -111,7 +115,7 @@ int main(int argc, char **argv)
     char err[512];
     sigset_t set;
     uint32_t nworkers;
-    int opt, code = 1;
+    int opt, ret, code = 1;
     long nofile;
 
     opterr = 0;
@@ -158,6 +162,8 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(cfg->global.log_level);
+    if (cfg->global.log_to == LOG_TO_SYSLOG)
+        log_use_syslog();
     lb_rt.cfg = cfg;
     lb_rt.max_conns = cfg->global.max_conns;
     lb_rt.forward = cfg->global.forward;
@@ -184,24 +190,44 @@ int main(int argc, char **argv)
         log_error("cannot build the backend table");
         goto out;
     }
+    if (metrics_init(cfg) < 0) {
+        log_error("out of memory for metrics");
+        goto out_table;
+    }
     nworkers = worker_count(cfg);
     if (workers_create(cfg, nworkers, &ws) < 0)
         goto out_table;
+    metrics_set_workers(ws, nworkers);
+    /* Every socket is bound before root is given up (issue #6). */
+    if (admin_start(cfg) < 0 || privdrop_apply(cfg->global.user, cfg->global.group) < 0) {
+        workers_join(ws, nworkers);
+        goto out_table;
+    }
     log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION, nworkers,
              lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", forward_name(lb_rt.forward),
              lb_rt.max_conns);
-    if (workers_start(ws, nworkers) < 0) {
+    if (workers_start(ws, nworkers) < 0 || hc_start(cfg) < 0) {
         workers_stop(ws, nworkers);
         workers_join(ws, nworkers);
         goto out_table;
     }
+    ret = sdnotify_send("READY=1\nSTATUS=serving");
+    if (ret < 0)
+        log_warn("cannot tell systemd we are ready ($NOTIFY_SOCKET): %s", strerror(-ret));
     code = wait_for_stop(ws, nworkers, &set);
+    sdnotify_send("STOPPING=1");
     workers_stop(ws, nworkers);
     if (workers_join(ws, nworkers))
         code = 1;
+    /* After the workers: they may wake the checker until they are gone,
+     * and failover keeps working while they drain. */
+    hc_stop();
     log_info("stopped");
 out_table:
+    /* The admin server reports until the end of the shutdown grace. */
+    admin_stop();
     backend_table_destroy();
+    metrics_fini();
 out:
     config_free(cfg);
     return code;

@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "conn.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "qsbr.h"
 
@@ -120,6 +121,7 @@ static void on_accept(struct loop_op *op, int res, unsigned flags)
         l->armed = false;
     if (res >= 0) {
         atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&metrics_fes[l->frontend].accepted, 1, memory_order_relaxed);
         if (w->stopping) {
             close(res);
         } else if (slot_take()) {
@@ -172,6 +174,12 @@ static void on_tick(struct timer *t, uint64_t now)
     /* Other workers free slots without telling us: look again. */
     if (w->nheld || w->accept_paused)
         accept_resume(w);
+    /* The checker marked a server with on_down_close down: one scan of our
+     * connections, only then, so the common tick costs one load. */
+    if (atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire) != w->close_gen) {
+        w->close_gen = atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire);
+        conn_close_downed(w);
+    }
     if (timer_arm(loop_timers(w->loop), &w->tick, now + TICK_MS) < 0)
         log_warn("worker %u: cannot re-arm its tick", w->id);
 }
@@ -218,6 +226,7 @@ static void *worker_main(void *arg)
     }
     sem_post(&w->ready);
     w->qsbr_slot = qsbr_register();
+    w->close_gen = atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire);
     timer_init(&w->tick, on_tick);
     timer_arm(loop_timers(w->loop), &w->tick, loop_now(w->loop) + TICK_MS);
     for (uint32_t i = 0; i < w->nls; i++)
@@ -243,6 +252,7 @@ static void *worker_main(void *arg)
         }
         conn_reap(w);
         atomic_fetch_add_explicit(&w->loops, 1, memory_order_relaxed);
+        atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
         if (w->qsbr_slot >= 0)
             qsbr_quiescent(w->qsbr_slot);
     }

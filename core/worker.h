@@ -31,6 +31,9 @@ struct lb_runtime {
     enum fwd_mode forward;
     uint32_t max_conns;
     _Atomic uint32_t active; /* proxied connections, all workers */
+    /* Bumped by the health checker when a server with on_down_close goes
+     * down: each worker then closes its connections to such servers. */
+    _Atomic uint32_t close_gen;
 };
 
 extern struct lb_runtime lb_rt;
@@ -87,9 +90,11 @@ struct worker {
     uint64_t rng;
     int qsbr_slot;
     int exit_code;
+    uint32_t close_gen; /* lb_rt.close_gen last acted on */
 
     _Atomic uint64_t accepted;
     _Atomic uint64_t loops;
+    _Atomic uint32_t nconns_pub; /* nconns as of the last loop turn, for /metrics */
 };
 
 /*

@@ -714,3 +714,344 @@ def run(fn, modes=tuple(MODES), need_mode=True):
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(rc)  # helper threads may still block in recv; do not wait for them
+
+
+# ---------------------------------------------------------------- health (issue #4)
+
+def log_events(lb, pattern):
+    """Returns [(epoch seconds, line)] for ringlb log lines matching the
+    regex <pattern>, timed by the log's own UTC timestamp."""
+    import datetime
+    rx = re.compile(pattern)
+    out = []
+    for line in lb.log_text().splitlines():
+        if not rx.search(line):
+            continue
+        stamp = line.split(" ", 1)[0]
+        try:
+            ts = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc).timestamp()
+        except ValueError:
+            continue
+        out.append((ts, line))
+    return out
+
+
+def wait_log(lb, pattern, timeout, after=0.0):
+    """Waits for a log line matching <pattern> stamped at or after <after>
+    (epoch seconds); returns (time, line) or raises Fail after <timeout>."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for ts, line in log_events(lb, pattern):
+            if ts >= after - 0.005:
+                return ts, line
+        if time.monotonic() > deadline:
+            raise Fail(f"no log line matching {pattern!r} within {timeout}s")
+        time.sleep(0.05)
+
+
+class HttpLoad:
+    """Continuous new client connections through ringlb at a bounded rate.
+
+    Each connection sends one "GET / HTTP/1.0" and reads to EOF; bench/
+    backend.py in http mode answers with a body naming itself, so every
+    result records which server answered: a dict with t0/t1 (epoch seconds),
+    name (or None), status (or None) and err (None when a full HTTP answer
+    came). <threads> workers share <rate> connections per second.
+    """
+
+    def __init__(self, addr, rate=100, threads=4, timeout=3.0):
+        self.addr = addr
+        self.rate = rate
+        self.nthreads = threads
+        self.timeout = timeout
+        self.results = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = []
+
+    def _one(self):
+        r = {"t0": time.time(), "name": None, "status": None, "err": None}
+        try:
+            s = connect(self.addr, timeout=self.timeout)
+            try:
+                s.sendall(b"GET / HTTP/1.0\r\nHost: lbtest\r\n\r\n")
+                data = b""
+                while True:
+                    b = s.recv(65536)
+                    if not b:
+                        break
+                    data += b
+            finally:
+                s.close()
+            head, _, body = data.partition(b"\r\n\r\n")
+            m = re.match(rb"HTTP/1\.[01] (\d{3})", head)
+            n = re.match(rb"backend (\S+)", body)
+            if not m or not n:
+                r["err"] = f"bad answer {data[:60]!r}"
+            else:
+                r["status"] = int(m.group(1))
+                r["name"] = n.group(1).decode()
+        except OSError as e:
+            r["err"] = repr(e)
+        r["t1"] = time.time()
+        with self.lock:
+            self.results.append(r)
+
+    def _run(self, k):
+        period = self.nthreads / self.rate
+        nxt = time.monotonic() + k * period / self.nthreads
+        while not self.stopping.is_set():
+            self._one()
+            nxt += period
+            delay = nxt - time.monotonic()
+            if delay > 0:
+                self.stopping.wait(delay)
+            else:
+                nxt = time.monotonic()
+
+    def start(self):
+        for k in range(self.nthreads):
+            th = threading.Thread(target=self._run, args=(k,), daemon=True)
+            th.start()
+            self.threads.append(th)
+        return self
+
+    def stop(self):
+        self.stopping.set()
+        for th in self.threads:
+            th.join(self.timeout + 2)
+        with self.lock:
+            return list(self.results)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.results)
+
+
+def http_get_name(addr, timeout=3.0):
+    """One HTTP/1.0 GET through ringlb: returns (status, backend name)."""
+    load = HttpLoad(addr, timeout=timeout)
+    load._one()
+    r = load.results[0]
+    if r["err"]:
+        raise Fail(f"GET through {addr}: {r['err']}")
+    return r["status"], r["name"]
+
+
+def http_pool(t, n, backend_opts, backups=0):
+    """Starts <n> http backends b0..b<n-1> (the last <backups> of them as
+    backup servers s<i>) and ringlb with <backend_opts>; returns (backends,
+    ringlb) once the health checker runs."""
+    bes = [t.backend("http", name=f"b{i}") for i in range(n)]
+    servers = [b if i < n - backups else f"{b.addr} backup" for i, b in enumerate(bes)]
+    lb = t.ringlb(servers=servers, backend_opts=backend_opts)
+    wait_log(lb, rf"health: checking {n} server", 5)
+    return bes, lb
+
+
+def restart_backend(t, lb, addr, i, up_timeout=5):
+    """Starts http backend b<i> again on <addr>; returns (time it listens,
+    time ringlb logged server s<i> UP)."""
+    t_back = time.time()
+    t.backend("http", name=f"b{i}", listen=addr)
+    t_up, _ = wait_log(lb, rf"server be0/s{i} is UP", up_timeout, after=t_back)
+    return t_back, t_up
+
+
+# ---------------------------------------------------------------- ringbench (issue 5)
+
+# build/ringbench next to the ringlb under test (build-asan/ringbench for an
+# ASan run), unless RINGBENCH names one.
+RINGBENCH = os.path.abspath(os.environ.get("RINGBENCH") or
+                            os.path.join(os.path.dirname(RINGLB), "ringbench"))
+
+
+class RingbenchServe:
+    """A `ringbench serve` process; <addr> is "127.0.0.1:PORT" from the line
+    it prints once listening. Stopped (SIGTERM, then SIGKILL) by cleanup."""
+
+    def __init__(self, t, mode, name, listen, extra):
+        self.mode = mode
+        self.name = name
+        self.errpath = os.path.join(t.dir, f"ringbench-{name}.log")
+        self.err = open(self.errpath, "wb")
+        self.proc = _spawn([RINGBENCH, "serve", "--listen", listen, "--mode", mode,
+                            "--name", name] + list(extra), subprocess.PIPE, self.err)
+        line = self.proc.stdout.readline().decode()
+        m = re.search(r"listening on (\S+)", line)
+        if not m:
+            self.proc.wait(5)
+            with open(self.errpath, "rb") as f:
+                msg = f.read().decode(errors="replace")
+            raise Fail(f"ringbench serve {mode} did not start: {line!r} {msg}")
+        self.addr = m.group(1)
+
+    def stop(self):
+        """SIGTERM; returns the exit status (a sanitizer report makes it
+        non-zero)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.err.close()
+        return self.proc.returncode
+
+
+def ringbench_backend(t, mode, name=None, listen="127.0.0.1:0", extra=()):
+    """Starts `ringbench serve --mode <mode>` as a backend of test <t>."""
+    if not os.access(RINGBENCH, os.X_OK):
+        raise Fail(f"{RINGBENCH} does not exist or is not executable (run make)")
+    b = RingbenchServe(t, mode, name or f"rb-{mode}{len(t.backends)}", listen, extra)
+    t.backends.append(b)
+    return b
+
+
+def ringbench_run(args, timeout=60):
+    """Runs a ringbench client command with --json; returns (exit status,
+    parsed JSON or None, stderr text)."""
+    import json
+    p = subprocess.run([RINGBENCH] + list(args) + ["--json"], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    out = p.stdout.decode(errors="replace").strip()
+    try:
+        data = json.loads(out) if out else None
+    except ValueError:
+        raise Fail(f"ringbench {args[0]} printed no JSON: {out!r}")
+    return p.returncode, data, p.stderr.decode(errors="replace")
+
+
+# ---------------------------------------------------------------- admin API (issue 6)
+
+def admin_ringlb(t, servers=None, backend_opts=None, global_opts=None, frontends=None):
+    """Starts ringlb with the admin server on a free loopback port; returns
+    (ringlb, admin address) once both the frontends and the admin server
+    answer."""
+    addr = f"127.0.0.1:{free_port()}"
+    g = {"admin": addr}
+    g.update(global_opts or {})
+    lb = t.ringlb(servers=servers, backend_opts=backend_opts, global_opts=g,
+                  frontends=frontends)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if admin_request(addr, "GET", "/")[0] == 200:
+                return lb, addr
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise Fail(f"admin server not answering on {addr}")
+        time.sleep(0.05)
+
+
+def admin_request(addr, method, path, timeout=5.0):
+    """One request to the admin server: returns (status, headers, body)."""
+    import http.client
+    host, _, port = addr.rpartition(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        c.request(method, path)
+        r = c.getresponse()
+        body = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, body
+    finally:
+        c.close()
+
+
+def admin_raw(addr, data, timeout=10.0, pace=None):
+    """Sends <data> (bytes; with <pace> seconds between bytes) on a fresh
+    connection and reads until the server closes. Returns (status or None,
+    raw answer, seconds until the answer was complete)."""
+    s = connect(addr, timeout=timeout)
+    t0 = time.monotonic()
+    try:
+        try:
+            if pace is None:
+                s.sendall(data)
+            else:
+                for i in range(len(data)):
+                    s.sendall(data[i:i + 1])
+                    time.sleep(pace)
+        except OSError:
+            pass  # the server may answer and close before we are done
+        out = b""
+        while True:
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            out += b
+    finally:
+        s.close()
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", out)
+    return (int(m.group(1)) if m else None), out, time.monotonic() - t0
+
+
+def admin_metrics(addr):
+    """GET /metrics parsed by prometheus_client's text parser (Debian's
+    python3-prometheus-client; .ci/deps installs it). Returns {(name,
+    frozenset(labels.items())): value} for every sample, and fails the test
+    when the exposition does not parse."""
+    try:
+        from prometheus_client.parser import text_string_to_metric_families
+    except ImportError:
+        # A python3 other than Debian's (pyenv, venv) does not see the
+        # package; it is pure Python, so its directory can be borrowed.
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from prometheus_client.parser import text_string_to_metric_families
+        except ImportError:
+            raise Fail("python3-prometheus-client is missing (make deps installs it)")
+    st, hdr, body = admin_request(addr, "GET", "/metrics")
+    check(st == 200, "GET /metrics answers 200")
+    if not hdr.get("content-type", "").startswith("text/plain; version=0.0.4"):
+        raise Fail(f"/metrics content type {hdr.get('content-type')!r}")
+    out = {}
+    try:
+        for fam in text_string_to_metric_families(body.decode()):
+            for s in fam.samples:
+                out[(s.name, frozenset(s.labels.items()))] = s.value
+    except Exception as e:
+        raise Fail(f"/metrics does not parse: {e!r}\n{body.decode()[:2000]}")
+    return out
+
+
+def metric(m, name, **labels):
+    """The value of sample <name>{labels} in admin_metrics() output."""
+    key = (name, frozenset(labels.items()))
+    if key not in m:
+        raise Fail(f"no sample {name}{labels} in /metrics")
+    return m[key]
+
+
+def admin_json(addr):
+    import json
+    st, _, body = admin_request(addr, "GET", "/api/backends")
+    check(st == 200, "GET /api/backends answers 200")
+    return json.loads(body)
+
+
+def admin_post(addr, backend, server, action, expect=200):
+    st, _, body = admin_request(addr, "POST",
+                                f"/api/backends/{backend}/servers/{server}/{action}")
+    if st != expect:
+        raise Fail(f"POST {backend}/{server}/{action}: {st} {body!r}, expected {expect}")
+    return body
+
+
+def failed_clients(res, kills=()):
+    """Returns (failed, in_flight): HttpLoad results without a 200 answer,
+    and among those the ones that were in flight while a backend was being
+    killed (<kills>: (time of the kill, time it was reaped) pairs). A
+    connection the dying server had already accepted dies with it: at L4
+    nothing can replay it, so tests allow those and report them."""
+    bad = [r for r in res if r["err"] or r["status"] != 200]
+    hit = [r for r in bad if any(r["t0"] <= dead + 0.01 and r["t1"] >= kill
+                                 for kill, dead in kills)]
+    return [r for r in bad if r not in hit], hit

@@ -214,7 +214,133 @@ static void test_defaults(void **state)
     assert_int_equal(be->servers[0].weight, 1);
     assert_int_equal(be->servers[0].max_conns, 0);
     assert_false(be->servers[0].backup);
+    assert_null(be->health_send);
+    assert_int_equal(be->health_send_len, 0);
+    assert_null(be->health_expect_str);
+    assert_int_equal(be->slow_start_ms, 0);
+    assert_int_equal(be->on_down.argc, 0);
+    assert_null(be->on_down.argv);
+    assert_int_equal(be->on_up.argc, 0);
+    assert_false(be->on_down_close);
     config_free(cfg);
+}
+
+/* The keys of issue #4: send_expect, slow_start, hooks, on_down_close. */
+static void test_health_keys(void **state)
+{
+    struct config *cfg =
+        load_ok(MIN_FE "[backend app]\n"
+                       "health_expect = +PONG\\r\\n\n"
+                       "health = send_expect\n"
+                       "health_send = PING\\r\\n\n"
+                       "slow_start = 30s\n"
+                       "on_down = /usr/bin/logger -t 'ringlb hook' \"%b/%s down\" %a\n"
+                       "on_up = notify\\ up %%%s\n"
+                       "on_down_close = yes\n"
+                       "server = a 127.0.0.1:9001\n"
+                       "[backend bin]\n"
+                       "health = send_expect\n"
+                       "health_expect = \\x00\\x01\\\\\n"
+                       "on_down_close = off\n"
+                       "server = a 127.0.0.1:9002\n");
+    const struct cfg_backend *be = &cfg->backends[0];
+
+    (void)state;
+    assert_int_equal(be->health, HEALTH_SEND_EXPECT);
+    assert_int_equal(be->health_send_len, 6);
+    assert_memory_equal(be->health_send, "PING\r\n", 6);
+    assert_int_equal(be->health_expect_len, 7);
+    assert_memory_equal(be->health_expect_str, "+PONG\r\n", 7);
+    assert_int_equal(be->slow_start_ms, 30000);
+    assert_true(be->on_down_close);
+    assert_int_equal(be->on_down.argc, 5);
+    assert_string_equal(be->on_down.argv[0], "/usr/bin/logger");
+    assert_string_equal(be->on_down.argv[1], "-t");
+    assert_string_equal(be->on_down.argv[2], "ringlb hook");
+    assert_string_equal(be->on_down.argv[3], "%b/%s down");
+    assert_string_equal(be->on_down.argv[4], "%a");
+    assert_null(be->on_down.argv[5]);
+    assert_string_equal(be->on_down.text, "/usr/bin/logger -t 'ringlb hook' \"%b/%s down\" %a");
+    assert_int_equal(be->on_up.argc, 2);
+    assert_string_equal(be->on_up.argv[0], "notify up");
+    assert_string_equal(be->on_up.argv[1], "%%%s");
+    be = &cfg->backends[1];
+    assert_int_equal(be->health_expect_len, 3);
+    assert_memory_equal(be->health_expect_str, "\0\1\\", 3);
+    assert_null(be->health_send);
+    assert_false(be->on_down_close);
+    config_free(cfg);
+}
+
+static void test_command_split(void **state)
+{
+    static const struct {
+        const char *s;
+        int argc;
+        const char *words[4];
+    } ok[] = {
+        {"a", 1, {"a"}},
+        {"  a\tb  ", 2, {"a", "b"}},
+        {"a 'b c' d", 3, {"a", "b c", "d"}},
+        {"a \"b \\\" c\"", 2, {"a", "b \" c"}},
+        {"a 'x\\y'", 2, {"a", "x\\y"}},
+        {"a\\ b", 1, {"a b"}},
+        {"a ''", 2, {"a", ""}},
+        {"x'y'\"z\"", 1, {"xyz"}},
+        {"a;b|c$HOME`d`", 1, {"a;b|c$HOME`d`"}},
+    };
+    static const char *const bad[] = {"", "   ", "a 'b", "a \"b", "a\\", "a %x", "a 50%"};
+    const char *why;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        struct cfg_command c;
+
+        why = NULL;
+        assert_int_equal(cfg_parse_command(ok[i].s, &c, &why), 0);
+        assert_int_equal(c.argc, ok[i].argc);
+        for (int j = 0; j < ok[i].argc; j++)
+            assert_string_equal(c.argv[j], ok[i].words[j]);
+        assert_null(c.argv[c.argc]);
+        cfg_command_free(&c);
+        assert_null(c.argv);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cfg_command c;
+
+        why = NULL;
+        if (cfg_parse_command(bad[i], &c, &why) != -EINVAL)
+            print_error("accepted: '%s'\n", bad[i]);
+        assert_non_null(why);
+        assert_null(c.argv);
+    }
+}
+
+static void test_unescape(void **state)
+{
+    char buf[32];
+    const char *why = NULL;
+
+    (void)state;
+    strcpy(buf, "a\\r\\n\\t\\\\\\x41\\x7e");
+    assert_int_equal(cfg_unescape(buf, &why), 7);
+    assert_memory_equal(buf, "a\r\n\t\\A~", 7);
+    strcpy(buf, "\\x00z");
+    assert_int_equal(cfg_unescape(buf, &why), 2);
+    assert_memory_equal(buf, "\0z", 2);
+    strcpy(buf, "plain");
+    assert_int_equal(cfg_unescape(buf, NULL), 5);
+    assert_string_equal(buf, "plain");
+    strcpy(buf, "a\\");
+    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
+    strcpy(buf, "\\q");
+    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
+    assert_non_null(strstr(why, "unknown escape"));
+    strcpy(buf, "\\x4");
+    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
+    strcpy(buf, "\\xg0");
+    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
+    assert_non_null(strstr(why, "hex"));
 }
 
 static void test_other_values(void **state)
@@ -413,6 +539,13 @@ static const struct err_case err_cases[] = {
     {"[global]\nshutdown_grace = 30\n" MIN_INI, 2, "shutdown_grace", "bad duration"},
     {"[global]\nshutdown_grace = 50d\n" MIN_INI, 2, "shutdown_grace", "bad duration"},
     {"[global]\nshutdown_grace = 5000000000ms\n" MIN_INI, 2, "shutdown_grace", "too long"},
+    {"[global]\nlog_connections = sometimes\n" MIN_INI, 2, "log_connections", "yes or no"},
+    {"[global]\nlog = file\n" MIN_INI, 2, "log", "stderr, syslog"},
+    {"[global]\nuser =\n" MIN_INI, 2, "user", "1-32 characters"},
+    {"[global]\nuser = -r\n" MIN_INI, 2, "user", "1-32 characters"},
+    {"[global]\nuser = a b\n" MIN_INI, 2, "user", "bad character"},
+    {"[global]\ngroup = x/y\n" MIN_INI, 2, "group", "bad character"},
+    {"[global]\nuser = a\nuser = b\n" MIN_INI, 3, "user", "given twice"},
     /* frontend values */
     {"[frontend web]\nbind = 1.2.3.4\nbackend = app\n" MIN_BE, 2, "bind", "missing port"},
     {"[frontend web]\nbind = 1.2.3.4:0\nbackend = app\n" MIN_BE, 2, "bind", "port"},
@@ -441,6 +574,23 @@ static const struct err_case err_cases[] = {
     {MIN_INI "health_timeout = 10x\n", 6, "health_timeout", NULL},
     {MIN_INI "rise = 0\n", 6, "rise", "1 to 100"},
     {MIN_INI "fall = 101\n", 6, "fall", "1 to 100"},
+    {MIN_INI "health = http\nhealth_expect = ok\n", 7, "health_expect", "100 to 599"},
+    {MIN_INI "health_expect = 200x\n", 6, "health_expect", "100 to 599"},
+    {MIN_INI "health_send = PING\n", 6, "health_send", "only for health = send_expect"},
+    {MIN_INI "health = http\nhealth_send = PING\n", 7, "health_send", "send_expect"},
+    {MIN_INI "health = send_expect\n", 4, "backend app", "needs health_expect"},
+    {MIN_INI "health = send_expect\nhealth_send = PING\n", 4, "backend app", "health_expect"},
+    {MIN_INI "health = send_expect\nhealth_expect = \\q\n", 7, "health_expect", "escape"},
+    {MIN_INI "health = send_expect\nhealth_expect = a\\\n", 7, "health_expect", "end"},
+    {MIN_INI "health_send = \\x1\n", 6, "health_send", "hex"},
+    {MIN_INI "health = pop3\n", 6, "health", "send_expect"},
+    {MIN_INI "slow_start = 30\n", 6, "slow_start", "bad duration"},
+    {MIN_INI "slow_start = 1s\nslow_start = 2s\n", 7, "slow_start", "given twice"},
+    {MIN_INI "on_down =\n", 6, "on_down", "empty command"},
+    {MIN_INI "on_down = notify 'x\n", 6, "on_down", "missing closing"},
+    {MIN_INI "on_up = notify \"x\n", 6, "on_up", "missing closing"},
+    {MIN_INI "on_up = notify %x\n", 6, "on_up", "unknown %"},
+    {MIN_INI "on_down_close = maybe\n", 6, "on_down_close", "yes or no"},
     /* servers */
     {MIN_INI "server = a 127.0.0.1:9002\n", 6, "server", "first at line 5"},
     {MIN_INI "server = b\n", 6, "server", "expected NAME ADDR"},
@@ -737,6 +887,34 @@ static void test_load_file(void **state)
     assert_null(cfg);
 }
 
+/* The operating keys of issue #6: connection logs, syslog, privilege drop. */
+static void test_operating_keys(void **state)
+{
+    struct config *cfg;
+
+    (void)state;
+    cfg = load_ok(MIN_INI);
+    assert_false(cfg->global.log_connections);
+    assert_int_equal(cfg->global.log_to, LOG_TO_STDERR);
+    assert_null(cfg->global.user);
+    assert_null(cfg->global.group);
+    config_free(cfg);
+
+    cfg = load_ok("[global]\nlog_connections = yes\nlog = syslog\nuser = ringlb\n"
+                  "group = nogroup\n" MIN_INI);
+    assert_true(cfg->global.log_connections);
+    assert_int_equal(cfg->global.log_to, LOG_TO_SYSLOG);
+    assert_string_equal(cfg->global.user, "ringlb");
+    assert_string_equal(cfg->global.group, "nogroup");
+    config_free(cfg);
+
+    cfg = load_ok("[global]\nlog_connections = no\nlog = stderr\nuser = 65534\n" MIN_INI);
+    assert_false(cfg->global.log_connections);
+    assert_int_equal(cfg->global.log_to, LOG_TO_STDERR);
+    assert_string_equal(cfg->global.user, "65534");
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,7 +925,9 @@ int main(void)
         cmocka_unit_test(test_line_too_long),    cmocka_unit_test(test_err_buffer),
         cmocka_unit_test(test_durations),        cmocka_unit_test(test_addrs_good),
         cmocka_unit_test(test_addr_localhost),   cmocka_unit_test(test_addrs_bad),
-        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_file),        cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_command_split),    cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_operating_keys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# bench/compare-ringbench.sh - `ringbench compare` of a direct connection,
+# ringlb (copy and splice), HAProxy (mode tcp) and nginx stream when they are
+# installed, all in front of the same `ringbench serve` backends, on loopback.
+#
+# Usage: bench/compare-ringbench.sh          (or: make bench-ringbench)
+#        QUICK=1 bench/compare-ringbench.sh  1 round of 2 s runs (smoke test)
+# Knobs (env): ROUNDS DUR RATES THREADS RINGLB RINGBENCH KEEP=1
+# Writes bench/results/ringbench.md and bench/results/ringbench-latency.svg.
+# bench/compare.sh (make bench) is unchanged and writes latest.md.
+set -u -o pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+QUICK=${QUICK:-0}
+if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1} DUR=${DUR:-2}; else ROUNDS=${ROUNDS:-3} DUR=${DUR:-5}; fi
+RATES=${RATES:-5000 20000}
+THREADS=${THREADS:-$(nproc)}
+RINGLB=${RINGLB:-$ROOT/build/ringlb}
+RINGBENCH=${RINGBENCH:-$ROOT/build/ringbench}
+OUT=${OUT:-$ROOT/bench/results/ringbench.md}
+SVG=${SVG:-${OUT%.md}-latency.svg}
+
+log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[ -x "$RINGBENCH" ] || die "$RINGBENCH not found (run make)"
+[ -x "$RINGLB" ] || die "$RINGLB not found (run make)"
+T=$(mktemp -d "${TMPDIR:-/tmp}/ringbench-cmp.XXXXXX") || die "mktemp failed"
+PIDS=()
+cleanup() {
+    local rc=$? p
+    trap - EXIT INT TERM
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for _ in $(seq 50); do
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.1
+    done
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null && log "warning: pid $p needed SIGKILL"; done
+    wait 2>/dev/null
+    if [ "${KEEP:-0}" = 1 ] || [ $rc != 0 ]; then log "kept $T"; else rm -rf "$T"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+start() { # name cmd...
+    local name=$1
+    shift
+    "$@" >"$T/$name.log" 2>&1 &
+    PIDS+=($!)
+}
+wait_port() { # port
+    for _ in $(seq 100); do
+        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1).close()" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    die "nothing listens on 127.0.0.1:$1 (logs in $T)"
+}
+
+# Backends: one echo (latency, connrate, throughput both).
+P_ECHO=$(free_port)
+start echo "$RINGBENCH" serve --listen "127.0.0.1:$P_ECHO" --mode echo --workers "$THREADS"
+wait_port "$P_ECHO"
+
+TARGETS="direct=127.0.0.1:$P_ECHO"
+for fwd in copy splice; do
+    p=$(free_port)
+    cat >"$T/ringlb-$fwd.ini" <<EOI
+[global]
+workers = $THREADS
+io = uring
+forward = $fwd
+admin =
+log_level = warn
+[frontend f]
+bind = 127.0.0.1:$p
+backend = b
+[backend b]
+health = none
+server = s 127.0.0.1:$P_ECHO
+EOI
+    start "ringlb-$fwd" "$RINGLB" -c "$T/ringlb-$fwd.ini"
+    wait_port "$p"
+    TARGETS+=" ringlb-$fwd=127.0.0.1:$p"
+done
+if command -v haproxy >/dev/null; then
+    p=$(free_port)
+    cat >"$T/haproxy.cfg" <<EOI
+global
+    nbthread $THREADS
+    maxconn 9800
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 1h
+    timeout server 1h
+frontend f
+    bind 127.0.0.1:$p
+    default_backend b
+backend b
+    server s 127.0.0.1:$P_ECHO
+EOI
+    start haproxy haproxy -db -f "$T/haproxy.cfg"
+    wait_port "$p"
+    TARGETS+=" haproxy=127.0.0.1:$p"
+else
+    log "haproxy not installed: column skipped"
+fi
+NGX_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
+if command -v nginx >/dev/null && { [ -f "$NGX_MOD" ] || nginx -V 2>&1 | grep -q -- '--with-stream '; }; then
+    p=$(free_port)
+    mkdir -p "$T/nginx"
+    load=""
+    [ -f "$NGX_MOD" ] && load="load_module $NGX_MOD;"
+    cat >"$T/nginx/nginx.conf" <<EOI
+$load
+$([ "$(id -u)" = 0 ] && echo "user $(id -un) $(id -gn);")
+worker_processes $THREADS;
+daemon off;
+pid $T/nginx/nginx.pid;
+error_log $T/nginx/error.log warn;
+events { worker_connections 4096; }
+stream { server { listen 127.0.0.1:$p; proxy_pass 127.0.0.1:$P_ECHO; } }
+EOI
+    start nginx nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf"
+    wait_port "$p"
+    TARGETS+=" nginx-stream=127.0.0.1:$p"
+else
+    log "nginx stream module not installed (Debian: libnginx-mod-stream): column skipped"
+fi
+
+{
+    echo "rounds = $ROUNDS"
+    echo "baseline = direct"
+    echo "plot = lat-${RATES%% *}"
+    for t in $TARGETS; do
+        printf '[target %s]\naddr = %s\n' "${t%%=*}" "${t#*=}"
+    done
+    for r in $RATES; do
+        printf '[workload lat-%s]\nrun = latency --rate %s --conns 16 --size 64 --duration %ss --warmup 1s\n' "$r" "$r" "$DUR"
+    done
+    printf '[workload connrate]\nrun = connrate --conns 16 --duration %ss --warmup 1s\n' "$DUR"
+    printf '[workload bulk]\nrun = throughput --streams 2 --duration %ss --warmup 1s\n' "$DUR"
+} >"$T/compare.ini"
+
+log "targets: $TARGETS"
+"$RINGBENCH" compare --config "$T/compare.ini" --md "$T/table.md" --svg "$SVG"
+rc=$?
+{
+    echo "# ringbench compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, git $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
+    echo
+    echo "Backend: \`ringbench serve --mode echo\` ($THREADS workers). Workloads: open-loop"
+    echo "latency at ${RATES// /, } req/s (16 connections, 64 B), connrate (16 concurrent),"
+    echo "throughput (2 echo streams, every byte checked). Medians of $ROUNDS interleaved rounds of"
+    echo "${DUR} s; ratios are target / direct (for latency, lower is better)."
+    echo
+    cat "$T/table.md"
+    echo
+    echo "![latency by percentile]($(basename "$SVG"))"
+} >"$OUT"
+cat "$OUT"
+exit $rc

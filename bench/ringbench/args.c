@@ -1,0 +1,417 @@
+/*
+ * args.c - table-driven parsing of ringbench's command line (see args.h).
+ *
+ * Not getopt: getopt prints its own messages and keeps global state, and
+ * `ringbench compare` parses many command lines in one process.
+ */
+#include "args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char rb_usage[] =
+    "usage: ringbench COMMAND [FLAGS]\n"
+    "\n"
+    "  serve      --listen ADDR [--mode echo|sink|http|name|source] [--name S]\n"
+    "             [--delay D] [--workers N]\n"
+    "  latency    --target ADDR (--rate R | --closed) [--conns N] [--size B]\n"
+    "             [--duration D] [--warmup D]\n"
+    "  connrate   --target ADDR [--conns N] [--size B] [--duration D] [--warmup D]\n"
+    "  throughput --target ADDR [--streams N] [--direction both|up|down]\n"
+    "             [--duration D] [--warmup D]\n"
+    "  compare    --config FILE [--md FILE] [--svg FILE]\n"
+    "\n"
+    "  measuring commands also take: --json, --hist FILE, --workers N,\n"
+    "  --io auto|uring|epoll, --busy-poll\n"
+    "  D: 500us, 2ms, 10s, 1m (bare number = seconds); B: 64, 4k, 1m; R: 10000, 10k\n"
+    "  see bench/README.md\n";
+
+#define S       (1u << RB_CMD_SERVE)
+#define L       (1u << RB_CMD_LATENCY)
+#define CR      (1u << RB_CMD_CONNRATE)
+#define TP      (1u << RB_CMD_THROUGHPUT)
+#define CP      (1u << RB_CMD_COMPARE)
+#define CLIENTS (L | CR | TP)
+
+enum kind { K_FLAG, K_STR, K_ADDR, K_U32, K_SIZE, K_DUR, K_RATE, K_MODE, K_DIR, K_IO };
+
+struct flag {
+    const char *name;
+    unsigned cmds;
+    enum kind kind;
+    size_t off;  /* field in struct rb_opts */
+    size_t off2; /* K_ADDR: where the text goes */
+    uint64_t min, max;
+};
+
+#define F(n, c, k, field)                                                                          \
+    {                                                                                              \
+        n, c, k, offsetof(struct rb_opts, field), 0, 0, 0                                          \
+    }
+#define FN(n, c, k, field, lo, hi)                                                                 \
+    {                                                                                              \
+        n, c, k, offsetof(struct rb_opts, field), 0, lo, hi                                        \
+    }
+#define FA(n, c, field, text)                                                                      \
+    {                                                                                              \
+        n, c, K_ADDR, offsetof(struct rb_opts, field), offsetof(struct rb_opts, text), 0, 0        \
+    }
+
+static const struct flag flags[] = {
+    FA("--listen", S, listen, listen_text),
+    F("--mode", S, K_MODE, mode),
+    F("--name", S, K_STR, name),
+    FN("--delay", S, K_DUR, delay_ns, 0, 60ULL * 1000000000ULL),
+    FA("--target", CLIENTS, target, target_text),
+    FN("--conns", L | CR, K_U32, conns, 1, RB_MAX_CONNS),
+    FN("--streams", TP, K_U32, streams, 1, RB_MAX_STREAMS),
+    FN("--size", L | CR, K_SIZE, size, 1, RB_MAX_SIZE),
+    F("--rate", L, K_RATE, rate),
+    F("--closed", L, K_FLAG, closed),
+    FN("--duration", CLIENTS, K_DUR, duration_ns, 1000000, RB_MAX_DUR_NS),
+    FN("--warmup", CLIENTS, K_DUR, warmup_ns, 0, RB_MAX_DUR_NS),
+    F("--direction", TP, K_DIR, direction),
+    FN("--workers", S | CLIENTS, K_U32, workers, 1, RB_MAX_WORKERS),
+    F("--io", S | CLIENTS, K_IO, io),
+    F("--busy-poll", S | CLIENTS, K_FLAG, busy_poll),
+    F("--json", CLIENTS | CP, K_FLAG, json),
+    F("--hist", CLIENTS, K_STR, hist_path),
+    F("--config", CP, K_STR, config_path),
+    F("--md", CP, K_STR, md_path),
+    F("--svg", CP, K_STR, svg_path),
+    F("--quiet", CLIENTS | CP, K_FLAG, quiet),
+};
+
+static const char *const cmd_names[] = {"",         "serve",      "latency",
+                                        "connrate", "throughput", "compare"};
+static const char *const mode_names[] = {"echo", "sink", "http", "name", "source"};
+static const char *const dir_names[] = {"both", "up", "down"};
+static const char *const io_names[] = {"auto", "uring", "epoll"};
+
+const char *rb_cmd_name(enum rb_cmd c)
+{
+    return (unsigned)c < sizeof(cmd_names) / sizeof(cmd_names[0]) ? cmd_names[c] : "?";
+}
+
+const char *rb_mode_name(enum rb_mode m)
+{
+    return (unsigned)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "?";
+}
+
+const char *rb_dir_name(enum rb_dir d)
+{
+    return (unsigned)d < sizeof(dir_names) / sizeof(dir_names[0]) ? dir_names[d] : "?";
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* Splits "12.5ms" into a non-negative number and its unit. */
+static int number_unit(const char *s, double *v, const char **unit)
+{
+    char *end;
+
+    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+        return -EINVAL;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (end == s || errno || !isfinite(*v) || *v < 0)
+        return -EINVAL;
+    *unit = end;
+    return 0;
+}
+
+int rb_parse_duration_ns(const char *s, uint64_t *ns)
+{
+    static const struct {
+        const char *u;
+        double mult;
+    } units[] = {{"", 1e9}, {"s", 1e9},  {"ms", 1e6},  {"us", 1e3},
+                 {"ns", 1}, {"m", 60e9}, {"h", 3600e9}};
+    const char *unit;
+    double v;
+
+    if (number_unit(s, &v, &unit) < 0)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].u) == 0) {
+            double r = v * units[i].mult;
+
+            if (r > (double)RB_MAX_DUR_NS * 24)
+                return -ERANGE;
+            *ns = (uint64_t)llround(r);
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int rb_parse_size(const char *s, uint64_t *bytes)
+{
+    const char *unit;
+    double v, mult;
+
+    if (number_unit(s, &v, &unit) < 0)
+        return -EINVAL;
+    if (!*unit)
+        mult = 1;
+    else if (strcasecmp(unit, "k") == 0)
+        mult = 1024;
+    else if (strcasecmp(unit, "m") == 0)
+        mult = 1024 * 1024;
+    else
+        return -EINVAL;
+    v *= mult;
+    if (v != floor(v))
+        return -EINVAL;
+    if (v > (double)UINT32_MAX)
+        return -ERANGE;
+    *bytes = (uint64_t)v;
+    return 0;
+}
+
+int rb_parse_rate(const char *s, double *rate)
+{
+    const char *unit;
+    double v;
+
+    if (number_unit(s, &v, &unit) < 0)
+        return -EINVAL;
+    if (strcasecmp(unit, "k") == 0)
+        v *= 1e3;
+    else if (strcasecmp(unit, "m") == 0)
+        v *= 1e6;
+    else if (*unit)
+        return -EINVAL;
+    if (!(v > 0) || v > 1e8)
+        return -ERANGE;
+    *rate = v;
+    return 0;
+}
+
+static int pick(const char *v, const char *const *names, size_t n, unsigned *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(v, names[i]) == 0) {
+            *out = (unsigned)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int set_value(const struct flag *f, const char *v, struct rb_opts *o, bool resolve,
+                     char *err, size_t errlen)
+{
+    char *base = (char *)o;
+    const char *cmd = rb_cmd_name(o->cmd);
+    uint64_t u64 = 0;
+    unsigned e;
+    int ret;
+
+    switch (f->kind) {
+    case K_FLAG:
+        *(bool *)(base + f->off) = true;
+        return 0;
+    case K_STR:
+        if (!*v)
+            return fail(err, errlen, "ringbench %s: %s: empty value", cmd, f->name);
+        *(const char **)(base + f->off) = v;
+        return 0;
+    case K_ADDR: {
+        struct cfg_addr *a = (struct cfg_addr *)(base + f->off);
+        const char *why = "bad address";
+        size_t n = strlen(v);
+        char tmp[300];
+
+        /* cfg_parse_addr() wants a real port; serve may listen on port 0
+         * (the kernel picks one and serve prints it). */
+        if (f->kind == K_ADDR && o->cmd == RB_CMD_SERVE && n >= 2 && n < sizeof(tmp) &&
+            strcmp(v + n - 2, ":0") == 0) {
+            memcpy(tmp, v, n + 1);
+            tmp[n - 1] = '1';
+            ret = cfg_parse_addr(tmp, resolve ? CFG_ADDR_RESOLVE : 0, a, &why);
+            if (ret == 0)
+                ((struct sockaddr_in *)&a->ss)->sin_port = 0; /* same place in sockaddr_in6 */
+        } else {
+            ret = cfg_parse_addr(v, (resolve ? CFG_ADDR_RESOLVE : 0) | CFG_ADDR_UNIX, a, &why);
+        }
+        if (ret < 0)
+            return fail(err, errlen, "ringbench %s: %s: '%s': %s", cmd, f->name, v, why);
+        *(const char **)(base + f->off2) = v;
+        return 0;
+    }
+    case K_U32:
+    case K_SIZE: {
+        char *end;
+
+        if (f->kind == K_SIZE) {
+            ret = rb_parse_size(v, &u64);
+        } else {
+            errno = 0;
+            u64 = (*v >= '0' && *v <= '9') ? strtoull(v, &end, 10) : 0;
+            ret = (*v < '0' || *v > '9' || *end || errno) ? -EINVAL : 0;
+        }
+        if (ret == -EINVAL)
+            return fail(err, errlen, "ringbench %s: %s: '%s' is not %s", cmd, f->name, v,
+                        f->kind == K_SIZE ? "a size (e.g. 64, 4k, 1m)" : "a whole number");
+        if (ret < 0 || u64 < f->min || u64 > f->max)
+            return fail(err, errlen, "ringbench %s: %s: '%s' is out of range (%llu..%llu)", cmd,
+                        f->name, v, (unsigned long long)f->min, (unsigned long long)f->max);
+        *(uint32_t *)(base + f->off) = (uint32_t)u64;
+        return 0;
+    }
+    case K_DUR:
+        ret = rb_parse_duration_ns(v, &u64);
+        if (ret == -EINVAL)
+            return fail(err, errlen,
+                        "ringbench %s: %s: '%s' is not a duration (e.g. 500us, 2ms, 10s, 1m)", cmd,
+                        f->name, v);
+        if (ret < 0 || u64 < f->min || u64 > f->max)
+            return fail(err, errlen, "ringbench %s: %s: '%s' is out of range (%gs..%gs)", cmd,
+                        f->name, v, (double)f->min / 1e9, (double)f->max / 1e9);
+        *(uint64_t *)(base + f->off) = u64;
+        return 0;
+    case K_RATE:
+        ret = rb_parse_rate(v, (double *)(base + f->off));
+        if (ret == -EINVAL)
+            return fail(err, errlen,
+                        "ringbench %s: %s: '%s' is not a rate in requests/s (e.g. 10000, 10k)", cmd,
+                        f->name, v);
+        if (ret < 0)
+            return fail(err, errlen, "ringbench %s: %s: '%s' is out of range (0 < R <= 1e8)", cmd,
+                        f->name, v);
+        return 0;
+    case K_MODE:
+        if (pick(v, mode_names, sizeof(mode_names) / sizeof(mode_names[0]), &e) < 0)
+            return fail(err, errlen,
+                        "ringbench %s: %s: '%s' is not one of echo|sink|http|name|source", cmd,
+                        f->name, v);
+        o->mode = (enum rb_mode)e;
+        return 0;
+    case K_DIR:
+        if (pick(v, dir_names, sizeof(dir_names) / sizeof(dir_names[0]), &e) < 0)
+            return fail(err, errlen, "ringbench %s: %s: '%s' is not one of both|up|down", cmd,
+                        f->name, v);
+        o->direction = (enum rb_dir)e;
+        return 0;
+    case K_IO:
+        if (pick(v, io_names, sizeof(io_names) / sizeof(io_names[0]), &e) < 0)
+            return fail(err, errlen, "ringbench %s: %s: '%s' is not one of auto|uring|epoll", cmd,
+                        f->name, v);
+        o->io = (enum rb_io)e;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static void defaults(struct rb_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->mode = RB_MODE_ECHO;
+    o->name = "ringbench";
+    o->conns = 1;
+    o->streams = 1;
+    o->size = 64;
+    o->duration_ns = 10ULL * 1000000000ULL;
+    o->warmup_ns = 1000000000ULL;
+    o->direction = RB_DIR_BOTH;
+}
+
+static int check_required(struct rb_opts *o, char *err, size_t errlen)
+{
+    const char *cmd = rb_cmd_name(o->cmd);
+
+    switch (o->cmd) {
+    case RB_CMD_SERVE:
+        if (!o->listen_text)
+            return fail(err, errlen, "ringbench serve: --listen ADDR is required");
+        break;
+    case RB_CMD_LATENCY:
+        if (o->rate > 0 && o->closed)
+            return fail(err, errlen,
+                        "ringbench latency: give either --rate R or --closed, not both");
+        if (!(o->rate > 0) && !o->closed)
+            return fail(err, errlen,
+                        "ringbench latency: give --rate R (open loop) or --closed (closed loop)");
+        /* fall through */
+    case RB_CMD_CONNRATE:
+    case RB_CMD_THROUGHPUT:
+        if (!o->target_text)
+            return fail(err, errlen, "ringbench %s: --target ADDR is required", cmd);
+        if (o->hist_path && o->cmd == RB_CMD_THROUGHPUT)
+            return fail(err, errlen, "ringbench throughput: --hist has no latencies to write");
+        break;
+    case RB_CMD_COMPARE:
+        if (!o->config_path)
+            return fail(err, errlen, "ringbench compare: --config FILE is required");
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int rb_args_parse(int argc, char **argv, struct rb_opts *o, bool resolve, char *err, size_t errlen)
+{
+    unsigned c;
+
+    defaults(o);
+    if (argc < 1 || !argv[0])
+        return fail(err, errlen,
+                    "ringbench: missing command (serve, latency, connrate, "
+                    "throughput, compare)");
+    if (pick(argv[0], cmd_names + 1, sizeof(cmd_names) / sizeof(cmd_names[0]) - 1, &c) < 0)
+        return fail(err, errlen,
+                    "ringbench: unknown command '%s' (serve, latency, connrate, throughput, "
+                    "compare)",
+                    argv[0]);
+    o->cmd = (enum rb_cmd)(c + 1);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *val = NULL, *eq = strchr(arg, '=');
+        size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);
+        const struct flag *f = NULL;
+        int ret;
+
+        for (size_t j = 0; j < sizeof(flags) / sizeof(flags[0]); j++) {
+            if (strlen(flags[j].name) == nlen && strncmp(flags[j].name, arg, nlen) == 0) {
+                f = &flags[j];
+                break;
+            }
+        }
+        if (!f)
+            return fail(err, errlen, "ringbench %s: unknown option '%s'", argv[0], arg);
+        if (!(f->cmds & (1u << o->cmd)))
+            return fail(err, errlen, "ringbench %s: option %s does not apply to %s", argv[0],
+                        f->name, argv[0]);
+        if (f->kind == K_FLAG) {
+            if (eq)
+                return fail(err, errlen, "ringbench %s: %s takes no value", argv[0], f->name);
+        } else if (eq) {
+            val = eq + 1;
+        } else if (i + 1 < argc) {
+            val = argv[++i];
+        } else {
+            return fail(err, errlen, "ringbench %s: %s needs a value", argv[0], f->name);
+        }
+        ret = set_value(f, val, o, resolve, err, errlen);
+        if (ret < 0)
+            return ret;
+    }
+    return check_required(o, err, errlen);
+}

@@ -1,0 +1,80 @@
+/*
+ * main.c - ringbench: load generator and test backends for latency and
+ * throughput measurements of TCP proxies (see bench/README.md).
+ *
+ * Exit status: 0 success; 1 the run failed (errors, a data check, nothing
+ * measured, or a compare run with errors); 2 bad command line or config.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "args.h"
+#include "client.h"
+#include "compare.h"
+#include "report.h"
+#include "rt.h"
+#include "serve.h"
+
+static int write_hist(const char *path, const struct rb_hist *h)
+{
+    FILE *f = fopen(path, "w");
+    int ret;
+
+    if (!f) {
+        fprintf(stderr, "ringbench: --hist %s: %s\n", path, strerror(errno));
+        return -errno;
+    }
+    ret = rb_hist_write(h, f);
+    if (fclose(f) != 0 && ret == 0)
+        ret = -errno;
+    if (ret < 0)
+        fprintf(stderr, "ringbench: --hist %s: %s\n", path, strerror(-ret));
+    return ret;
+}
+
+static int run_client(const struct rb_opts *o)
+{
+    struct rb_result res;
+    int rc;
+
+    if (rb_client_run(o, &res) < 0) {
+        rb_hist_free(&res.hist);
+        return 1;
+    }
+    if (o->json)
+        rb_report_json(o, &res, stdout);
+    else
+        rb_report_text(o, &res, stdout);
+    fflush(stdout);
+    rc = rb_report_status(o, &res);
+    if (o->hist_path && write_hist(o->hist_path, &res.hist) < 0)
+        rc = 1;
+    rb_hist_free(&res.hist);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct rb_opts o;
+    char err[256];
+
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(rb_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (rb_args_parse(argc - 1, argv + 1, &o, true, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n(ringbench -h for usage)\n", err);
+        return 2;
+    }
+    rb_signals_init();
+    switch (o.cmd) {
+    case RB_CMD_SERVE:
+        return rb_serve_main(&o);
+    case RB_CMD_COMPARE:
+        return rb_compare_main(&o);
+    default:
+        return run_client(&o);
+    }
+}

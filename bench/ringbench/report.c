@@ -1,0 +1,245 @@
+/*
+ * report.c - text and JSON results, exit status, SVG percentile plot.
+ */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+static double us(const struct rb_hist *h, double p)
+{
+    return (double)rb_hist_percentile(h, p) / 1e3;
+}
+
+static void describe(const struct rb_opts *o, const struct rb_result *r, FILE *f)
+{
+    double warm = (double)o->warmup_ns / 1e9;
+
+    switch (o->cmd) {
+    case RB_CMD_LATENCY:
+        if (o->closed)
+            fprintf(f, "latency %s: closed loop, %u conns, %u B requests", o->target_text, o->conns,
+                    o->size);
+        else
+            fprintf(f, "latency %s: open loop at %.0f req/s, %u conns, %u B requests",
+                    o->target_text, o->rate, o->conns, o->size);
+        break;
+    case RB_CMD_CONNRATE:
+        fprintf(f, "connrate %s: %u concurrent, %u B exchange per connection", o->target_text,
+                o->conns, o->size);
+        break;
+    default:
+        fprintf(f, "throughput %s: %u streams, direction %s", o->target_text, o->streams,
+                rb_dir_name(o->direction));
+        break;
+    }
+    fprintf(f, ", %.1f s measured (after %.1f s warm-up), %u workers%s\n", r->secs, warm,
+            r->workers, r->interrupted ? ", INTERRUPTED" : "");
+}
+
+void rb_report_text(const struct rb_opts *o, const struct rb_result *r, FILE *f)
+{
+    const struct rb_hist *h = &r->hist;
+
+    describe(o, r, f);
+    switch (o->cmd) {
+    case RB_CMD_LATENCY:
+    case RB_CMD_CONNRATE:
+        fprintf(f, "  %s %llu  errors %llu  %.1f %s\n",
+                o->cmd == RB_CMD_LATENCY ? "requests" : "connections", (unsigned long long)r->count,
+                (unsigned long long)r->errors, r->rate,
+                o->cmd == RB_CMD_LATENCY ? "req/s" : "conn/s");
+        fprintf(f,
+                "  latency (us)  min %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  "
+                "p99.99 %.1f  max %.1f\n",
+                h->count ? (double)h->min / 1e3 : 0.0, us(h, 50), us(h, 90), us(h, 99), us(h, 99.9),
+                us(h, 99.99), (double)h->max / 1e3);
+        if (o->cmd == RB_CMD_LATENCY && o->closed)
+            fprintf(f, "  note: closed loop: each connection waits for its reply before the "
+                       "next request, so a stall delays the requests that would have queued "
+                       "behind it instead of measuring them (coordinated omission). Use --rate "
+                       "for latency under a fixed offered load.\n");
+        break;
+    default:
+        fprintf(f, "  bytes %llu  %.2f Gbit/s  data check %s  errors %llu\n",
+                (unsigned long long)r->bytes, r->gbps, r->checksum_ok ? "ok" : "FAILED",
+                (unsigned long long)r->errors);
+        break;
+    }
+    if (r->first_error[0])
+        fprintf(f, "  first error: %s\n", r->first_error);
+}
+
+void rb_report_json(const struct rb_opts *o, const struct rb_result *r, FILE *f)
+{
+    const struct rb_hist *h = &r->hist;
+
+    switch (o->cmd) {
+    case RB_CMD_LATENCY:
+        fprintf(f,
+                "{\"requests\": %llu, \"errors\": %llu, \"rps\": %.1f, \"p50_us\": %.2f, "
+                "\"p90_us\": %.2f, \"p99_us\": %.2f, \"p999_us\": %.2f, \"p9999_us\": %.2f, "
+                "\"max_us\": %.2f, \"min_us\": %.2f, \"mean_us\": %.2f, \"mode\": \"%s\", "
+                "\"rate\": %.1f, \"conns\": %u, \"size\": %u",
+                (unsigned long long)r->count, (unsigned long long)r->errors, r->rate, us(h, 50),
+                us(h, 90), us(h, 99), us(h, 99.9), us(h, 99.99), (double)h->max / 1e3,
+                h->count ? (double)h->min / 1e3 : 0.0, rb_hist_mean(h) / 1e3,
+                o->closed ? "closed" : "open", o->closed ? 0.0 : o->rate, o->conns, o->size);
+        break;
+    case RB_CMD_CONNRATE:
+        fprintf(f,
+                "{\"connections\": %llu, \"errors\": %llu, \"cps\": %.1f, \"p50_us\": %.2f, "
+                "\"p90_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f, \"conns\": %u",
+                (unsigned long long)r->count, (unsigned long long)r->errors, r->rate, us(h, 50),
+                us(h, 90), us(h, 99), (double)h->max / 1e3, o->conns);
+        break;
+    default:
+        fprintf(f,
+                "{\"bytes\": %llu, \"gbps\": %.3f, \"checksum_ok\": %s, \"errors\": %llu, "
+                "\"streams\": %u, \"direction\": \"%s\"",
+                (unsigned long long)r->bytes, r->gbps, r->checksum_ok ? "true" : "false",
+                (unsigned long long)r->errors, o->streams, rb_dir_name(o->direction));
+        break;
+    }
+    fprintf(f, ", \"duration_s\": %.3f, \"workers\": %u, \"interrupted\": %s", r->secs, r->workers,
+            r->interrupted ? "true" : "false");
+    if (r->first_error[0]) {
+        fputs(", \"first_error\": \"", f);
+        for (const char *p = r->first_error; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                fputc('\\', f);
+            fputc((unsigned char)*p >= 0x20 ? *p : ' ', f);
+        }
+        fputc('"', f);
+    }
+    fputs("}\n", f);
+}
+
+int rb_report_status(const struct rb_opts *o, const struct rb_result *r)
+{
+    if (r->errors)
+        return 1;
+    if (o->cmd == RB_CMD_THROUGHPUT)
+        return r->checksum_ok && r->bytes ? 0 : 1;
+    return r->count ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- SVG */
+
+#define W         760
+#define H         460
+#define ML        70 /* margins: left, right, top, bottom */
+#define MR        170
+#define MT        40
+#define MB        50
+#define MAX_NINES 6 /* x axis up to 99.9999% */
+
+static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                     "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static double xpos(double nines)
+{
+    return ML + (W - ML - MR) * nines / MAX_NINES;
+}
+
+static double ypos(double v_us, double lo, double hi)
+{
+    double t = (log10(v_us) - log10(lo)) / (log10(hi) - log10(lo));
+
+    return H - MB - (H - MT - MB) * t;
+}
+
+int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
+                       const struct rb_hist *const *hists, unsigned n)
+{
+    double lo = 1e300, hi = 0;
+
+    for (unsigned i = 0; i < n; i++) {
+        if (!hists[i]->count)
+            continue;
+        if ((double)hists[i]->min / 1e3 < lo)
+            lo = (double)hists[i]->min / 1e3;
+        if ((double)hists[i]->max / 1e3 > hi)
+            hi = (double)hists[i]->max / 1e3;
+    }
+    if (hi <= 0) {
+        lo = 1;
+        hi = 10;
+    }
+    /* Whole decades, so the grid lines are 1, 10, 100 ... us. */
+    lo = pow(10, floor(log10(lo > 0.1 ? lo : 0.1)));
+    hi = pow(10, ceil(log10(hi > lo * 10 ? hi : lo * 10)));
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%d\" y=\"22\" font-size=\"15\">",
+            W, H, ML);
+    xml_text(f, title);
+    fputs("</text>\n", f);
+    for (double d = lo; d <= hi * 1.001; d *= 10) {
+        double y = ypos(d, lo, hi);
+
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g us</text>\n",
+                ML, y, W - MR, y, ML - 6, y + 4, d);
+    }
+    for (int k = 0; k <= MAX_NINES; k++) {
+        static const char *const lab[] = {"0%",     "90%",     "99%",     "99.9%",
+                                          "99.99%", "99.999%", "99.9999%"};
+        double x = xpos(k);
+
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                x, MT, x, H - MB, x, H - MB + 16, lab[k]);
+    }
+    fprintf(f,
+            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n"
+            "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" "
+            "text-anchor=\"middle\">latency (log)</text>\n",
+            (ML + W - MR) / 2, H - 12, (MT + H - MB) / 2, (MT + H - MB) / 2);
+    for (unsigned i = 0; i < n; i++) {
+        const char *col = colors[i % (sizeof(colors) / sizeof(colors[0]))];
+        const struct rb_hist *h = hists[i];
+        double maxn = h->count > 1 ? log10((double)h->count) : 1;
+
+        if (maxn > MAX_NINES)
+            maxn = MAX_NINES;
+        if (h->count) {
+            fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);
+            /* 40 points a decade of 1/(1-p), up to what the count supports. */
+            for (double nines = 0; nines <= maxn + 1e-9; nines += 0.025) {
+                double p = 100.0 * (1.0 - pow(10, -nines));
+                double v = (double)rb_hist_percentile(h, p) / 1e3;
+
+                fprintf(f, "%.1f,%.1f ", xpos(nines), ypos(v > lo ? v : lo, lo, hi));
+            }
+            fputs("\"/>\n", f);
+        }
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>"
+                "<text x=\"%d\" y=\"%d\">",
+                W - MR + 12, MT + 10 + 20 * (int)i, W - MR + 36, MT + 10 + 20 * (int)i, col,
+                W - MR + 42, MT + 14 + 20 * (int)i);
+        xml_text(f, names[i]);
+        fputs("</text>\n", f);
+    }
+    fputs("</svg>\n", f);
+    fflush(f);
+    return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,536 @@
+/*
+ * serve.c - `ringbench serve`: echo, sink, http, name and source backends.
+ *
+ * Each worker owns its SO_REUSEPORT listener (the same address; the kernel
+ * spreads connections), a multishot accept, and every connection it accepts,
+ * exactly like ringlb's workers, so the backend is never what a benchmark
+ * measures. Modes:
+ *   echo    returns every byte; on the client's EOF it finishes echoing and
+ *           shuts down its write side.
+ *   sink    reads; on EOF writes "<bytes> ok\n", or "<bytes> mismatch@OFF\n"
+ *           when the bytes were not ringbench's throughput pattern, and closes.
+ *   http    answers each request (a header block ending in an empty line;
+ *           bodies are not expected) with a small 200, keep-alive.
+ *   name    writes "<name>\n", shuts down its write side, closes on EOF.
+ *   source  sends the throughput pattern until the client goes away.
+ * --delay holds every response (echoed bytes, http answers, the name) for a
+ * fixed time after the bytes that asked for it arrived.
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../core/alloc.h"
+#include "../../core/net.h"
+#include "pattern.h"
+#include "rt.h"
+
+#define HIGH_WATER        (1u << 20)
+#define LOW_WATER         (256u * 1024)
+#define SOURCE_CHUNK      (256u * 1024)
+#define HTTP_BATCH        64
+#define MARKS             32
+#define ACCEPT_BACKOFF_NS (100ULL * 1000000)
+
+static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
+                                "Content-Type: text/plain\r\n\r\nok\n";
+#define HTTP_RESP_LEN (sizeof(http_resp) - 1)
+
+struct serve_cfg {
+    const struct rb_opts *o;
+    int *lfds; /* one listener per worker */
+    char *name_line;
+    size_t name_len;
+    char *http_block; /* HTTP_BATCH responses back to back */
+};
+
+struct srv {
+    struct rb_worker *w;
+    const struct serve_cfg *cfg;
+    struct rb_conns conns;
+    struct loop_op acc;
+    struct timer backoff;
+    int lfd;
+};
+
+/* A response that may not leave before <ready>: <units> is the running
+ * total (bytes for echo, requests for http) it releases. */
+struct mark {
+    uint64_t units;
+    uint64_t ready;
+};
+
+struct sconn {
+    struct rb_conn base;
+    struct srv *s;
+    struct loop_op rx, tx;
+    struct buf_queue q;
+    uint64_t in_units;   /* bytes (echo, sink) or requests (http) received */
+    uint64_t allowed;    /* units released by --delay */
+    uint64_t out_units;  /* units sent */
+    uint32_t tx_units;   /* units in the send in flight */
+    uint32_t http_match; /* bytes of "\r\n\r\n" matched so far */
+    long bad_at;         /* sink: first byte off the pattern, -1 if none */
+    struct mark marks[MARKS];
+    uint8_t mhead, mlen;
+    bool eof, shut, rx_paused, finishing;
+    char report[64];
+};
+
+static void sconn_pump(struct sconn *c);
+
+static void sconn_close(struct sconn *c)
+{
+    struct srv *s = c->s;
+
+    loop_bufq_clear(s->w->loop, &c->q);
+    rb_conn_close(s->w, &s->conns, &c->base);
+}
+
+static void sconn_free(struct rb_conn *base)
+{
+    lb_free(base);
+}
+
+static bool delayed(const struct sconn *c)
+{
+    return c->s->cfg->o->delay_ns > 0;
+}
+
+/* Records that <units> (a running total) may go out --delay from now. */
+static void mark_push(struct sconn *c, uint64_t units)
+{
+    uint64_t ready = rb_now_ns() + c->s->cfg->o->delay_ns;
+
+    if (c->mlen == MARKS) {
+        /* Full: fold into the newest mark, which only ever makes a
+         * response later than asked, never earlier. */
+        struct mark *m = &c->marks[(c->mhead + MARKS - 1) % MARKS];
+
+        m->units = units;
+        m->ready = ready;
+        return;
+    }
+    c->marks[(c->mhead + c->mlen) % MARKS] = (struct mark){units, ready};
+    c->mlen++;
+}
+
+/* Releases the marks that are due; arms the timer for the next one. */
+static void marks_release(struct sconn *c)
+{
+    uint64_t now = rb_now_ns();
+
+    while (c->mlen && c->marks[c->mhead].ready <= now) {
+        c->allowed = c->marks[c->mhead].units;
+        c->mhead = (uint8_t)((c->mhead + 1) % MARKS);
+        c->mlen--;
+    }
+    if (c->mlen)
+        rb_timer_arm(c->s->w, &c->base.t, c->marks[c->mhead].ready);
+}
+
+static void on_delay(struct timer *t, uint64_t now)
+{
+    struct sconn *c = (struct sconn *)((char *)t - offsetof(struct sconn, base.t));
+
+    (void)now;
+    marks_release(c);
+    sconn_pump(c);
+}
+
+static uint64_t sendable(struct sconn *c)
+{
+    uint64_t limit = delayed(c) ? c->allowed : c->in_units;
+
+    return limit > c->out_units ? limit - c->out_units : 0;
+}
+
+static void send_report(struct sconn *c)
+{
+    int n;
+
+    if (c->bad_at < 0)
+        n = snprintf(c->report, sizeof(c->report), "%" PRIu64 " ok\n", c->in_units);
+    else
+        n = snprintf(c->report, sizeof(c->report), "%" PRIu64 " mismatch@%ld\n", c->in_units,
+                     c->bad_at);
+    c->finishing = true;
+    loop_submit_send(c->s->w->loop, &c->tx, c->base.fd, c->report, (uint32_t)n);
+}
+
+/* Starts the next send if one is due, or ends the connection once done. */
+static void sconn_pump(struct sconn *c)
+{
+    struct loop *loop = c->s->w->loop;
+    const struct serve_cfg *cfg = c->s->cfg;
+    const void *data;
+    uint64_t n;
+
+    if (c->base.closing || c->tx.inflight)
+        return;
+    switch (cfg->o->mode) {
+    case RB_MODE_ECHO:
+        n = loop_bufq_peek(loop, &c->q, &data);
+        if (n > sendable(c))
+            n = sendable(c);
+        if (n) {
+            c->tx_units = (uint32_t)n;
+            loop_submit_send(loop, &c->tx, c->base.fd, data, (uint32_t)n);
+        } else if (c->eof && !c->q.bytes) {
+            loop_shutdown_wr(loop, c->base.fd);
+            sconn_close(c);
+        }
+        break;
+    case RB_MODE_HTTP:
+        n = sendable(c);
+        if (n > HTTP_BATCH)
+            n = HTTP_BATCH;
+        if (n) {
+            c->tx_units = (uint32_t)n;
+            loop_submit_send(loop, &c->tx, c->base.fd, cfg->http_block,
+                             (uint32_t)(n * HTTP_RESP_LEN));
+        } else if (c->eof && c->out_units == c->in_units) {
+            sconn_close(c);
+        }
+        break;
+    case RB_MODE_NAME:
+        if (!c->shut && sendable(c)) {
+            c->tx_units = 1;
+            loop_submit_send(loop, &c->tx, c->base.fd, cfg->name_line, (uint32_t)cfg->name_len);
+        } else if (c->shut && c->eof) {
+            sconn_close(c);
+        }
+        break;
+    case RB_MODE_SINK:
+        if (c->finishing)
+            sconn_close(c); /* the report is out */
+        else if (c->eof)
+            send_report(c);
+        break;
+    case RB_MODE_SOURCE:
+        if (c->eof) {
+            sconn_close(c);
+            break;
+        }
+        c->tx_units = SOURCE_CHUNK;
+        loop_submit_send(loop, &c->tx, c->base.fd, rb_pattern_at(c->out_units), SOURCE_CHUNK);
+        break;
+    }
+}
+
+/* Counts complete requests: header blocks ending in CRLF CRLF. */
+static uint64_t http_count(struct sconn *c, const char *p, uint32_t len)
+{
+    static const char end[] = "\r\n\r\n";
+    uint64_t reqs = 0;
+
+    for (uint32_t i = 0; i < len; i++) {
+        if (p[i] == end[c->http_match]) {
+            if (++c->http_match == 4) {
+                reqs++;
+                c->http_match = 0;
+            }
+        } else {
+            c->http_match = p[i] == '\r' ? 1 : 0;
+        }
+    }
+    return reqs;
+}
+
+static void on_rx(struct loop_op *op, int res, unsigned flags)
+{
+    struct sconn *c = (struct sconn *)((char *)op - offsetof(struct sconn, rx));
+    struct loop *loop = c->s->w->loop;
+    enum rb_mode mode = c->s->cfg->o->mode;
+    uint64_t before = c->in_units;
+
+    if (c->base.closing) {
+        if (flags & LOOP_F_BUF)
+            loop_buf_put(loop, op->bid);
+        return;
+    }
+    if (res > 0 && (flags & LOOP_F_BUF)) {
+        const char *p = loop_buf(loop, op->bid);
+
+        switch (mode) {
+        case RB_MODE_ECHO:
+            loop_bufq_push(loop, &c->q, op->bid, (uint32_t)res);
+            c->in_units += (uint64_t)res;
+            break;
+        case RB_MODE_HTTP:
+            c->in_units += http_count(c, p, (uint32_t)res);
+            loop_buf_put(loop, op->bid);
+            break;
+        case RB_MODE_SINK:
+            if (c->bad_at < 0) {
+                long bad = rb_pattern_check(c->in_units, p, (size_t)res);
+
+                if (bad >= 0)
+                    c->bad_at = (long)c->in_units + bad;
+            }
+            c->in_units += (uint64_t)res;
+            loop_buf_put(loop, op->bid);
+            break;
+        default:
+            loop_buf_put(loop, op->bid);
+            break;
+        }
+        if (delayed(c) && c->in_units != before && (mode == RB_MODE_ECHO || mode == RB_MODE_HTTP)) {
+            mark_push(c, c->in_units);
+            marks_release(c);
+        }
+    } else if (res == 0) {
+        c->eof = true;
+    } else if (res < 0 && res != -ECANCELED) {
+        sconn_close(c);
+        return;
+    }
+    if (!(flags & LOOP_F_MORE) && !c->eof) {
+        if (mode == RB_MODE_ECHO && c->q.bytes >= HIGH_WATER)
+            c->rx_paused = true;
+        else
+            loop_submit_recv(loop, &c->rx, c->base.fd);
+    } else if ((flags & LOOP_F_MORE) && mode == RB_MODE_ECHO && c->q.bytes >= HIGH_WATER) {
+        /* A client that does not read its echo: stop reading from it
+         * rather than buffering without bound. */
+        loop_cancel(loop, &c->rx);
+    }
+    sconn_pump(c);
+}
+
+static void on_tx(struct loop_op *op, int res, unsigned flags)
+{
+    struct sconn *c = (struct sconn *)((char *)op - offsetof(struct sconn, tx));
+    struct loop *loop = c->s->w->loop;
+
+    (void)flags;
+    if (c->base.closing)
+        return;
+    if (res <= 0) {
+        sconn_close(c);
+        return;
+    }
+    switch (c->s->cfg->o->mode) {
+    case RB_MODE_ECHO:
+        loop_bufq_consume(loop, &c->q, (uint32_t)res);
+        c->out_units += (uint64_t)res;
+        if (c->rx_paused && c->q.bytes <= LOW_WATER && !c->rx.inflight) {
+            c->rx_paused = false;
+            loop_submit_recv(loop, &c->rx, c->base.fd);
+        }
+        break;
+    case RB_MODE_NAME:
+        c->out_units++;
+        c->shut = true;
+        loop_shutdown_wr(loop, c->base.fd);
+        break;
+    default:
+        c->out_units += c->tx_units;
+        break;
+    }
+    sconn_pump(c);
+}
+
+static void srv_accept_again(struct srv *s)
+{
+    loop_submit_accept(s->w->loop, &s->acc, s->lfd);
+}
+
+static void on_backoff(struct timer *t, uint64_t now)
+{
+    struct srv *s = (struct srv *)((char *)t - offsetof(struct srv, backoff));
+
+    (void)now;
+    if (s->w->seen != RB_PH_STOP && !s->acc.inflight)
+        srv_accept_again(s);
+}
+
+static void on_accept(struct loop_op *op, int res, unsigned flags)
+{
+    struct srv *s = (struct srv *)((char *)op - offsetof(struct srv, acc));
+    struct sconn *c;
+
+    if (res >= 0 && s->w->seen == RB_PH_STOP) {
+        close(res);
+    } else if (res >= 0) {
+        c = lb_calloc(1, sizeof(*c));
+        if (!c) {
+            close(res);
+        } else {
+            c->s = s;
+            c->base.fd = res;
+            c->base.ops[0] = &c->rx;
+            c->base.ops[1] = &c->tx;
+            c->rx.cb = on_rx;
+            c->tx.cb = on_tx;
+            c->bad_at = -1;
+            timer_init(&c->base.t, on_delay);
+            loop_bufq_init(&c->q);
+            rb_conns_add(&s->conns, &c->base);
+            loop_submit_recv(s->w->loop, &c->rx, res);
+            if (s->cfg->o->mode == RB_MODE_NAME) {
+                c->in_units = 1;
+                if (delayed(c)) {
+                    mark_push(c, 1);
+                    marks_release(c);
+                }
+            }
+            sconn_pump(c);
+        }
+    }
+    if (flags & LOOP_F_MORE || s->w->seen == RB_PH_STOP)
+        return;
+    if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+        /* Out of descriptors: wait for connections to close, never spin. */
+        fprintf(stderr, "ringbench serve: accept: %s; retrying in 100 ms\n", strerror(-res));
+        rb_timer_arm(s->w, &s->backoff, rb_now_ns() + ACCEPT_BACKOFF_NS);
+        return;
+    }
+    if (res < 0 && res != -ECANCELED && res != -EINTR && res != -ECONNABORTED)
+        fprintf(stderr, "ringbench serve: accept: %s\n", strerror(-res));
+    srv_accept_again(s);
+}
+
+static int srv_start(struct rb_worker *w)
+{
+    const struct serve_cfg *cfg = w->run->arg;
+    struct srv *s = lb_calloc(1, sizeof(*s));
+
+    if (!s)
+        return -ENOMEM;
+    w->ctx = s;
+    s->w = w;
+    s->cfg = cfg;
+    s->lfd = cfg->lfds[w->id];
+    rb_conns_init(&s->conns, sconn_free);
+    timer_init(&s->backoff, on_backoff);
+    s->acc.cb = on_accept;
+    srv_accept_again(s);
+    return 0;
+}
+
+static void srv_phase(struct rb_worker *w, enum rb_phase ph)
+{
+    struct srv *s = w->ctx;
+
+    if (ph != RB_PH_STOP)
+        return;
+    rb_timer_disarm(w, &s->backoff);
+    loop_cancel(w->loop, &s->acc);
+    rb_conns_close_all(w, &s->conns);
+}
+
+static void srv_turn(struct rb_worker *w)
+{
+    struct srv *s = w->ctx;
+
+    rb_conns_reap(&s->conns);
+}
+
+static bool srv_done(struct rb_worker *w)
+{
+    struct srv *s = w->ctx;
+
+    rb_conns_reap(&s->conns);
+    return !s->acc.inflight && rb_conns_empty(&s->conns);
+}
+
+static void srv_fini(struct rb_worker *w)
+{
+    lb_free(w->ctx);
+    w->ctx = NULL;
+}
+
+static const struct rb_role serve_role = {
+    .start = srv_start,
+    .phase = srv_phase,
+    .turn = srv_turn,
+    .done = srv_done,
+    .fini = srv_fini,
+    .buf_size = 64 * 1024,
+    .buf_count = 1024,
+};
+
+/* Opens one listener per worker on the same address. With port 0 the first
+ * one's port is reused, so every worker serves the port that is printed. */
+static int open_listeners(const struct rb_opts *o, int *lfds, uint32_t n, char *shown, size_t len)
+{
+    struct cfg_addr a = o->listen;
+    bool unix_sock = a.ss.ss_family == AF_UNIX;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        lfds[i] = -1;
+        if (unix_sock && i > 0) {
+            /* No SO_REUSEPORT for unix sockets: the workers share one. */
+            lfds[i] = dup(lfds[0]);
+            if (lfds[i] < 0)
+                goto err;
+            continue;
+        }
+        lfds[i] = net_listen((struct sockaddr *)&a.ss, a.len, !unix_sock);
+        if (lfds[i] < 0) {
+            errno = -lfds[i];
+            goto err;
+        }
+        if (i == 0 && !unix_sock) {
+            a.len = sizeof(a.ss);
+            if (getsockname(lfds[0], (struct sockaddr *)&a.ss, &a.len) < 0)
+                goto err;
+        }
+    }
+    cfg_addr_str(&a, shown, len);
+    return 0;
+err:
+    fprintf(stderr, "ringbench serve: cannot listen on %s: %s\n", o->listen_text, strerror(errno));
+    while (i-- > 0)
+        close(lfds[i]);
+    return -1;
+}
+
+int rb_serve_main(const struct rb_opts *o)
+{
+    struct serve_cfg cfg = {.o = o};
+    struct rb_run run = {.unit = "conn"};
+    uint32_t n = rb_workers_for(o, UINT32_MAX);
+    char shown[128];
+    int rc = 1;
+
+    net_raise_nofile();
+    cfg.lfds = lb_calloc(n, sizeof(int));
+    cfg.name_len = strlen(o->name) + 1;
+    cfg.name_line = lb_malloc(cfg.name_len + 1);
+    cfg.http_block = lb_malloc(HTTP_BATCH * HTTP_RESP_LEN);
+    if (!cfg.lfds || !cfg.name_line || !cfg.http_block || rb_pattern_init() < 0) {
+        fprintf(stderr, "ringbench serve: out of memory\n");
+        goto out;
+    }
+    snprintf(cfg.name_line, cfg.name_len + 1, "%s\n", o->name);
+    for (int i = 0; i < HTTP_BATCH; i++)
+        memcpy(cfg.http_block + (size_t)i * HTTP_RESP_LEN, http_resp, HTTP_RESP_LEN);
+    if (open_listeners(o, cfg.lfds, n, shown, sizeof(shown)) < 0)
+        goto out;
+    if (rb_run_start(&run, o, &serve_role, n, &cfg) < 0) {
+        fprintf(stderr, "ringbench serve: cannot start %u workers\n", n);
+        goto close_out;
+    }
+    /* Tests and scripts read this line to learn the port. */
+    printf("ringbench serve %s listening on %s (%u workers)\n", rb_mode_name(o->mode), shown, n);
+    fflush(stdout);
+    rb_run_until_signal(&run);
+    rb_run_join(&run);
+    rb_run_free(&run);
+    rc = 0;
+close_out:
+    for (uint32_t i = 0; i < n; i++)
+        close(cfg.lfds[i]);
+out:
+    lb_free(cfg.lfds);
+    lb_free(cfg.name_line);
+    lb_free(cfg.http_block);
+    return rc;
+}

@@ -1,0 +1,787 @@
+/*
+ * admin.c - the admin HTTP server (see admin.h).
+ *
+ * One thread, one level-triggered epoll set: the listener, a stop eventfd
+ * and up to ADMIN_MAX_CLIENTS clients. A client moves through three phases:
+ * READ (the request head, then its body, into a fixed buffer), WRITE (the
+ * whole response, rendered at once into a growing buffer) and LINGER (our
+ * side shut, reading and discarding what the client still sends for a
+ * moment before close, so that a client that sent more than we read does
+ * not get a reset in place of its 400). Every phase has a deadline; the
+ * thread never blocks on a client, and one request at a time per
+ * connection (Connection: close) keeps the state this small.
+ *
+ * The thread is a QSBR reader (it reads the backend table) and a writer of
+ * server state (through server_set_admin / server_set_weight, serialized
+ * with the health checker by backend.c); a weight change may retire a
+ * balancer table, which this thread frees through qsbr_poll().
+ */
+#include "admin.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../balancers/lb.h"
+#include "../config/config.h"
+#include "alloc.h"
+#include "backend.h"
+#include "log.h"
+#include "metrics.h"
+#include "net.h"
+#include "qsbr.h"
+#include "stats_page.h"
+
+#define ADMIN_WRITE_TIMEOUT_MS 10000
+#define ADMIN_LINGER_MS        1000
+#define ADMIN_BUF              (ADMIN_HEAD_MAX + ADMIN_BODY_MAX)
+/* Longest epoll wait: bounds how late QSBR sees this thread quiescent. */
+#define ADMIN_MAX_WAIT_MS 500
+/* How often server connection rates are sampled for /stats. */
+#define ADMIN_RATE_MS 1000
+
+enum cl_phase { CL_FREE = 0, CL_READ, CL_WRITE, CL_LINGER };
+
+struct client {
+    int fd;
+    uint8_t phase; /* enum cl_phase */
+    uint64_t deadline;
+    size_t len; /* bytes in buf */
+    struct metrics_buf out;
+    size_t out_off;
+    char buf[ADMIN_BUF];
+};
+
+struct admin {
+    pthread_t thread;
+    int lfd, efd, stop_fd;
+    struct cfg_addr addr;
+    char addr_text[128];
+    int qsbr_slot;
+    bool retire_pending;
+    struct client *cl; /* ADMIN_MAX_CLIENTS */
+    /* Connection rates for /stats: totals at the last sample, per server in
+     * table order (pools, then servers). */
+    uint32_t nsrv;
+    uint64_t *prev_total;
+    double *rates;
+    uint64_t rate_at;
+};
+
+static struct admin *adm;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- parsing ---- */
+
+static bool is_tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A byte that may appear in a request line or a header value. */
+static bool is_text(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Finds the end of the line starting at <p> (before <end>): the '\n'. */
+static const char *line_end(const char *p, const char *end)
+{
+    return memchr(p, '\n', (size_t)(end - p));
+}
+
+/* The request line "METHOD SP TARGET SP HTTP/1.x" of <n> bytes (no CRLF). */
+static int parse_request_line(const char *s, size_t n, struct admin_req *r)
+{
+    const char *sp1 = memchr(s, ' ', n), *sp2, *q;
+    size_t mlen, tlen;
+
+    if (!sp1)
+        return -400;
+    mlen = (size_t)(sp1 - s);
+    if (mlen == 0 || mlen >= sizeof(r->method))
+        return -400;
+    for (size_t i = 0; i < mlen; i++) {
+        if (s[i] < 'A' || s[i] > 'Z')
+            return -400;
+    }
+    sp2 = memchr(sp1 + 1, ' ', n - mlen - 1);
+    if (!sp2)
+        return -400;
+    tlen = (size_t)(sp2 - sp1 - 1);
+    if (tlen == 0 || sp1[1] != '/')
+        return -400;
+    if (tlen >= sizeof(r->path))
+        return -414;
+    for (size_t i = 0; i < tlen; i++) {
+        if ((unsigned char)sp1[1 + i] <= 0x20 || sp1[1 + i] == 0x7f)
+            return -400;
+    }
+    /* "HTTP/D.D" exactly; only 1.0 and 1.1 are ours to speak. */
+    if (n - (size_t)(sp2 + 1 - s) != 8 || memcmp(sp2 + 1, "HTTP/", 5) != 0 || sp2[6] < '0' ||
+        sp2[6] > '9' || sp2[7] != '.' || sp2[8] < '0' || sp2[8] > '9')
+        return -400;
+    if (sp2[6] != '1' || (sp2[8] != '0' && sp2[8] != '1'))
+        return -505;
+    r->minor = sp2[8] - '0';
+    memcpy(r->method, s, mlen);
+    r->method[mlen] = '\0';
+    q = memchr(sp1 + 1, '?', tlen);
+    if (q) {
+        memcpy(r->path, sp1 + 1, (size_t)(q - sp1 - 1));
+        r->path[q - sp1 - 1] = '\0';
+        memcpy(r->query, q + 1, (size_t)(sp2 - q - 1));
+        r->query[sp2 - q - 1] = '\0';
+    } else {
+        memcpy(r->path, sp1 + 1, tlen);
+        r->path[tlen] = '\0';
+        r->query[0] = '\0';
+    }
+    return 0;
+}
+
+/* One "Name: value" header line of <n> bytes (no CRLF). */
+static int parse_header(const char *s, size_t n, struct admin_req *r)
+{
+    const char *colon = memchr(s, ':', n);
+    const char *v, *end = s + n;
+    uint64_t cl = 0;
+
+    if (!colon || colon == s)
+        return -400;
+    for (const char *c = s; c < colon; c++) {
+        if (!is_tchar(*c))
+            return -400;
+    }
+    for (v = colon + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+        ;
+    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (colon - s == 17 && strncasecmp(s, "Transfer-Encoding", 17) == 0)
+        return -501;
+    if (colon - s == 14 && strncasecmp(s, "Content-Length", 14) == 0) {
+        if (v == end)
+            return -400;
+        for (const char *c = v; c < end; c++) {
+            if (*c < '0' || *c > '9')
+                return -400;
+            cl = cl * 10 + (uint64_t)(*c - '0');
+            if (cl > ADMIN_BODY_MAX)
+                return -413;
+        }
+        r->body_len = (size_t)cl;
+    }
+    return 0;
+}
+
+int admin_parse_request(const char *buf, size_t len, struct admin_req *r)
+{
+    const char *p = buf, *end = buf + len, *nl;
+    unsigned nheaders = 0;
+    int ret;
+
+    memset(r, 0, sizeof(*r));
+    /* Lines are checked as they complete, so garbage is answered at once
+     * rather than when the head limit or the deadline is reached. */
+    for (bool first = true;; first = false) {
+        size_t n;
+
+        nl = line_end(p, end);
+        if (!nl) {
+            for (const char *c = p; c < end; c++) {
+                if (!is_text((unsigned char)*c) && !(*c == '\r' && c + 1 == end))
+                    return -400;
+            }
+            if (first && end - p >= 5 && memcmp(p, "HTTP/", 5) != 0) {
+                const char *sp = memchr(p, ' ', (size_t)(end - p));
+
+                /* A method longer than any we know is not worth waiting for. */
+                if ((sp ? sp - p : end - p) >= (ptrdiff_t)sizeof(r->method))
+                    return -400;
+            }
+            return len >= ADMIN_HEAD_MAX ? -431 : 0;
+        }
+        n = (size_t)(nl - p);
+        if (n && p[n - 1] == '\r')
+            n--;
+        if ((size_t)(nl + 1 - buf) > ADMIN_HEAD_MAX)
+            return -431;
+        for (size_t i = 0; i < n; i++) {
+            if (!is_text((unsigned char)p[i]))
+                return -400;
+        }
+        if (first) {
+            ret = parse_request_line(p, n, r);
+        } else if (n == 0) {
+            r->head_len = (size_t)(nl + 1 - buf);
+            return 1;
+        } else if (++nheaders > ADMIN_MAX_HEADERS) {
+            ret = -431;
+        } else if (*p == ' ' || *p == '\t') {
+            ret = -400; /* obsolete line folding (RFC 9112 5.2) */
+        } else {
+            ret = parse_header(p, n, r);
+        }
+        if (ret < 0)
+            return ret;
+        p = nl + 1;
+    }
+}
+
+int admin_query_uint(const char *q, const char *key, uint32_t max, uint32_t *out)
+{
+    size_t klen = strlen(key);
+
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t n = amp ? (size_t)(amp - q) : strlen(q);
+
+        if (n > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
+            uint64_t v = 0;
+            size_t i = klen + 1;
+
+            if (i == n)
+                return -EINVAL;
+            for (; i < n; i++) {
+                if (q[i] < '0' || q[i] > '9')
+                    return -EINVAL;
+                v = v * 10 + (uint64_t)(q[i] - '0');
+                if (v > max)
+                    return -EINVAL;
+            }
+            *out = (uint32_t)v;
+            return 0;
+        }
+        q += n + (amp ? 1 : 0);
+    }
+    return -EINVAL;
+}
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Error";
+    }
+}
+
+/* Starts the WRITE phase of <c> with <status> and the rendered <body>. */
+static void respond(struct client *c, int status, const char *ctype, const char *extra,
+                    struct metrics_buf *body, bool head_only)
+{
+    struct metrics_buf *o = &c->out;
+
+    if (body->oom) {
+        metrics_buf_free(body);
+        status = 500;
+        ctype = "text/plain; charset=utf-8";
+        extra = "";
+    }
+    metrics_buf_free(o);
+    metrics_buf_printf(o,
+                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                       "Cache-Control: no-store\r\nConnection: close\r\n%s\r\n",
+                       status, reason(status), ctype, body->len, extra);
+    if (!head_only && body->len)
+        metrics_buf_put(o, body->p, body->len);
+    metrics_buf_free(body);
+    c->out_off = 0;
+    c->phase = CL_WRITE;
+    c->deadline = now_ms() + ADMIN_WRITE_TIMEOUT_MS;
+}
+
+static void respond_error(struct client *c, int status, const char *msg, const char *extra)
+{
+    struct metrics_buf body = {0};
+
+    metrics_buf_printf(&body, "%d %s%s%s\n", status, reason(status), msg ? ": " : "",
+                       msg ? msg : "");
+    respond(c, status, "text/plain; charset=utf-8", extra ? extra : "", &body, false);
+}
+
+/* ---- actions ---- */
+
+static struct server *find_server(const char *bname, size_t blen, const char *sname, size_t slen,
+                                  struct pool **pool_out)
+{
+    const struct lb_table *t = backend_table_get();
+
+    for (uint32_t i = 0; i < t->npools; i++) {
+        struct pool *p = &t->pools[i];
+
+        if (strlen(p->name) != blen || memcmp(p->name, bname, blen) != 0)
+            continue;
+        *pool_out = p;
+        for (uint32_t j = 0; j < p->nservers; j++) {
+            if (strlen(p->servers[j]->name) == slen &&
+                memcmp(p->servers[j]->name, sname, slen) == 0)
+                return p->servers[j];
+        }
+        return NULL;
+    }
+    *pool_out = NULL;
+    return NULL;
+}
+
+/* POST /api/backends/{b}/servers/{s}/{action}: <rest> is what follows "/api/backends/". */
+static void server_action(struct client *c, const struct admin_req *r, const char *rest)
+{
+    const char *b = rest, *slash = strchr(b, '/'), *s, *act;
+    struct metrics_buf body = {0};
+    struct server *srv;
+    struct pool *pool;
+    uint32_t w = 0;
+
+    if (!slash || strncmp(slash, "/servers/", 9) != 0) {
+        respond_error(c, 404, "no such resource", NULL);
+        return;
+    }
+    s = slash + 9;
+    act = strchr(s, '/');
+    if (!act || strchr(act + 1, '/')) {
+        respond_error(c, 404, "no such resource", NULL);
+        return;
+    }
+    act++;
+    if (strcmp(act, "enable") != 0 && strcmp(act, "disable") != 0 && strcmp(act, "drain") != 0 &&
+        strcmp(act, "weight") != 0) {
+        respond_error(c, 404, "unknown action (enable, disable, drain, weight?value=N)", NULL);
+        return;
+    }
+    if (strcmp(r->method, "POST") != 0) {
+        respond_error(c, 405, "use POST", "Allow: POST\r\n");
+        return;
+    }
+    srv = find_server(b, (size_t)(slash - b), s, (size_t)(act - 1 - s), &pool);
+    if (!srv) {
+        respond_error(c, 404, pool ? "no such server" : "no such backend", NULL);
+        return;
+    }
+    if (strcmp(act, "weight") == 0) {
+        if (admin_query_uint(r->query, "value", 1000, &w) < 0) {
+            respond_error(c, 400, "weight needs ?value=N with N from 0 to 1000", NULL);
+            return;
+        }
+        server_set_weight(pool, srv, w * SRV_WEIGHT_SCALE);
+        /* The balancer may have retired a table: free it once workers moved on. */
+        adm->retire_pending = true;
+        log_info("admin: server %s/%s weight set to %u", pool->name, srv->name, w);
+    } else {
+        enum srv_admin a = act[0] == 'e'   ? SRV_ADMIN_NONE
+                           : act[1] == 'i' ? SRV_ADMIN_MAINT
+                                           : SRV_ADMIN_DRAIN;
+
+        server_set_admin(pool, srv, a);
+        log_info("admin: server %s/%s %s (now %s)", pool->name, srv->name,
+                 a == SRV_ADMIN_NONE    ? "enabled"
+                 : a == SRV_ADMIN_MAINT ? "disabled"
+                                        : "draining",
+                 metrics_state_name(atomic_load(&srv->state)));
+    }
+    metrics_buf_put(&body, "{\"backend\":", 11);
+    metrics_json_str(&body, pool->name);
+    metrics_buf_put(&body, ",\"server\":", 10);
+    metrics_json_str(&body, srv->name);
+    metrics_buf_printf(&body, ",\"state\":\"%s\",\"weight\":%.4g,\"active\":%u}\n",
+                       metrics_state_name(atomic_load(&srv->state)),
+                       (double)atomic_load(&srv->weight) / SRV_WEIGHT_SCALE,
+                       atomic_load(&srv->active));
+    respond(c, 200, "application/json", "", &body, false);
+}
+
+/* Samples server connection totals once per ADMIN_RATE_MS for /stats. */
+static void rates_sample(struct admin *a, uint64_t now)
+{
+    const struct lb_table *t = backend_table_get();
+    double dt = (double)(now - a->rate_at) / 1000.0;
+    uint32_t k = 0;
+
+    for (uint32_t i = 0; i < t->npools; i++) {
+        for (uint32_t j = 0; j < t->pools[i].nservers && k < a->nsrv; j++, k++) {
+            uint64_t tot =
+                atomic_load_explicit(&t->pools[i].servers[j]->conns_total, memory_order_relaxed);
+
+            a->rates[k] = a->rate_at ? (double)(tot - a->prev_total[k]) / dt : 0.0;
+            a->prev_total[k] = tot;
+        }
+    }
+    a->rate_at = now;
+}
+
+static void route(struct client *c, const struct admin_req *r)
+{
+    bool get = strcmp(r->method, "GET") == 0, head = strcmp(r->method, "HEAD") == 0;
+    struct metrics_buf body = {0};
+
+    if (strncmp(r->path, "/api/backends/", 14) == 0) {
+        server_action(c, r, r->path + 14);
+        return;
+    }
+    if (strcmp(r->path, "/metrics") != 0 && strcmp(r->path, "/api/backends") != 0 &&
+        strcmp(r->path, "/stats") != 0 && strcmp(r->path, "/") != 0) {
+        respond_error(c, 404, "try /stats, /metrics or /api/backends", NULL);
+        return;
+    }
+    if (!get && !head) {
+        respond_error(c, 405, "use GET", "Allow: GET, HEAD\r\n");
+        return;
+    }
+    if (strcmp(r->path, "/metrics") == 0) {
+        metrics_render_prom(&body);
+        respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", "", &body, head);
+    } else if (strcmp(r->path, "/api/backends") == 0) {
+        metrics_render_json(&body, adm->rates);
+        respond(c, 200, "application/json", "", &body, head);
+    } else if (strcmp(r->path, "/stats") == 0) {
+        stats_page_render(&body, adm->rates, adm->nsrv);
+        respond(c, 200, "text/html; charset=utf-8", "", &body, head);
+    } else {
+        metrics_buf_printf(&body,
+                           "ringlb admin: GET /stats, /metrics, /api/backends; POST "
+                           "/api/backends/B/servers/S/{enable,disable,drain,weight?value=N}\n");
+        respond(c, 200, "text/plain; charset=utf-8", "", &body, head);
+    }
+}
+
+/* ---- clients ---- */
+
+static void client_close(struct admin *a, struct client *c)
+{
+    epoll_ctl(a->efd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    metrics_buf_free(&c->out);
+    c->fd = -1;
+    c->phase = CL_FREE;
+}
+
+static void client_events(struct admin *a, struct client *c, uint32_t events)
+{
+    struct epoll_event ev = {.data.ptr = c};
+
+    ev.events = events;
+    if (epoll_ctl(a->efd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        client_close(a, c);
+}
+
+/* After WRITE: our FIN goes out, and the client's last bytes are read. */
+static void client_linger(struct admin *a, struct client *c)
+{
+    shutdown(c->fd, SHUT_WR);
+    metrics_buf_free(&c->out);
+    c->phase = CL_LINGER;
+    c->deadline = now_ms() + ADMIN_LINGER_MS;
+    client_events(a, c, EPOLLIN | EPOLLRDHUP);
+}
+
+static void client_write(struct admin *a, struct client *c)
+{
+    while (c->out_off < c->out.len) {
+        ssize_t n = send(c->fd, c->out.p + c->out_off, c->out.len - c->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            client_events(a, c, EPOLLOUT);
+            return;
+        }
+        if (n <= 0) {
+            client_close(a, c);
+            return;
+        }
+        c->out_off += (size_t)n;
+    }
+    client_linger(a, c);
+}
+
+/* Moves <c> to WRITE: the response is rendered now and sent as the socket allows. */
+static void client_respond_now(struct admin *a, struct client *c)
+{
+    client_events(a, c, EPOLLOUT);
+    if (c->phase != CL_FREE)
+        client_write(a, c);
+}
+
+static void client_read(struct admin *a, struct client *c)
+{
+    struct admin_req r;
+    ssize_t n;
+    int ret;
+
+    if (c->phase == CL_LINGER) {
+        char sink[4096];
+
+        n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            client_close(a, c);
+        return;
+    }
+    n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        /* Gone before a full request (or reset): nobody to answer. */
+        client_close(a, c);
+        return;
+    }
+    c->len += (size_t)n;
+    ret = admin_parse_request(c->buf, c->len, &r);
+    if (ret == 0)
+        return;
+    if (ret < 0) {
+        respond_error(c, -ret, NULL, NULL);
+    } else if (c->len < r.head_len + r.body_len) {
+        return; /* the body is still coming; it fits: ADMIN_BUF is head + body max */
+    } else {
+        route(c, &r);
+    }
+    client_respond_now(a, c);
+}
+
+static void on_accept(struct admin *a)
+{
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(a->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct client *c = NULL;
+        struct epoll_event ev = {.events = EPOLLIN};
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warn("admin: accept: %s", strerror(errno));
+            return;
+        }
+        for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
+            if (a->cl[k].phase == CL_FREE) {
+                c = &a->cl[k];
+                break;
+            }
+        }
+        if (!c) {
+            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                                       "Connection: close\r\n\r\n";
+
+            /* Best effort, never waiting: the client gets a 503 or a close. */
+            if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+                log_debug("admin: busy, client closed: %s", strerror(errno));
+            close(fd);
+            continue;
+        }
+        memset(&c->out, 0, sizeof(c->out));
+        c->fd = fd;
+        c->len = 0;
+        c->phase = CL_READ;
+        c->deadline = now_ms() + ADMIN_REQ_TIMEOUT_MS;
+        ev.data.ptr = c;
+        if (epoll_ctl(a->efd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+            close(fd);
+            c->phase = CL_FREE;
+            c->fd = -1;
+        }
+    }
+}
+
+static void check_deadlines(struct admin *a, uint64_t now)
+{
+    for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
+        struct client *c = &a->cl[k];
+
+        if (c->phase == CL_FREE || now < c->deadline)
+            continue;
+        if (c->phase == CL_READ) {
+            /* Slowloris and idle clients: answer, then close. */
+            respond_error(c, 408, "request not complete in time", NULL);
+            client_respond_now(a, c);
+        } else {
+            client_close(a, c);
+        }
+    }
+}
+
+static void *admin_main(void *arg)
+{
+    struct admin *a = arg;
+    struct epoll_event evs[32];
+
+    pthread_setname_np(pthread_self(), "ringlb-admin");
+    a->qsbr_slot = qsbr_register();
+    rates_sample(a, now_ms());
+    for (;;) {
+        uint64_t now = now_ms();
+        int n;
+
+        n = epoll_wait(a->efd, evs, 32, ADMIN_MAX_WAIT_MS);
+        if (n < 0 && errno != EINTR) {
+            log_error("admin: epoll_wait: %s; admin server stopped", strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            struct client *c = evs[i].data.ptr;
+
+            if (c == NULL)
+                on_accept(a);
+            else if ((void *)c == (void *)a)
+                goto out;
+            else if (c->phase == CL_WRITE)
+                client_write(a, c);
+            else if (c->phase != CL_FREE)
+                client_read(a, c);
+        }
+        now = now_ms();
+        check_deadlines(a, now);
+        if (now >= a->rate_at + ADMIN_RATE_MS)
+            rates_sample(a, now);
+        if (a->qsbr_slot >= 0)
+            qsbr_quiescent(a->qsbr_slot);
+        if (a->retire_pending)
+            a->retire_pending = qsbr_poll() > 0;
+    }
+out:
+    for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
+        if (a->cl[k].phase != CL_FREE)
+            client_close(a, &a->cl[k]);
+    }
+    if (a->qsbr_slot >= 0)
+        qsbr_unregister(a->qsbr_slot);
+    return NULL;
+}
+
+static void admin_free(struct admin *a)
+{
+    if (!a)
+        return;
+    if (a->lfd >= 0) {
+        close(a->lfd);
+        if (a->addr.ss.ss_family == AF_UNIX)
+            unlink(((struct sockaddr_un *)&a->addr.ss)->sun_path);
+    }
+    if (a->efd >= 0)
+        close(a->efd);
+    if (a->stop_fd >= 0)
+        close(a->stop_fd);
+    lb_free(a->cl);
+    lb_free(a->prev_total);
+    lb_free(a->rates);
+    lb_free(a);
+}
+
+int admin_start(const struct config *cfg)
+{
+    const struct lb_table *t = backend_table_get();
+    struct epoll_event ev = {.events = EPOLLIN};
+    struct admin *a;
+    int ret = -ENOMEM;
+
+    if (!cfg->global.has_admin)
+        return 0;
+    a = lb_calloc(1, sizeof(*a));
+    if (!a)
+        goto err_log;
+    a->lfd = a->efd = a->stop_fd = -1;
+    a->qsbr_slot = -1;
+    a->addr = cfg->global.admin;
+    cfg_addr_str(&a->addr, a->addr_text, sizeof(a->addr_text));
+    for (uint32_t i = 0; i < t->npools; i++)
+        a->nsrv += t->pools[i].nservers;
+    a->cl = lb_calloc(ADMIN_MAX_CLIENTS, sizeof(*a->cl));
+    a->prev_total = lb_calloc(a->nsrv ? a->nsrv : 1, sizeof(*a->prev_total));
+    a->rates = lb_calloc(a->nsrv ? a->nsrv : 1, sizeof(*a->rates));
+    if (!a->cl || !a->prev_total || !a->rates)
+        goto err;
+    for (int k = 0; k < ADMIN_MAX_CLIENTS; k++)
+        a->cl[k].fd = -1;
+    a->lfd = net_listen((const struct sockaddr *)&a->addr.ss, a->addr.len, false);
+    if (a->lfd < 0) {
+        ret = a->lfd;
+        log_error("admin: cannot listen on %s: %s", a->addr_text, strerror(-ret));
+        a->lfd = -1;
+        admin_free(a);
+        return ret;
+    }
+    a->efd = epoll_create1(EPOLL_CLOEXEC);
+    a->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (a->efd < 0 || a->stop_fd < 0) {
+        ret = -errno;
+        goto err;
+    }
+    ev.data.ptr = NULL;
+    if (epoll_ctl(a->efd, EPOLL_CTL_ADD, a->lfd, &ev) < 0) {
+        ret = -errno;
+        goto err;
+    }
+    ev.data.ptr = a;
+    if (epoll_ctl(a->efd, EPOLL_CTL_ADD, a->stop_fd, &ev) < 0) {
+        ret = -errno;
+        goto err;
+    }
+    adm = a;
+    ret = pthread_create(&a->thread, NULL, admin_main, a);
+    if (ret != 0) {
+        adm = NULL;
+        ret = -ret;
+        goto err;
+    }
+    log_info("admin: listening on %s (/stats, /metrics, /api/backends)", a->addr_text);
+    return 0;
+err:
+    admin_free(a);
+err_log:
+    log_error("admin: cannot start: %s", strerror(-ret));
+    return ret;
+}
+
+void admin_stop(void)
+{
+    struct admin *a = adm;
+    uint64_t one = 1;
+
+    if (!a)
+        return;
+    if (write(a->stop_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("admin: cannot wake the admin thread: %s", strerror(errno));
+    pthread_join(a->thread, NULL);
+    adm = NULL;
+    admin_free(a);
+}

@@ -1,0 +1,66 @@
+/*
+ * admin.h - the admin HTTP server on `admin =`: GET /metrics (Prometheus),
+ * GET /api/backends (JSON), GET /stats (HTML), and
+ * POST /api/backends/{b}/servers/{s}/{enable|disable|drain|weight?value=N}.
+ *
+ * It runs in a thread of its own with a small epoll loop, never on a
+ * worker: a scrape renders text and takes the server-state mutex, neither
+ * of which belongs on the data path. It accepts only well-formed, bounded
+ * HTTP/1.x requests: a request head over ADMIN_HEAD_MAX bytes gets 431, a
+ * body over ADMIN_BODY_MAX 413, a request not complete within
+ * ADMIN_REQ_TIMEOUT_MS 408, garbage 400; at most ADMIN_MAX_CLIENTS at once.
+ * Every socket is non-blocking, so no client can stall the thread.
+ */
+#ifndef LB_ADMIN_H
+#define LB_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+
+#define ADMIN_HEAD_MAX       8192
+#define ADMIN_BODY_MAX       4096
+#define ADMIN_TARGET_MAX     1024
+#define ADMIN_MAX_HEADERS    64
+#define ADMIN_MAX_CLIENTS    64
+#define ADMIN_REQ_TIMEOUT_MS 5000
+
+/*
+ * Binds `admin =` of <cfg> and starts the admin thread (main thread, with
+ * the signals it handles blocked, after backend_table_init and
+ * metrics_init). Does nothing when admin is off. Returns 0 or -errno with
+ * the reason logged: a bind error stops start-up, as for a frontend.
+ */
+int admin_start(const struct config *cfg);
+
+/* Stops and joins the admin thread; before the backend table is destroyed. */
+void admin_stop(void);
+
+/* ---- the request parser, exported for unit tests ---- */
+
+struct admin_req {
+    char method[8];
+    char path[ADMIN_TARGET_MAX];  /* target up to '?' */
+    char query[ADMIN_TARGET_MAX]; /* after '?', "" when none */
+    size_t head_len;              /* bytes of the head, blank line included */
+    size_t body_len;              /* Content-Length */
+    int minor;                    /* HTTP/1.<minor> */
+};
+
+/*
+ * Parses the request head at the start of <buf> (<len> bytes). Returns 1
+ * when the head is complete and valid (<r> filled), 0 when more bytes are
+ * needed and nothing seen so far is wrong, or -STATUS: -400 malformed,
+ * -413 body too large, -414 target too long, -431 head too large, -501
+ * Transfer-Encoding, -505 not HTTP/1.x. Pure function; any thread.
+ */
+int admin_parse_request(const char *buf, size_t len, struct admin_req *r);
+
+/*
+ * Parses "value=N" (N from 0 to <max>) out of the query string <q>.
+ * Returns 0 or -EINVAL.
+ */
+int admin_query_uint(const char *q, const char *key, uint32_t max, uint32_t *out);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * metrics.c - per-frontend and per-backend counters and the Prometheus and
+ * JSON renderings of everything the admin API reports (see metrics.h).
+ *
+ * Renderers read atomics with relaxed loads: each value is exact, a scrape
+ * is not one consistent cut across counters, as in every exporter.
+ */
+#include "metrics.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../balancers/lb.h"
+#include "../config/config.h"
+#include "alloc.h"
+#include "backend.h"
+#include "version.h"
+#include "worker.h"
+
+struct metrics_fe *metrics_fes;
+struct metrics_be *metrics_bes;
+
+static struct worker *workers;
+static uint32_t nworkers;
+static double start_wall; /* epoch seconds */
+static struct timespec start_mono;
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+int metrics_init(const struct config *cfg)
+{
+    struct timespec ts;
+    size_t nfe = cfg->nfrontends ? cfg->nfrontends : 1;
+    size_t nbe = cfg->nbackends ? cfg->nbackends : 1;
+
+    metrics_fes = lb_aligned_alloc(64, nfe * sizeof(*metrics_fes));
+    metrics_bes = lb_aligned_alloc(64, nbe * sizeof(*metrics_bes));
+    if (!metrics_fes || !metrics_bes) {
+        metrics_fini();
+        return -ENOMEM;
+    }
+    memset(metrics_fes, 0, nfe * sizeof(*metrics_fes));
+    memset(metrics_bes, 0, nbe * sizeof(*metrics_bes));
+    clock_gettime(CLOCK_REALTIME, &ts);
+    start_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    clock_gettime(CLOCK_MONOTONIC, &start_mono);
+    return 0;
+}
+
+void metrics_fini(void)
+{
+    lb_free(metrics_fes);
+    lb_free(metrics_bes);
+    metrics_fes = NULL;
+    metrics_bes = NULL;
+    workers = NULL;
+    nworkers = 0;
+}
+
+void metrics_set_workers(struct worker *ws, uint32_t n)
+{
+    workers = ws;
+    nworkers = n;
+}
+
+double metrics_uptime(void)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start_mono.tv_sec) +
+           (double)(now.tv_nsec - start_mono.tv_nsec) / 1e9;
+}
+
+/* ---- the buffer ---- */
+
+static bool buf_reserve(struct metrics_buf *b, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (b->oom)
+        return false;
+    if (b->len + n + 1 <= b->cap)
+        return true;
+    cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    p = lb_realloc(b->p, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+void metrics_buf_put(struct metrics_buf *b, const char *s, size_t n)
+{
+    if (!buf_reserve(b, n))
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !buf_reserve(b, (size_t)n))
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void metrics_buf_free(struct metrics_buf *b)
+{
+    lb_free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+void metrics_prom_label(struct metrics_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            metrics_buf_printf(b, "\\%c", *s);
+        else if (*s == '\n')
+            metrics_buf_put(b, "\\n", 2);
+        else
+            metrics_buf_put(b, s, 1);
+    }
+}
+
+void metrics_json_str(struct metrics_buf *b, const char *s)
+{
+    metrics_buf_put(b, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\')
+            metrics_buf_printf(b, "\\%c", c);
+        else if (c < 0x20)
+            metrics_buf_printf(b, "\\u%04x", c);
+        else
+            metrics_buf_put(b, s, 1);
+    }
+    metrics_buf_put(b, "\"", 1);
+}
+
+void metrics_html(struct metrics_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            metrics_buf_put(b, "&lt;", 4);
+            break;
+        case '>':
+            metrics_buf_put(b, "&gt;", 4);
+            break;
+        case '&':
+            metrics_buf_put(b, "&amp;", 5);
+            break;
+        case '"':
+            metrics_buf_put(b, "&quot;", 6);
+            break;
+        case '\'':
+            metrics_buf_put(b, "&#39;", 5);
+            break;
+        default:
+            metrics_buf_put(b, s, 1);
+        }
+    }
+}
+
+const char *metrics_state_name(uint32_t st)
+{
+    static const char *const names[] = {"up", "down", "drain", "maint"};
+
+    return st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
+}
+
+/* ---- Prometheus ---- */
+
+static void prom_head(struct metrics_buf *b, const char *name, const char *type, const char *help)
+{
+    metrics_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* name{frontend="x"} or name{backend="x",server="y"}: the label part. */
+static void prom_srv_labels(struct metrics_buf *b, const char *name, const struct pool *p,
+                            const struct server *s)
+{
+    metrics_buf_printf(b, "%s{backend=\"", name);
+    metrics_prom_label(b, p->name);
+    metrics_buf_put(b, "\",server=\"", 10);
+    metrics_prom_label(b, s->name);
+    metrics_buf_put(b, "\"", 1);
+}
+
+/* One line per server of every pool; <val> gives the sample. */
+typedef double (*srv_val_fn)(const struct server *s);
+
+static void prom_servers(struct metrics_buf *b, const struct lb_table *t, const char *name,
+                         const char *type, const char *help, srv_val_fn val)
+{
+    prom_head(b, name, type, help);
+    for (uint32_t i = 0; i < t->npools; i++) {
+        for (uint32_t j = 0; j < t->pools[i].nservers; j++) {
+            const struct server *s = t->pools[i].servers[j];
+
+            prom_srv_labels(b, name, &t->pools[i], s);
+            metrics_buf_printf(b, "} %.17g\n", val(s));
+        }
+    }
+}
+
+static double v_up(const struct server *s)
+{
+    return LD(s->state) == SRV_UP;
+}
+static double v_weight(const struct server *s)
+{
+    return (double)LD(s->weight) / SRV_WEIGHT_SCALE;
+}
+static double v_cfg_weight(const struct server *s)
+{
+    return s->cfg_weight;
+}
+static double v_active(const struct server *s)
+{
+    return LD(s->active);
+}
+static double v_max(const struct server *s)
+{
+    return s->max_conns;
+}
+static double v_total(const struct server *s)
+{
+    return (double)LD(s->conns_total);
+}
+static double v_fail(const struct server *s)
+{
+    return (double)LD(s->connect_fail);
+}
+static double v_in(const struct server *s)
+{
+    return (double)LD(s->bytes_in);
+}
+static double v_out(const struct server *s)
+{
+    return (double)LD(s->bytes_out);
+}
+static double v_changes(const struct server *s)
+{
+    return (double)LD(s->state_changes);
+}
+static double v_backup(const struct server *s)
+{
+    return s->backup;
+}
+
+static void prom_fe(struct metrics_buf *b, const struct config *cfg, const char *name,
+                    const char *type, const char *help, size_t field)
+{
+    prom_head(b, name, type, help);
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)&metrics_fes[i] + field);
+
+        metrics_buf_printf(b, "%s{frontend=\"", name);
+        metrics_prom_label(b, cfg->frontends[i].name);
+        metrics_buf_printf(b, "\"} %llu\n", (unsigned long long)LD(*v));
+    }
+}
+
+static void prom_be(struct metrics_buf *b, const struct lb_table *t, const char *name,
+                    const char *help, size_t field)
+{
+    prom_head(b, name, "counter", help);
+    for (uint32_t i = 0; i < t->npools; i++) {
+        _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)&metrics_bes[i] + field);
+
+        metrics_buf_printf(b, "%s{backend=\"", name);
+        metrics_prom_label(b, t->pools[i].name);
+        metrics_buf_printf(b, "\"} %llu\n", (unsigned long long)LD(*v));
+    }
+}
+
+void metrics_render_prom(struct metrics_buf *b)
+{
+    static const uint32_t states[] = {SRV_UP, SRV_DOWN, SRV_DRAIN, SRV_MAINT};
+    const struct config *cfg = lb_rt.cfg;
+    const struct lb_table *t = backend_table_get();
+
+    prom_head(b, "ringlb_build_info", "gauge", "Version, io backend and forward mode in use.");
+    metrics_buf_printf(b, "ringlb_build_info{version=\"%s\",io=\"%s\",forward=\"%s\"} 1\n",
+                       RINGLB_VERSION, lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
+                       lb_rt.forward == FWD_SPLICE ? "splice"
+                       : lb_rt.forward == FWD_COPY ? "copy"
+                                                   : "auto");
+    prom_head(b, "ringlb_process_start_time_seconds", "gauge",
+              "Start time of the process since the epoch, in seconds.");
+    metrics_buf_printf(b, "ringlb_process_start_time_seconds %.3f\n", start_wall);
+    prom_head(b, "ringlb_uptime_seconds", "gauge", "Seconds since ringlb started.");
+    metrics_buf_printf(b, "ringlb_uptime_seconds %.3f\n", metrics_uptime());
+    prom_head(b, "ringlb_connections_active", "gauge", "Proxied connections, all frontends.");
+    metrics_buf_printf(b, "ringlb_connections_active %u\n", LD(lb_rt.active));
+    prom_head(b, "ringlb_connections_max", "gauge", "The max_conns limit.");
+    metrics_buf_printf(b, "ringlb_connections_max %u\n", lb_rt.max_conns);
+
+    prom_fe(b, cfg, "ringlb_frontend_connections_accepted_total", "counter",
+            "Clients accepted on the frontend's binds.", offsetof(struct metrics_fe, accepted));
+    prom_fe(b, cfg, "ringlb_frontend_connections_active", "gauge",
+            "Proxied connections of the frontend now.", offsetof(struct metrics_fe, active));
+    prom_fe(b, cfg, "ringlb_frontend_connections_rejected_total", "counter",
+            "Clients closed before a server connection was established.",
+            offsetof(struct metrics_fe, rejected));
+
+    prom_be(b, t, "ringlb_backend_retries_total", "Connects retried on another server.",
+            offsetof(struct metrics_be, retries));
+    prom_be(b, t, "ringlb_backend_no_server_total", "Clients closed because no server could serve.",
+            offsetof(struct metrics_be, no_server));
+
+    prom_servers(b, t, "ringlb_server_up", "gauge", "1 when the server takes new connections.",
+                 v_up);
+    prom_head(b, "ringlb_server_state", "gauge",
+              "1 for the server's current state (up, down, drain, maint).");
+    for (uint32_t i = 0; i < t->npools; i++) {
+        for (uint32_t j = 0; j < t->pools[i].nservers; j++) {
+            const struct server *s = t->pools[i].servers[j];
+            uint32_t st = LD(s->state);
+
+            for (size_t k = 0; k < sizeof(states) / sizeof(states[0]); k++) {
+                prom_srv_labels(b, "ringlb_server_state", &t->pools[i], s);
+                metrics_buf_printf(b, ",state=\"%s\"} %d\n", metrics_state_name(states[k]),
+                                   st == states[k]);
+            }
+        }
+    }
+    prom_servers(b, t, "ringlb_server_backup", "gauge", "1 for a backup server.", v_backup);
+    prom_servers(b, t, "ringlb_server_weight", "gauge",
+                 "Effective weight (slow start and the admin API change it).", v_weight);
+    prom_servers(b, t, "ringlb_server_config_weight", "gauge", "Weight from lb.ini.", v_cfg_weight);
+    prom_servers(b, t, "ringlb_server_connections_active", "gauge", "Live connections.", v_active);
+    prom_servers(b, t, "ringlb_server_connections_max", "gauge", "max_conns (0 = unlimited).",
+                 v_max);
+    prom_servers(b, t, "ringlb_server_connections_total", "counter",
+                 "Connections the server was picked for.", v_total);
+    prom_servers(b, t, "ringlb_server_connect_failures_total", "counter",
+                 "Connects to the server that failed or timed out.", v_fail);
+    prom_servers(b, t, "ringlb_server_bytes_in_total", "counter",
+                 "Bytes from clients to the server, counted when a connection closes.", v_in);
+    prom_servers(b, t, "ringlb_server_bytes_out_total", "counter",
+                 "Bytes from the server to clients, counted when a connection closes.", v_out);
+    prom_servers(b, t, "ringlb_server_state_changes_total", "counter",
+                 "Changes of the server's state (health checks and the admin API).", v_changes);
+
+    prom_head(b, "ringlb_worker_loop_iterations_total", "counter", "Event loop turns.");
+    for (uint32_t i = 0; i < nworkers; i++)
+        metrics_buf_printf(b, "ringlb_worker_loop_iterations_total{worker=\"%u\"} %llu\n", i,
+                           (unsigned long long)LD(workers[i].loops));
+    prom_head(b, "ringlb_worker_connections_accepted_total", "counter",
+              "Clients accepted by the worker.");
+    for (uint32_t i = 0; i < nworkers; i++)
+        metrics_buf_printf(b, "ringlb_worker_connections_accepted_total{worker=\"%u\"} %llu\n", i,
+                           (unsigned long long)LD(workers[i].accepted));
+    prom_head(b, "ringlb_worker_connections_active", "gauge",
+              "Connections the worker owns (as of its last loop turn).");
+    for (uint32_t i = 0; i < nworkers; i++)
+        metrics_buf_printf(b, "ringlb_worker_connections_active{worker=\"%u\"} %u\n", i,
+                           LD(workers[i].nconns_pub));
+}
+
+/* ---- JSON ---- */
+
+void metrics_render_json(struct metrics_buf *b, const double *rates)
+{
+    const struct config *cfg = lb_rt.cfg;
+    const struct lb_table *t = backend_table_get();
+    size_t k = 0;
+
+    metrics_buf_printf(b,
+                       "{\"version\":\"%s\",\"io\":\"%s\",\"uptime\":%.3f,\"active\":%u,"
+                       "\"max_conns\":%u,\"frontends\":[",
+                       RINGLB_VERSION, lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
+                       metrics_uptime(), LD(lb_rt.active), lb_rt.max_conns);
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        const struct cfg_frontend *fe = &cfg->frontends[i];
+
+        metrics_buf_printf(b, "%s{\"name\":", i ? "," : "");
+        metrics_json_str(b, fe->name);
+        metrics_buf_put(b, ",\"backend\":", 11);
+        metrics_json_str(b, fe->backend);
+        metrics_buf_put(b, ",\"binds\":[", 10);
+        for (size_t j = 0; j < fe->nbinds; j++) {
+            if (j)
+                metrics_buf_put(b, ",", 1);
+            metrics_json_str(b, fe->bind_texts[j]);
+        }
+        metrics_buf_printf(b, "],\"accepted\":%llu,\"active\":%llu,\"rejected\":%llu}",
+                           (unsigned long long)LD(metrics_fes[i].accepted),
+                           (unsigned long long)LD(metrics_fes[i].active),
+                           (unsigned long long)LD(metrics_fes[i].rejected));
+    }
+    metrics_buf_put(b, "],\"backends\":[", 14);
+    for (uint32_t i = 0; i < t->npools; i++) {
+        const struct pool *p = &t->pools[i];
+
+        metrics_buf_printf(b, "%s{\"name\":", i ? "," : "");
+        metrics_json_str(b, p->name);
+        metrics_buf_put(b, ",\"balance\":", 11);
+        metrics_json_str(b, p->ops->name);
+        metrics_buf_printf(b, ",\"retries\":%llu,\"no_server\":%llu,\"servers\":[",
+                           (unsigned long long)LD(metrics_bes[i].retries),
+                           (unsigned long long)LD(metrics_bes[i].no_server));
+        for (uint32_t j = 0; j < p->nservers; j++, k++) {
+            const struct server *s = p->servers[j];
+
+            metrics_buf_printf(b, "%s{\"name\":", j ? "," : "");
+            metrics_json_str(b, s->name);
+            metrics_buf_put(b, ",\"addr\":", 8);
+            metrics_json_str(b, s->addr_text);
+            metrics_buf_printf(
+                b,
+                ",\"state\":\"%s\",\"health\":\"%s\",\"admin\":\"%s\",\"backup\":%s,"
+                "\"weight\":%.4g,\"config_weight\":%u,\"active\":%u,\"max_conns\":%u,"
+                "\"connections\":%llu,\"connect_failures\":%llu,\"bytes_in\":%llu,"
+                "\"bytes_out\":%llu,\"state_changes\":%llu",
+                metrics_state_name(LD(s->state)), LD(s->health) == SRV_DOWN ? "down" : "up",
+                LD(s->admin) == SRV_ADMIN_MAINT   ? "disabled"
+                : LD(s->admin) == SRV_ADMIN_DRAIN ? "drain"
+                                                  : "none",
+                s->backup ? "true" : "false", (double)LD(s->weight) / SRV_WEIGHT_SCALE,
+                s->cfg_weight, LD(s->active), s->max_conns, (unsigned long long)LD(s->conns_total),
+                (unsigned long long)LD(s->connect_fail), (unsigned long long)LD(s->bytes_in),
+                (unsigned long long)LD(s->bytes_out), (unsigned long long)LD(s->state_changes));
+            if (rates)
+                metrics_buf_printf(b, ",\"rate\":%.2f", rates[k]);
+            metrics_buf_put(b, "}", 1);
+        }
+        metrics_buf_put(b, "]}", 2);
+    }
+    metrics_buf_put(b, "]}\n", 3);
+}

@@ -1,0 +1,86 @@
+/*
+ * metrics.h - counters the data path keeps for the admin API, and their
+ * renderings: Prometheus text (GET /metrics) and JSON (GET /api/backends).
+ *
+ * Per-server counters live in struct server (backend.h). What has no home
+ * there lives here: per-frontend and per-backend counters, each on its own
+ * cache line, written by workers with relaxed atomics (one add per event,
+ * never a lock) and read by the admin thread.
+ */
+#ifndef LB_METRICS_H
+#define LB_METRICS_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct config;
+struct worker;
+
+struct metrics_fe {
+    _Atomic uint64_t accepted; /* clients accepted on its binds */
+    _Atomic uint64_t rejected; /* closed before a server connection was up */
+    _Atomic uint64_t active;   /* proxied connections now */
+} __attribute__((aligned(64)));
+
+struct metrics_be {
+    _Atomic uint64_t retries;   /* connects tried again on another server */
+    _Atomic uint64_t no_server; /* clients closed because no server could serve */
+} __attribute__((aligned(64)));
+
+/* Indexed like cfg->frontends and cfg->backends (pool index). */
+extern struct metrics_fe *metrics_fes;
+extern struct metrics_be *metrics_bes;
+
+/*
+ * Allocates the counters for <cfg> and records the start time. Main
+ * thread, before workers start. Returns 0 or -ENOMEM.
+ */
+int metrics_init(const struct config *cfg);
+/* Frees them; no worker may run. */
+void metrics_fini(void);
+/* Lets the renderers report per-worker counters (main, after creating them). */
+void metrics_set_workers(struct worker *ws, uint32_t n);
+
+/* A growing text buffer; <oom> records a failed allocation (then stays set). */
+struct metrics_buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+void metrics_buf_printf(struct metrics_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void metrics_buf_put(struct metrics_buf *b, const char *s, size_t n);
+void metrics_buf_free(struct metrics_buf *b);
+
+/* Appends <s> escaped for a Prometheus label value (\\, \", \n). */
+void metrics_prom_label(struct metrics_buf *b, const char *s);
+/* Appends <s> as a JSON string, quotes included. */
+void metrics_json_str(struct metrics_buf *b, const char *s);
+/* Appends <s> escaped for HTML text and attribute values. */
+void metrics_html(struct metrics_buf *b, const char *s);
+
+/* Lower-case name of a server state ("up", "down", "drain", "maint"). */
+const char *metrics_state_name(uint32_t st);
+
+/*
+ * Renders the Prometheus text exposition format (version 0.0.4) of every
+ * counter into <b>. Admin thread; reads the current backend table, so the
+ * caller must be a registered QSBR reader between two quiescent points.
+ */
+void metrics_render_prom(struct metrics_buf *b);
+
+/*
+ * Renders frontends, backends and servers as JSON into <b>. <rates>, when
+ * not NULL, holds new connections per second for each server in table
+ * order (pools, then servers), written as "rate". Same caller rules.
+ */
+void metrics_render_json(struct metrics_buf *b, const double *rates);
+
+/* Seconds since metrics_init(). */
+double metrics_uptime(void);
+
+#endif

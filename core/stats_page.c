@@ -1,0 +1,146 @@
+/*
+ * stats_page.c - renders GET /stats (see stats_page.h).
+ *
+ * The page is rendered on the server, so it shows everything without
+ * JavaScript and a headless browser's DOM dump sees the servers; a meta
+ * refresh reloads it. Rates come from the admin thread's once-a-second
+ * samples, so they mean the same whoever looks and how often.
+ */
+#include "stats_page.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "../balancers/lb.h"
+#include "../config/config.h"
+#include "backend.h"
+#include "metrics.h"
+#include "version.h"
+#include "worker.h"
+
+#define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
+
+static const char css[] =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:1em 2em;color:#222;background:#fafafa}"
+    "h1{font-size:20px;margin:0 0 .3em}h2{font-size:16px;margin:1.2em 0 .3em}"
+    "table{border-collapse:collapse;background:#fff;min-width:60%}"
+    "th,td{border:1px solid #ccc;padding:3px 8px;text-align:right;white-space:nowrap}"
+    "th{background:#eee}td.l,th.l{text-align:left}"
+    "tr.up td.st{background:#7ccf7c}tr.down td.st{background:#f07c7c}"
+    "tr.drain td.st{background:#f5c46b}tr.maint td.st{background:#b0b0b0}"
+    "tr.down{color:#a00}tr.maint{color:#666}.meta{color:#555}";
+
+/* Bytes as text with a binary unit: "512 B", "1.5 MiB". */
+static void human_bytes(struct metrics_buf *b, uint64_t v)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double d = (double)v;
+    unsigned u = 0;
+
+    while (d >= 1024 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        d /= 1024;
+        u++;
+    }
+    if (u == 0)
+        metrics_buf_printf(b, "%llu B", (unsigned long long)v);
+    else
+        metrics_buf_printf(b, "%.1f %s", d, units[u]);
+}
+
+static void frontends(struct metrics_buf *b, const struct config *cfg)
+{
+    metrics_buf_printf(b, "<h2>Frontends</h2><table><tr><th class=l>frontend</th>"
+                          "<th class=l>binds</th><th class=l>backend</th><th>accepted</th>"
+                          "<th>active</th><th>rejected</th></tr>\n");
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        const struct cfg_frontend *fe = &cfg->frontends[i];
+
+        metrics_buf_printf(b, "<tr class=fe><td class=l>");
+        metrics_html(b, fe->name);
+        metrics_buf_printf(b, "</td><td class=l>");
+        for (size_t j = 0; j < fe->nbinds; j++) {
+            if (j)
+                metrics_buf_printf(b, ", ");
+            metrics_html(b, fe->bind_texts[j]);
+        }
+        metrics_buf_printf(b, "</td><td class=l>");
+        metrics_html(b, fe->backend);
+        metrics_buf_printf(b, "</td><td>%llu</td><td>%llu</td><td>%llu</td></tr>\n",
+                           (unsigned long long)LD(metrics_fes[i].accepted),
+                           (unsigned long long)LD(metrics_fes[i].active),
+                           (unsigned long long)LD(metrics_fes[i].rejected));
+    }
+    metrics_buf_printf(b, "</table>\n");
+}
+
+static void server_row(struct metrics_buf *b, const struct pool *p, const struct server *s,
+                       double rate)
+{
+    const char *st = metrics_state_name(LD(s->state));
+
+    metrics_buf_printf(b, "<tr class=\"%s\" id=\"srv-", st);
+    metrics_html(b, p->name);
+    metrics_buf_printf(b, "-");
+    metrics_html(b, s->name);
+    metrics_buf_printf(b, "\"><td class=l>");
+    metrics_html(b, s->name);
+    metrics_buf_printf(b, "%s</td><td class=l>", s->backup ? " (backup)" : "");
+    metrics_html(b, s->addr_text);
+    metrics_buf_printf(b, "</td><td class=\"l st\">%s</td><td class=l>%s</td><td>%.4g</td>", st,
+                       LD(s->health) == SRV_DOWN ? "down" : "up",
+                       (double)LD(s->weight) / SRV_WEIGHT_SCALE);
+    if (s->max_conns)
+        metrics_buf_printf(b, "<td>%u / %u</td>", LD(s->active), s->max_conns);
+    else
+        metrics_buf_printf(b, "<td>%u</td>", LD(s->active));
+    metrics_buf_printf(b, "<td>%llu</td><td>%.1f</td><td>%llu</td><td>",
+                       (unsigned long long)LD(s->conns_total), rate,
+                       (unsigned long long)LD(s->connect_fail));
+    human_bytes(b, LD(s->bytes_in));
+    metrics_buf_printf(b, "</td><td>");
+    human_bytes(b, LD(s->bytes_out));
+    metrics_buf_printf(b, "</td><td>%llu</td></tr>\n", (unsigned long long)LD(s->state_changes));
+}
+
+void stats_page_render(struct metrics_buf *b, const double *rates, uint32_t nrates)
+{
+    const struct lb_table *t = backend_table_get();
+    uint32_t k = 0;
+
+    metrics_buf_printf(b,
+                       "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+                       "<meta http-equiv=refresh content=%d><title>ringlb stats</title>"
+                       "<style>%s</style></head><body>\n<h1>ringlb %s</h1>"
+                       "<p class=meta>io %s &middot; up %.0f s &middot; %u / %u connections "
+                       "&middot; refreshes every %d s</p>\n",
+                       STATS_PAGE_REFRESH_S, css, RINGLB_VERSION,
+                       lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", metrics_uptime(),
+                       LD(lb_rt.active), lb_rt.max_conns, STATS_PAGE_REFRESH_S);
+    frontends(b, lb_rt.cfg);
+    for (uint32_t i = 0; i < t->npools; i++) {
+        const struct pool *p = &t->pools[i];
+        uint32_t up = 0;
+
+        for (uint32_t j = 0; j < p->nservers; j++)
+            up += LD(p->servers[j]->state) == SRV_UP;
+        metrics_buf_printf(b, "<h2>Backend ");
+        metrics_html(b, p->name);
+        metrics_buf_printf(b,
+                           " <span class=meta>(%s, %u/%u up, %llu retries, %llu without a "
+                           "server)</span></h2>\n",
+                           p->ops->name, up, p->nservers,
+                           (unsigned long long)LD(metrics_bes[i].retries),
+                           (unsigned long long)LD(metrics_bes[i].no_server));
+        metrics_buf_printf(b, "<table class=backend><tr><th class=l>server</th>"
+                              "<th class=l>address</th><th class=l>state</th>"
+                              "<th class=l>health</th><th>weight</th><th>active</th>"
+                              "<th>total</th><th>conn/s</th><th>connect failures</th>"
+                              "<th>bytes in</th><th>bytes out</th><th>state changes</th></tr>\n");
+        for (uint32_t j = 0; j < p->nservers; j++, k++)
+            server_row(b, p, p->servers[j], k < nrates ? rates[k] : 0.0);
+        metrics_buf_printf(b, "</table>\n");
+    }
+    metrics_buf_printf(b, "<p class=meta>Bytes are counted when a connection closes. "
+                          "Raw data: <a href=\"/metrics\">/metrics</a>, "
+                          "<a href=\"/api/backends\">/api/backends</a>.</p>\n</body></html>\n");
+}

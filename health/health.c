@@ -1,0 +1,425 @@
+/*
+ * health.c - the checker thread: scheduling, the rise/fall state machine,
+ * publishing state changes, passive health, slow_start and the hooks that a
+ * state change starts (see health.h).
+ *
+ * A state change is one call to server_set_state(): every algorithm skips a
+ * server that cannot serve, so nothing is rebuilt on the way down or up (see
+ * core/backend.h). slow_start changes the effective weight in steps through
+ * server_set_weight(), which lets weight-driven algorithms rebuild their
+ * table here, off the hot path; the replaced tables are retired through
+ * QSBR, and this thread polls QSBR until they are freed.
+ */
+#include "health.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../core/alloc.h"
+#include "../core/backend.h"
+#include "../core/log.h"
+#include "../core/qsbr.h"
+#include "../core/worker.h"
+#include "health_int.h"
+
+/* Longest wait of the loop; also bounds how late QSBR sees us quiescent. */
+#define HC_MAX_WAIT_MS 500
+/* Delay before looking again at a server whose last probe is still closing. */
+#define HC_BUSY_RETRY_MS 10
+/*
+ * Probe start times are rounded up to this grain, so the thread wakes at
+ * most this often however many servers it checks, and handles the probes
+ * due in one wake-up together: with a thousand servers, a hundred wake-ups
+ * a second instead of two thousand (context switches were most of the
+ * checker's own CPU time).
+ */
+#define HC_TICK_MS 10
+/* slow_start moves the weight in about this many steps... */
+#define HC_RAMP_STEPS 16
+/* ...but no more often than this: each step may rebuild a balancer table. */
+#define HC_RAMP_MIN_STEP_MS 100
+
+static struct hc *checker;
+static _Atomic int kick_fd = -1;
+static _Atomic bool kicked;
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* ---- the state machine ---- */
+
+enum hc_change hc_fsm_step(struct hc_fsm *f, bool ok, uint32_t rise, uint32_t fall)
+{
+    if (ok) {
+        f->fail = 0;
+        if (f->up)
+            return HC_SAME;
+        if (++f->ok < rise)
+            return HC_SAME;
+        f->up = true;
+        return HC_WENT_UP;
+    }
+    f->ok = 0;
+    if (!f->up)
+        return HC_SAME;
+    if (++f->fail < fall)
+        return HC_SAME;
+    f->up = false;
+    return HC_WENT_DOWN;
+}
+
+enum hc_change hc_fsm_passive(struct hc_fsm *f, uint32_t passive, uint32_t fall)
+{
+    if (!f->up || passive == 0 || f->fail + passive < fall)
+        return HC_SAME;
+    f->up = false;
+    f->fail += passive;
+    return HC_WENT_DOWN;
+}
+
+/* ---- scheduling ---- */
+
+static uint64_t hc_rand(struct hc *hc)
+{
+    uint64_t z = (hc->rng += 0x9e3779b97f4a7c15ULL);
+
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static void on_due(struct timer *t, uint64_t now)
+{
+    struct hc_srv *h = container_of(t, struct hc_srv, timer);
+
+    /* The final completions of the previous probe may still be on their
+     * way; its loop_ops cannot be reused before they arrive. */
+    if (hc__probe_busy(h)) {
+        if (timer_arm(loop_timers(h->hc->loop), t, now + HC_BUSY_RETRY_MS) < 0)
+            log_warn("health: cannot re-arm a probe timer");
+        return;
+    }
+    hc__probe_start(h);
+}
+
+uint64_t hc__tick(uint64_t t)
+{
+    return (t + HC_TICK_MS - 1) / HC_TICK_MS * HC_TICK_MS;
+}
+
+/* Arms the next probe of <h> health_interval +/- 10% from now. */
+static void schedule(struct hc_srv *h)
+{
+    struct hc *hc = h->hc;
+    uint64_t iv = h->cb->health_interval_ms;
+    uint64_t delay = iv - iv / 10 + hc_rand(hc) % (iv / 5 + 1);
+
+    h->timer.cb = on_due;
+    if (timer_arm(loop_timers(hc->loop), &h->timer, hc__tick(loop_now(hc->loop) + delay)) < 0)
+        log_error("health: out of memory: %s/%s is no longer checked", h->cb->name, h->s->name);
+}
+
+/* ---- state changes ---- */
+
+static struct pool *hc_pool(const struct hc_srv *h)
+{
+    return &backend_table_get()->pools[h->pool_idx];
+}
+
+/* The effective weight <elapsed> ms into a slow start: from 1 up to full. */
+static uint32_t ramp_weight(const struct hc_srv *h, uint64_t elapsed)
+{
+    uint64_t full = (uint64_t)h->s->cfg_weight * SRV_WEIGHT_SCALE;
+    uint64_t w;
+
+    if (elapsed >= h->cb->slow_start_ms)
+        return (uint32_t)full;
+    w = full * elapsed / h->cb->slow_start_ms;
+    return w ? (uint32_t)w : 1;
+}
+
+static uint32_t ramp_step_ms(const struct hc_srv *h)
+{
+    uint32_t step = h->cb->slow_start_ms / HC_RAMP_STEPS;
+
+    return step < HC_RAMP_MIN_STEP_MS ? HC_RAMP_MIN_STEP_MS : step;
+}
+
+static void set_weight(struct hc_srv *h, uint32_t w)
+{
+    server_set_weight(hc_pool(h), h->s, w);
+    /* An algorithm may have retired a table: free it once workers moved on. */
+    h->hc->retire_pending = true;
+}
+
+static void on_ramp(struct timer *t, uint64_t now)
+{
+    struct hc_srv *h = container_of(t, struct hc_srv, ramp);
+    uint32_t w = ramp_weight(h, now - h->up_at);
+
+    set_weight(h, w);
+    if (w < h->s->cfg_weight * SRV_WEIGHT_SCALE &&
+        timer_arm(loop_timers(h->hc->loop), t, now + ramp_step_ms(h)) < 0)
+        set_weight(h, h->s->cfg_weight * SRV_WEIGHT_SCALE);
+}
+
+static void went_down(struct hc_srv *h, const char *why, uint32_t passive)
+{
+    struct server *s = h->s;
+    const struct cfg_backend *cb = h->cb;
+
+    timer_disarm(loop_timers(h->hc->loop), &h->ramp);
+    server_set_state(hc_pool(h), s, SRV_DOWN);
+    atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
+    if (cb->on_down_close) {
+        /* Workers compare it on their tick and close what was picked before. */
+        atomic_fetch_add_explicit(&s->down_gen, 1, memory_order_release);
+        atomic_fetch_add_explicit(&lb_rt.close_gen, 1, memory_order_release);
+    }
+    if (passive && passive < h->fsm.fail)
+        log_warn("server %s/%s is DOWN: %s (%u/%u failed, %u of them client connects)", cb->name,
+                 s->name, why, h->fsm.fail, cb->fall, passive);
+    else
+        log_warn("server %s/%s is DOWN: %s (%u/%u failed)", cb->name, s->name, why, h->fsm.fail,
+                 cb->fall);
+    hc__hook_run(h->hc, &cb->on_down, "on_down", h);
+}
+
+static void went_up(struct hc_srv *h, const char *why)
+{
+    struct server *s = h->s;
+    const struct cfg_backend *cb = h->cb;
+    struct loop *loop = h->hc->loop;
+
+    /* The low weight first: the server must not take a full share even for
+     * the moment between the two stores. */
+    if (cb->slow_start_ms && s->cfg_weight) {
+        h->up_at = loop_now(loop);
+        set_weight(h, ramp_weight(h, 0));
+        if (timer_arm(loop_timers(loop), &h->ramp, h->up_at + ramp_step_ms(h)) < 0)
+            set_weight(h, s->cfg_weight * SRV_WEIGHT_SCALE);
+    }
+    server_set_state(hc_pool(h), s, SRV_UP);
+    log_info("server %s/%s is UP: %s (%u/%u passed)%s", cb->name, s->name, why, cb->rise, cb->rise,
+             cb->slow_start_ms && s->cfg_weight ? ", slow start" : "");
+    hc__hook_run(h->hc, &cb->on_up, "on_up", h);
+}
+
+void hc__result(struct hc_srv *h, bool ok, const char *why)
+{
+    struct server *s = h->s;
+    uint32_t passive = 0;
+    enum hc_change ch;
+
+    if (ok && atomic_load_explicit(&s->fails, memory_order_relaxed))
+        atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
+    ch = hc_fsm_step(&h->fsm, ok, h->cb->rise, h->cb->fall);
+    if (ch == HC_SAME && !ok) {
+        passive = atomic_load_explicit(&s->fails, memory_order_relaxed);
+        ch = hc_fsm_passive(&h->fsm, passive, h->cb->fall);
+    }
+    if (ch == HC_WENT_DOWN)
+        went_down(h, why, passive);
+    else if (ch == HC_WENT_UP)
+        went_up(h, why);
+    else if (!ok)
+        log_debug("server %s/%s: check failed: %s (%s)", h->cb->name, s->name, why,
+                  h->fsm.up ? "still up" : "down");
+    schedule(h);
+}
+
+/* A worker saw a server reach `fall` failed connects: mark it down now
+ * rather than at its next probe. */
+static void passive_scan(struct hc *hc)
+{
+    for (uint32_t i = 0; i < hc->nsrvs; i++) {
+        struct hc_srv *h = &hc->srvs[i];
+        uint32_t n = atomic_load_explicit(&h->s->fails, memory_order_relaxed);
+
+        if (n && hc_fsm_passive(&h->fsm, n, h->cb->fall) == HC_WENT_DOWN)
+            went_down(h, "connects from clients failed", n);
+    }
+}
+
+/* ---- the thread ---- */
+
+static void *hc_main(void *arg)
+{
+    struct hc *hc = arg;
+    struct loop_params lp = {
+        .buf_size = 4096, .buf_count = 256, .entries = 512, .wake_fd = hc->wake_fd};
+    int ret;
+
+    /* Named, so that top -H and /proc show what the checker costs. */
+    pthread_setname_np(pthread_self(), "ringlb-health");
+    ret = loop_create(lb_rt.backend, &lp, &hc->loop);
+    hc->start_err = ret;
+    sem_post(&hc->ready);
+    if (ret < 0)
+        return NULL;
+    hc->qsbr_slot = qsbr_register();
+    /* The first probes spread over one interval, not all at start-up. */
+    for (uint32_t i = 0; i < hc->nsrvs; i++) {
+        struct hc_srv *h = &hc->srvs[i];
+
+        h->timer.cb = on_due;
+        if (timer_arm(loop_timers(hc->loop), &h->timer,
+                      hc__tick(loop_now(hc->loop) + 1 + hc_rand(hc) % h->cb->health_interval_ms)) <
+            0)
+            log_error("health: out of memory: %s/%s is not checked", h->cb->name, h->s->name);
+    }
+    while (!atomic_load_explicit(&hc->stop, memory_order_acquire)) {
+        ret = loop_run_once(hc->loop, HC_MAX_WAIT_MS);
+        if (ret < 0) {
+            log_error("health: event loop failed: %s; servers keep their last state",
+                      strerror(-ret));
+            break;
+        }
+        if (atomic_exchange_explicit(&kicked, false, memory_order_acquire))
+            passive_scan(hc);
+        if (hc->qsbr_slot >= 0)
+            qsbr_quiescent(hc->qsbr_slot);
+        if (hc->retire_pending)
+            hc->retire_pending = qsbr_poll() > 0;
+    }
+    for (uint32_t i = 0; i < hc->nsrvs; i++)
+        hc__probe_abort(&hc->srvs[i]);
+    /* Let the cancellations complete before the loop and the ops go away. */
+    for (int turn = 0; turn < 100; turn++) {
+        bool busy = false;
+
+        for (uint32_t i = 0; i < hc->nsrvs && !busy; i++)
+            busy = hc__probe_busy(&hc->srvs[i]);
+        if (!busy)
+            break;
+        loop_run_once(hc->loop, 10);
+    }
+    hc__hooks_fini(hc);
+    if (hc->qsbr_slot >= 0)
+        qsbr_unregister(hc->qsbr_slot);
+    /* A ring is torn down by the thread that owns it. */
+    loop_destroy(hc->loop);
+    hc->loop = NULL;
+    return NULL;
+}
+
+static void hc_free(struct hc *hc)
+{
+    if (!hc)
+        return;
+    for (uint32_t i = 0; i < hc->nsrvs; i++)
+        lb_free(hc->srvs[i].req);
+    lb_free(hc->srvs);
+    if (hc->loop)
+        loop_destroy(hc->loop);
+    if (hc->wake_fd >= 0)
+        close(hc->wake_fd);
+    sem_destroy(&hc->ready);
+    lb_free(hc);
+}
+
+int hc_start(const struct config *cfg)
+{
+    const struct lb_table *t = backend_table_get();
+    struct hc *hc;
+    struct timespec ts;
+    uint32_t n = 0, k = 0;
+    int ret;
+
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        if (cfg->backends[i].health != HEALTH_NONE)
+            n += (uint32_t)cfg->backends[i].nservers;
+    }
+    if (!n) {
+        log_info("health: no backend has health checks");
+        return 0;
+    }
+    hc = lb_calloc(1, sizeof(*hc));
+    if (!hc)
+        return -ENOMEM;
+    hc->wake_fd = -1;
+    hc->qsbr_slot = -1;
+    sem_init(&hc->ready, 0, 0);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    hc->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    hc->srvs = lb_calloc(n, sizeof(*hc->srvs));
+    ret = -ENOMEM;
+    if (!hc->srvs)
+        goto err;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct cfg_backend *cb = &cfg->backends[i];
+
+        if (cb->health == HEALTH_NONE)
+            continue;
+        for (size_t j = 0; j < cb->nservers; j++) {
+            struct hc_srv *h = &hc->srvs[k++];
+
+            h->hc = hc;
+            h->s = t->pools[i].servers[j];
+            h->cb = cb;
+            h->pool_idx = (uint32_t)i;
+            h->fsm.up = atomic_load(&h->s->state) == SRV_UP;
+            timer_init(&h->timer, on_due);
+            timer_init(&h->ramp, on_ramp);
+            hc->nsrvs = k;
+            if (hc__probe_init(h) < 0)
+                goto err;
+        }
+    }
+    hc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (hc->wake_fd < 0) {
+        ret = -errno;
+        goto err;
+    }
+    ret = pthread_create(&hc->thread, NULL, hc_main, hc);
+    if (ret != 0) {
+        ret = -ret;
+        goto err;
+    }
+    while (sem_wait(&hc->ready) < 0 && errno == EINTR)
+        ;
+    if (hc->start_err < 0) {
+        ret = hc->start_err;
+        pthread_join(hc->thread, NULL);
+        goto err;
+    }
+    checker = hc;
+    atomic_store_explicit(&kick_fd, hc->wake_fd, memory_order_release);
+    log_info("health: checking %u server(s) in their own thread (%s)", n,
+             lb_rt.backend == LOOP_URING ? "io_uring" : "epoll");
+    return 0;
+err:
+    log_error("health: cannot start the checker: %s", strerror(-ret));
+    hc_free(hc);
+    return ret;
+}
+
+void hc_stop(void)
+{
+    struct hc *hc = checker;
+    uint64_t one = 1;
+
+    if (!hc)
+        return;
+    atomic_store_explicit(&kick_fd, -1, memory_order_release);
+    atomic_store_explicit(&hc->stop, true, memory_order_release);
+    if (write(hc->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("health: cannot wake the checker: %s", strerror(errno));
+    pthread_join(hc->thread, NULL);
+    checker = NULL;
+    hc_free(hc);
+}
+
+void hc_kick(void)
+{
+    int fd = atomic_load_explicit(&kick_fd, memory_order_acquire);
+    uint64_t one = 1;
+
+    atomic_store_explicit(&kicked, true, memory_order_release);
+    /* EAGAIN: the counter is already non-zero, the checker will wake. */
+    if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("health: cannot wake the checker: %s", strerror(errno));
+}

@@ -1,0 +1,303 @@
+/*
+ * probe.c - one health probe: connect, send, read the reply, decide.
+ *
+ *  - tcp: the connect succeeds within health_timeout.
+ *  - http: "GET health_path HTTP/1.1" with a Host header; the status line
+ *    must carry health_expect. Only the status line is read (at most
+ *    HC_STATUS_LINE_MAX bytes): headers and body never matter.
+ *  - send_expect: health_send goes out (if any), and the reply must start
+ *    with health_expect (Redis PING / +PONG, SMTP banners, ...).
+ *
+ * Probe sockets close with SO_LINGER 0 (a reset, as HAProxy does): a
+ * thousand probes a second would otherwise leave sixty thousand TIME_WAIT
+ * sockets on the checker's side. The deadline timer and every completion
+ * funnel into finish(), which cancels what is in flight, closes the socket
+ * and reports once; completions that arrive after it only return buffers.
+ */
+#include "probe.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../core/alloc.h"
+#include "../core/backend.h"
+#include "health_int.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
+
+/* ---- parsers ---- */
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+int hc_http_status(const char *buf, size_t len, int *status)
+{
+    /* "HTTP/" DIGIT "." DIGIT SP 3DIGIT (SP reason)? CRLF; a bare LF is
+     * tolerated, as most clients do. Position i must match pattern[i]:
+     * 'd' a digit, anything else itself. */
+    static const char pattern[] = "HTTP/d.d ddd";
+    const size_t plen = sizeof(pattern) - 1;
+    const char *eol;
+
+    for (size_t i = 0; i < len && i < plen; i++) {
+        if (pattern[i] == 'd' ? !is_digit(buf[i]) : buf[i] != pattern[i])
+            return -EINVAL;
+    }
+    if (len > plen && buf[plen] != ' ' && buf[plen] != '\r' && buf[plen] != '\n')
+        return -EINVAL;
+    eol = memchr(buf, '\n', len < HC_STATUS_LINE_MAX ? len : HC_STATUS_LINE_MAX);
+    if (!eol)
+        return len >= HC_STATUS_LINE_MAX ? -E2BIG : 0;
+    if ((size_t)(eol - buf) < plen)
+        return -EINVAL;
+    /* The reason phrase is text: no control bytes but the final CR. */
+    for (const char *c = buf + plen; c < eol; c++) {
+        if (((unsigned char)*c < 0x20 && *c != '\t' && !(*c == '\r' && c + 1 == eol)) || *c == 0x7f)
+            return -EINVAL;
+    }
+    *status = (buf[9] - '0') * 100 + (buf[10] - '0') * 10 + (buf[11] - '0');
+    if (*status < 100)
+        return -EINVAL;
+    return 1;
+}
+
+int hc_expect_match(const char *buf, size_t len, const char *exp, size_t elen)
+{
+    size_t n = len < elen ? len : elen;
+
+    if (memcmp(buf, exp, n) != 0)
+        return -EINVAL;
+    return len >= elen ? 1 : 0;
+}
+
+const char *hc_printable(const char *buf, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    if (!outlen)
+        return out;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        char tmp[5];
+        size_t n;
+
+        if (c == '\r')
+            n = (size_t)snprintf(tmp, sizeof(tmp), "\\r");
+        else if (c == '\n')
+            n = (size_t)snprintf(tmp, sizeof(tmp), "\\n");
+        else if (c < 0x20 || c >= 0x7f || c == '\\')
+            n = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
+        else
+            n = (size_t)snprintf(tmp, sizeof(tmp), "%c", c);
+        if (o + n >= outlen)
+            break;
+        memcpy(out + o, tmp, n);
+        o += n;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ---- probe I/O ---- */
+
+bool hc__probe_busy(const struct hc_srv *h)
+{
+    return h->conn_op.inflight || h->tx.inflight || h->rx.inflight;
+}
+
+/* Cancels what is in flight and closes the socket; the probe is over. */
+static void probe_end(struct hc_srv *h)
+{
+    struct loop *loop = h->hc->loop;
+
+    h->phase = HC_IDLE;
+    timer_disarm(loop_timers(loop), &h->timer);
+    loop_cancel(loop, &h->conn_op);
+    loop_cancel(loop, &h->tx);
+    loop_cancel(loop, &h->rx);
+    loop_close(loop, h->fd);
+    h->fd = -1;
+}
+
+__attribute__((format(printf, 3, 4))) static void finish(struct hc_srv *h, bool ok, const char *fmt,
+                                                         ...)
+{
+    char why[160];
+    va_list ap;
+
+    probe_end(h);
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    hc__result(h, ok, why);
+}
+
+void hc__probe_abort(struct hc_srv *h)
+{
+    if (h->phase != HC_IDLE)
+        probe_end(h);
+}
+
+/* Decides on what has been received; <eof>: the server closed. */
+static void evaluate(struct hc_srv *h, bool eof)
+{
+    const struct cfg_backend *cb = h->cb;
+    char text[96];
+    int r, status = 0;
+
+    if (cb->health == HEALTH_HTTP) {
+        r = hc_http_status(h->resp, h->resp_len, &status);
+        if (r == 1 && (uint32_t)status == cb->health_expect)
+            finish(h, true, "http status %d", status);
+        else if (r == 1)
+            finish(h, false, "http status %d", status);
+        else if (r == -E2BIG)
+            finish(h, false, "http status line longer than %d bytes", HC_STATUS_LINE_MAX);
+        else if (r < 0)
+            finish(h, false, "not an http status line: '%s'",
+                   hc_printable(h->resp, h->resp_len < 40 ? h->resp_len : 40, text, sizeof(text)));
+        else if (eof)
+            finish(h, false, "closed before the http status line (%u bytes)", h->resp_len);
+        return;
+    }
+    r = hc_expect_match(h->resp, h->resp_len, cb->health_expect_str, cb->health_expect_len);
+    if (r == 1)
+        finish(h, true, "reply matched");
+    else if (r < 0)
+        finish(h, false, "unexpected reply '%s'",
+               hc_printable(h->resp, h->resp_len < 40 ? h->resp_len : 40, text, sizeof(text)));
+    else if (eof)
+        finish(h, false, "closed after %u bytes of the expected reply", h->resp_len);
+}
+
+static void on_rx(struct loop_op *op, int res, unsigned flags)
+{
+    struct hc_srv *h = container_of(op, struct hc_srv, rx);
+    struct loop *loop = h->hc->loop;
+
+    if (flags & LOOP_F_BUF) {
+        if (h->phase == HC_IO) {
+            uint32_t n = (uint32_t)res;
+
+            if (n > HC_RESP_MAX - h->resp_len)
+                n = HC_RESP_MAX - h->resp_len;
+            memcpy(h->resp + h->resp_len, loop_buf(loop, op->bid), n);
+            h->resp_len += n;
+        }
+        loop_buf_put(loop, op->bid);
+    }
+    if (h->phase != HC_IO)
+        return;
+    if (res > 0)
+        evaluate(h, false);
+    else if (res == 0)
+        evaluate(h, true);
+    else
+        finish(h, false, "recv: %s", strerror(-res));
+    /* A multishot receive that stopped without an answer: arm it again. */
+    if (h->phase == HC_IO && !(flags & LOOP_F_MORE))
+        loop_submit_recv(loop, &h->rx, h->fd);
+}
+
+static void on_tx(struct loop_op *op, int res, unsigned flags)
+{
+    struct hc_srv *h = container_of(op, struct hc_srv, tx);
+
+    (void)flags;
+    if (h->phase == HC_IO && res < 0)
+        finish(h, false, "send: %s", strerror(-res));
+}
+
+static void on_connect(struct loop_op *op, int res, unsigned flags)
+{
+    struct hc_srv *h = container_of(op, struct hc_srv, conn_op);
+    struct loop *loop = h->hc->loop;
+
+    (void)flags;
+    if (h->phase != HC_CONNECT)
+        return;
+    if (res < 0) {
+        finish(h, false, "connect: %s", strerror(-res));
+        return;
+    }
+    if (h->cb->health == HEALTH_TCP) {
+        finish(h, true, "connected");
+        return;
+    }
+    h->phase = HC_IO;
+    if (h->req_len)
+        loop_submit_send(loop, &h->tx, h->fd, h->req, h->req_len);
+    loop_submit_recv(loop, &h->rx, h->fd);
+}
+
+static void on_deadline(struct timer *t, uint64_t now);
+
+void hc__probe_start(struct hc_srv *h)
+{
+    static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
+    struct loop *loop = h->hc->loop;
+    const struct server *s = h->s;
+    int fd;
+
+    fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        hc__result(h, false, strerror(errno));
+        return;
+    }
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+    h->fd = fd;
+    h->phase = HC_CONNECT;
+    h->resp_len = 0;
+    h->timer.cb = on_deadline;
+    loop_submit_connect(loop, &h->conn_op, fd, (const struct sockaddr *)&s->addr, s->addrlen);
+    if (timer_arm(loop_timers(loop), &h->timer,
+                  hc__tick(loop_now(loop) + h->cb->health_timeout_ms)) < 0)
+        finish(h, false, "out of memory for a timer");
+}
+
+static void on_deadline(struct timer *t, uint64_t now)
+{
+    struct hc_srv *h = container_of(t, struct hc_srv, timer);
+
+    (void)now;
+    if (h->phase != HC_IDLE)
+        finish(h, false, "timeout after %u ms%s", h->cb->health_timeout_ms,
+               h->phase == HC_CONNECT ? " (connect)" : "");
+}
+
+int hc__probe_init(struct hc_srv *h)
+{
+    const struct cfg_backend *cb = h->cb;
+    const char *host = h->s->addr.ss_family == AF_UNIX ? "localhost" : h->s->addr_text;
+    int n;
+
+    h->fd = -1;
+    h->conn_op.cb = on_connect;
+    h->tx.cb = on_tx;
+    h->rx.cb = on_rx;
+    if (cb->health == HEALTH_HTTP) {
+        static const char fmt[] = "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ringlb-health\r\n"
+                                  "Accept: */*\r\nConnection: close\r\n\r\n";
+
+        n = snprintf(NULL, 0, fmt, cb->health_path, host);
+        h->req = lb_malloc((size_t)n + 1);
+        if (!h->req)
+            return -ENOMEM;
+        snprintf(h->req, (size_t)n + 1, fmt, cb->health_path, host);
+        h->req_len = (uint32_t)n;
+    } else if (cb->health == HEALTH_SEND_EXPECT && cb->health_send_len) {
+        h->req = lb_malloc(cb->health_send_len);
+        if (!h->req)
+            return -ENOMEM;
+        memcpy(h->req, cb->health_send, cb->health_send_len);
+        h->req_len = (uint32_t)cb->health_send_len;
+    }
+    return 0;
+}

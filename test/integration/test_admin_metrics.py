@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Admin API (issue #6): /metrics parses and moves as traffic flows, the
+JSON of /api/backends agrees, and connection log lines are written.
+
+Three frontends: fe0 -> two `name` servers; fe1 -> a refused server and a
+good one with retries = 2 (every connect to the refused one is retried);
+fe2 -> only a refused server with retries = 0 (its clients are rejected).
+/metrics goes through prometheus_client's parser, so a malformed exposition
+fails the test.
+"""
+import re
+import socket
+
+import lbtest
+from lbtest import check, metric
+
+
+def fetch(addr):
+    s = lbtest.connect(addr)
+    data = lbtest.recv_until_eof(s)
+    s.close()
+    return data
+
+
+def main(t):
+    a, b, g = t.backend("name", name="a"), t.backend("name", name="b"), t.backend("name", name="g")
+    dead = t.refused_addr()
+    lb, adm = lbtest.admin_ringlb(t, frontends=[
+        (None, [a, b], {}),
+        (None, [dead, g], {"retries": "2"}),
+        (None, [dead], {"retries": "0"}),
+    ], global_opts={"log_connections": "yes"})
+    fe0, fe1, fe2 = lb.fe[0][0], lb.fe[1][0], lb.fe[2][0]
+
+    m0 = lbtest.admin_metrics(adm)
+    io = "epoll" if t.mode == "epoll" else "io_uring"
+    check(any(k[0] == "ringlb_build_info" and ("io", io) in k[1] for k in m0),
+          f"ringlb_build_info carries io=\"{io}\"")
+    check(metric(m0, "ringlb_uptime_seconds") > 0, "uptime is positive")
+    check(metric(m0, "ringlb_server_up", backend="be0", server="s0") == 1, "be0/s0 is up")
+    check(metric(m0, "ringlb_server_state", backend="be0", server="s0", state="up") == 1,
+          "state{state=up} is 1 for be0/s0")
+
+    for _ in range(20):
+        check(fetch(fe0) in (b"a\n", b"b\n"), "fe0 answers") if _ == 0 else fetch(fe0)
+    for _ in range(10):
+        if fetch(fe1) != b"g\n":
+            raise lbtest.Fail("fe1 did not reach the good server")
+    for _ in range(3):
+        fetch(fe2)  # closed at once: nobody to connect to
+
+    m1 = lbtest.admin_metrics(adm)
+    d = lambda name, **kw: metric(m1, name, **kw) - metric(m0, name, **kw)
+    check(d("ringlb_frontend_connections_accepted_total", frontend="fe0") == 20,
+          "fe0 accepted 20 more connections")
+    tot = sum(d("ringlb_server_connections_total", backend="be0", server=s) for s in ("s0", "s1"))
+    check(tot == 20, f"be0 servers were picked 20 times ({tot})")
+    check(d("ringlb_server_connections_total", backend="be0", server="s0") == 10,
+          "roundrobin: s0 got 10 of them")
+    check(metric(m1, "ringlb_server_bytes_out_total", backend="be0", server="s0") >= 20,
+          "bytes server->client counted for be0/s0 (10 x 'a\\n')")
+    check(metric(m1, "ringlb_frontend_connections_active", frontend="fe0") == 0,
+          "no connection of fe0 is active any more")
+    fails = d("ringlb_server_connect_failures_total", backend="be1", server="s0")
+    check(5 <= fails <= 10, f"be1/s0 (refused) failed some of the 10 connects ({fails})")
+    check(d("ringlb_backend_retries_total", backend="be1") == fails,
+          "be1 retried each failed connect")
+    check(d("ringlb_frontend_connections_rejected_total", frontend="fe1") == 0,
+          "fe1 rejected nobody (retries saved them)")
+    check(d("ringlb_frontend_connections_rejected_total", frontend="fe2") == 3,
+          "fe2 rejected its 3 clients")
+    loops = sum(v for k, v in m1.items() if k[0] == "ringlb_worker_loop_iterations_total")
+    acc = sum(v for k, v in m1.items() if k[0] == "ringlb_worker_connections_accepted_total")
+    check(loops > 0 and acc >= 33, f"per-worker counters move (loops {loops}, accepted {acc})")
+
+    # A live connection shows as active on its frontend and server.
+    e = t.backend("echo", name="e")
+    s = lbtest.connect(fe0)
+    s.recv(16)  # name servers answer, then wait for our FIN
+    m2 = lbtest.admin_metrics(adm)
+    act = sum(metric(m2, "ringlb_server_connections_active", backend="be0", server=x)
+              for x in ("s0", "s1"))
+    check(metric(m2, "ringlb_frontend_connections_active", frontend="fe0") == 1 and act == 1,
+          "an open connection is active on fe0 and on one be0 server")
+    s.close()
+    e.stop()
+
+    j = lbtest.admin_json(adm)
+    be0 = [x for x in j["backends"] if x["name"] == "be0"][0]
+    check([x["name"] for x in be0["servers"]] == ["s0", "s1"], "JSON lists be0's servers")
+    check(sum(x["connections"] for x in be0["servers"]) >= 20, "JSON counts the connections")
+    check(j["frontends"][2]["rejected"] ==
+          metric(m1, "ringlb_frontend_connections_rejected_total", frontend="fe2"),
+          "JSON and /metrics agree on fe2's rejections")
+
+    log = lb.log_text()
+    ok = re.findall(r"conn: client=127\.0\.0\.1:\d+ frontend=fe0 backend=be0 server=s[01] "
+                    r"in=\d+ out=2 duration_ms=\d+ end=closed", log)
+    check(len(ok) >= 20, f"one connection log line per fe0 connection ({len(ok)})")
+    bad = re.findall(r"conn: client=127\.0\.0\.1:\d+ frontend=fe2 backend=be2 server=- in=0 "
+                     r"out=0 duration_ms=\d+ end=connect-failed\(Connection refused\)", log)
+    check(len(bad) == 4, f"fe2's 3 rejected clients and the readiness probe are logged as "
+                         f"connect-failed ({len(bad)})")
+
+
+if __name__ == "__main__":
+    lbtest.run(main)

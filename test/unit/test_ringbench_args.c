@@ -1,0 +1,142 @@
+/*
+ * test_ringbench_args.c - ringbench's command line: defaults, every value
+ * parser, and that each bad flag gives one clear message naming it.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../bench/ringbench/args.h"
+
+static char err[256];
+
+static int parse(struct rb_opts *o, const char *line)
+{
+    static char buf[512];
+    char *argv[32];
+    int argc = 0;
+
+    strcpy(buf, line);
+    for (char *t = strtok(buf, " "); t && argc < 31; t = strtok(NULL, " "))
+        argv[argc++] = t;
+    argv[argc] = NULL;
+    err[0] = 0;
+    return rb_args_parse(argc, argv, o, false, err, sizeof(err));
+}
+
+/* Fails unless <line> is rejected with a message containing <want>. */
+static void expect_error(const char *line, const char *want)
+{
+    struct rb_opts o;
+
+    if (parse(&o, line) != -EINVAL)
+        fail_msg("accepted: %s", line);
+    if (!strstr(err, want))
+        fail_msg("'%s': message '%s' lacks '%s'", line, err, want);
+}
+
+static void test_durations_sizes_rates(void **state)
+{
+    uint64_t v;
+    double r;
+
+    (void)state;
+    assert_int_equal(rb_parse_duration_ns("250us", &v), 0);
+    assert_int_equal(v, 250000);
+    assert_int_equal(rb_parse_duration_ns("2ms", &v), 0);
+    assert_int_equal(v, 2000000);
+    assert_int_equal(rb_parse_duration_ns("1.5s", &v), 0);
+    assert_int_equal(v, 1500000000);
+    assert_int_equal(rb_parse_duration_ns("10", &v), 0);
+    assert_int_equal(v, 10000000000ULL);
+    assert_int_equal(rb_parse_duration_ns("1m", &v), 0);
+    assert_int_equal(v, 60000000000ULL);
+    assert_int_equal(rb_parse_duration_ns("10x", &v), -EINVAL);
+    assert_int_equal(rb_parse_duration_ns("-1s", &v), -EINVAL);
+    assert_int_equal(rb_parse_duration_ns("", &v), -EINVAL);
+    assert_int_equal(rb_parse_size("4k", &v), 0);
+    assert_int_equal(v, 4096);
+    assert_int_equal(rb_parse_size("1m", &v), 0);
+    assert_int_equal(v, 1 << 20);
+    assert_int_equal(rb_parse_size("1.5", &v), -EINVAL);
+    assert_int_equal(rb_parse_rate("10k", &r), 0);
+    assert_true(r == 10000);
+    assert_int_equal(rb_parse_rate("0", &r), -ERANGE);
+    assert_int_equal(rb_parse_rate("fast", &r), -EINVAL);
+}
+
+static void test_good_lines(void **state)
+{
+    struct rb_opts o;
+
+    (void)state;
+    assert_int_equal(parse(&o, "latency --target 127.0.0.1:9000 --rate 10k"), 0);
+    assert_int_equal(o.cmd, RB_CMD_LATENCY);
+    assert_int_equal(o.conns, 1);
+    assert_int_equal(o.size, 64);
+    assert_true(o.rate == 10000);
+    assert_false(o.closed);
+    assert_int_equal(o.duration_ns, 10000000000ULL);
+    assert_int_equal(parse(&o, "latency --target=[::1]:80 --closed --conns 16 --size 4k "
+                               "--duration 500ms --warmup 0 --json --hist /tmp/h"),
+                     0);
+    assert_true(o.closed && o.json);
+    assert_int_equal(o.conns, 16);
+    assert_int_equal(o.size, 4096);
+    assert_int_equal(o.warmup_ns, 0);
+    assert_string_equal(o.hist_path, "/tmp/h");
+    assert_int_equal(parse(&o, "serve --listen 127.0.0.1:0 --mode http --delay 2ms --workers 2"),
+                     0);
+    assert_int_equal(o.mode, RB_MODE_HTTP);
+    assert_int_equal(o.delay_ns, 2000000);
+    assert_int_equal(o.workers, 2);
+    assert_int_equal(parse(&o, "throughput --target 127.0.0.1:1 --streams 4 --direction up"), 0);
+    assert_int_equal(o.direction, RB_DIR_UP);
+    assert_int_equal(parse(&o, "connrate --target 127.0.0.1:1 --conns 100 --io epoll"), 0);
+    assert_int_equal(o.io, RB_IO_EPOLL);
+    assert_int_equal(parse(&o, "compare --config x.ini --md out.md --svg out.svg"), 0);
+}
+
+static void test_bad_flags(void **state)
+{
+    (void)state;
+    expect_error("bogus", "unknown command 'bogus'");
+    expect_error("latency --target 127.0.0.1:1 --rate 10 --frobnicate",
+                 "unknown option '--frobnicate'");
+    expect_error("latency --target 127.0.0.1:1 --conns", "--conns needs a value");
+    expect_error("latency --target 127.0.0.1:1 --rate 10 --conns 0",
+                 "--conns: '0' is out of range");
+    expect_error("latency --target 127.0.0.1:1 --rate 10 --conns many", "not a whole number");
+    expect_error("latency --target 127.0.0.1:1 --rate 10 --duration 5x",
+                 "--duration: '5x' is not a duration");
+    expect_error("latency --target 127.0.0.1:1 --rate slow", "--rate: 'slow' is not a rate");
+    expect_error("latency --target 127.0.0.1:1", "give --rate R (open loop) or --closed");
+    expect_error("latency --target 127.0.0.1:1 --rate 5 --closed", "not both");
+    expect_error("latency --rate 5", "--target ADDR is required");
+    expect_error("latency --target nowhere --rate 5", "--target: 'nowhere'");
+    expect_error("latency --target 127.0.0.1:1 --rate 5 --size 2m", "--size: '2m' is out of range");
+    expect_error("latency --target 127.0.0.1:1 --closed=yes", "--closed takes no value");
+    expect_error("serve --mode echo", "--listen ADDR is required");
+    expect_error("serve --listen 127.0.0.1:1 --mode chat", "--mode: 'chat' is not one of");
+    expect_error("serve --listen 127.0.0.1:1 --target 127.0.0.1:2",
+                 "--target does not apply to serve");
+    expect_error("throughput --target 127.0.0.1:1 --direction sideways", "--direction: 'sideways'");
+    expect_error("throughput --target 127.0.0.1:1 --hist h", "--hist has no latencies");
+    expect_error("compare", "--config FILE is required");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_durations_sizes_rates),
+        cmocka_unit_test(test_good_lines),
+        cmocka_unit_test(test_bad_flags),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
