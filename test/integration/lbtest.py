@@ -445,6 +445,10 @@ class Ringlb:
             if time.monotonic() > deadline:
                 raise Fail(f"ringlb not accepting on {pending[0]} after {timeout}s")
             time.sleep(0.05)
+        # Each probe connection above made ringlb pick a server, possibly on
+        # another worker a moment later: let those picks happen now, so they
+        # cannot interleave with the ones a test counts.
+        time.sleep(0.3)
         self.t.check_fallback(self)
 
     def signal(self, sig):
