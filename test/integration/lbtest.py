@@ -337,19 +337,25 @@ class Backend:
     """A bench/backend.py process; <addr> is "127.0.0.1:PORT"."""
 
     def __init__(self, t, mode, name, listen):
+        self._start(t, [sys.executable, BACKEND_PY, "--listen", listen, "--mode", mode,
+                        "--name", name], mode, name, f"backend-{name}.log",
+                    f"backend {name}", RuntimeError)
+
+    def _start(self, t, argv, mode, name, logname, what, error):
+        """Spawns <argv> and reads the "listening on ADDR" line it prints
+        once ready; raises <error> naming <what> if it never comes."""
         self.mode = mode
         self.name = name
-        self.errpath = os.path.join(t.dir, f"backend-{name}.log")
+        self.errpath = os.path.join(t.dir, logname)
         self.err = open(self.errpath, "wb")
-        self.proc = _spawn([sys.executable, BACKEND_PY, "--listen", listen, "--mode", mode,
-                            "--name", name], subprocess.PIPE, self.err)
+        self.proc = _spawn(argv, subprocess.PIPE, self.err)
         line = self.proc.stdout.readline().decode()
         m = re.search(r"listening on (\S+)", line)
         if not m:
             self.proc.wait(5)
             with open(self.errpath, "rb") as f:
                 msg = f.read().decode(errors="replace")
-            raise RuntimeError(f"backend {name} did not start: {line!r} {msg}")
+            raise error(f"{what} did not start: {line!r} {msg}")
         self.addr = m.group(1)
 
     def stop(self):
@@ -871,25 +877,14 @@ RINGBENCH = os.path.abspath(os.environ.get("RINGBENCH") or
                             os.path.join(os.path.dirname(RINGLB), "ringbench"))
 
 
-class RingbenchServe:
+class RingbenchServe(Backend):
     """A `ringbench serve` process; <addr> is "127.0.0.1:PORT" from the line
     it prints once listening. Stopped (SIGTERM, then SIGKILL) by cleanup."""
 
     def __init__(self, t, mode, name, listen, extra):
-        self.mode = mode
-        self.name = name
-        self.errpath = os.path.join(t.dir, f"ringbench-{name}.log")
-        self.err = open(self.errpath, "wb")
-        self.proc = _spawn([RINGBENCH, "serve", "--listen", listen, "--mode", mode,
-                            "--name", name] + list(extra), subprocess.PIPE, self.err)
-        line = self.proc.stdout.readline().decode()
-        m = re.search(r"listening on (\S+)", line)
-        if not m:
-            self.proc.wait(5)
-            with open(self.errpath, "rb") as f:
-                msg = f.read().decode(errors="replace")
-            raise Fail(f"ringbench serve {mode} did not start: {line!r} {msg}")
-        self.addr = m.group(1)
+        self._start(t, [RINGBENCH, "serve", "--listen", listen, "--mode", mode, "--name", name]
+                    + list(extra), mode, name, f"ringbench-{name}.log",
+                    f"ringbench serve {mode}", Fail)
 
     def stop(self):
         """SIGTERM; returns the exit status (a sanitizer report makes it
