@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""ringbench against its own backends, directly and through ringlb.
+NOT IN THE SUITE YET (issue #5): this test fails intermittently on two open
+ringbench bugs (request counts above the open-loop schedule; connections left
+open after throughput --direction both). Run it by hand:
+  PYTHONPATH=test/integration RINGLB=build/ringlb python3 bench/ringbench/wip_test_ringbench.py copy
+and move it to test/integration/test_ringbench.py once both are fixed.
+
+
+- latency (open loop): the request count is the offered rate x duration,
+  no errors, percentiles ordered; the same through ringlb.
+- latency (closed loop), connrate: requests/connections counted, no errors;
+  --hist writes a histogram whose total count is the JSON request count.
+- throughput both (echo), up (sink) and down (source): every byte checked,
+  directly and through ringlb.
+- a relay that flips one byte: throughput must fail (exit 1,
+  checksum_ok false) - the proof that the check can fail.
+- ringbench serve exits 0 on SIGTERM (a sanitizer report would not).
+"""
+import socket
+import threading
+
+import lbtest
+from lbtest import check
+
+RATE = 2000
+DUR = 2.0
+WARMUP = 0.5
+
+
+def latency_open(target, label):
+    rc, d, err = lbtest.ringbench_run(["latency", "--target", target, "--rate", str(RATE),
+                                       "--conns", "4", "--size", "100", "--duration", f"{DUR}s",
+                                       "--warmup", f"{WARMUP}s"])
+    check(rc == 0 and d is not None, f"{label}: latency exits 0 ({rc}, {err.strip()[:200]})")
+    want = RATE * DUR
+    # Requests scheduled in the warm-up but delayed past its end (a stall)
+    # are still sent, late, in the window: never more than warm-up + window.
+    most = RATE * (DUR + WARMUP) + 4
+    check(want * 0.95 <= d["requests"] <= most,
+          f"{label}: open loop sent {d['requests']} requests, {RATE}/s x {DUR}s = {want:.0f} "
+          f"(-5%, at most {most:.0f})")
+    check(d["errors"] == 0, f"{label}: no errors")
+    check(0 < d["p50_us"] <= d["p90_us"] <= d["p99_us"] <= d["p999_us"] <= d["p9999_us"]
+          <= d["max_us"], f"{label}: percentiles ordered ({d['p50_us']} .. {d['max_us']} us)")
+    return d
+
+
+def throughput(target, direction, label, expect_ok=True):
+    rc, d, err = lbtest.ringbench_run(["throughput", "--target", target, "--streams", "2",
+                                       "--direction", direction, "--duration", "1s",
+                                       "--warmup", "200ms"])
+    if expect_ok:
+        check(rc == 0 and d and d["checksum_ok"] and d["errors"] == 0,
+              f"{label}: throughput {direction}: {d and d['gbps']} Gbit/s, every byte checked "
+              f"(rc {rc}, {d and d.get('first_error')})")
+        check(d["bytes"] > 0, f"{label}: throughput {direction} moved {d['bytes']} bytes")
+    return rc, d
+
+
+class CorruptingRelay:
+    """Forwards one connection at a time to <backend>, flipping the byte at
+    offset <at> of the backend->client direction."""
+
+    def __init__(self, t, backend, at=3_000_000):
+        self.backend = backend
+        self.at = at
+        self.flipped = 0
+        self.inner = t.inproc_backend(self.handle)
+        self.addr = self.inner.addr
+
+    def handle(self, client, info):
+        up = lbtest.connect(self.backend)
+        up.settimeout(None)
+        client.settimeout(None)
+
+        def c2b():
+            try:
+                while True:
+                    b = client.recv(1 << 16)
+                    if not b:
+                        up.shutdown(socket.SHUT_WR)
+                        return
+                    up.sendall(b)
+            except OSError:
+                pass
+
+        th = threading.Thread(target=c2b, daemon=True)
+        th.start()
+        seen = 0
+        try:
+            while True:
+                b = up.recv(1 << 16)
+                if not b:
+                    client.shutdown(socket.SHUT_WR)
+                    break
+                if seen <= self.at < seen + len(b):
+                    b = bytearray(b)
+                    b[self.at - seen] ^= 0x20
+                    self.flipped += 1
+                seen += len(b)
+                client.sendall(b)
+        except OSError:
+            pass
+        th.join(5)
+        up.close()
+
+
+def main(t):
+    echo = lbtest.ringbench_backend(t, "echo")
+    sink = lbtest.ringbench_backend(t, "sink")
+    source = lbtest.ringbench_backend(t, "source")
+
+    # Directly.
+    d = latency_open(echo.addr, "direct")
+    rc, d, err = lbtest.ringbench_run(["latency", "--target", echo.addr, "--closed", "--conns",
+                                       "2", "--duration", "1s", "--warmup", "0",
+                                       "--hist", f"{t.dir}/lat.hgrm"])
+    check(rc == 0 and d["requests"] > 100 and d["errors"] == 0,
+          f"direct: closed loop {d['requests']} requests, {d['rps']:.0f}/s, no errors")
+    with open(f"{t.dir}/lat.hgrm") as f:
+        text = f.read()
+    check(f"Total count    = {d['requests']:12d}" in text,
+          "--hist file holds every measured request")
+    rc, d, err = lbtest.ringbench_run(["connrate", "--target", echo.addr, "--conns", "4",
+                                       "--duration", "1s", "--warmup", "0"])
+    check(rc == 0 and d["connections"] > 50 and d["errors"] == 0,
+          f"direct: connrate {d['connections']} connections, {d['cps']:.0f}/s, no errors")
+    throughput(echo.addr, "both", "direct")
+    throughput(sink.addr, "up", "direct")
+    throughput(source.addr, "down", "direct")
+
+    # The check must be able to fail: one flipped byte in 3 MB.
+    relay = CorruptingRelay(t, echo.addr)
+    rc, d = throughput(relay.addr, "both", "relay", expect_ok=False)
+    check(relay.flipped >= 1, f"the relay flipped a byte ({relay.flipped} times)")
+    check(rc == 1 and d is not None and d["checksum_ok"] is False,
+          f"throughput through a corrupting relay fails: exit {rc}, checksum_ok "
+          f"{d and d['checksum_ok']}, '{d and d.get('first_error')}'")
+
+    # Through ringlb, in this test's mode.
+    lb = t.ringlb(frontends=[(None, [echo], None), (None, [sink], None)])
+    latency_open(lb.addr, "ringlb")
+    throughput(lb.addr, "both", "ringlb")
+    throughput(lb.fe[1][0], "up", "ringlb")
+    rc, d, err = lbtest.ringbench_run(["connrate", "--target", lb.addr, "--conns", "4",
+                                       "--duration", "1s", "--warmup", "0"])
+    check(rc == 0 and d["connections"] > 50 and d["errors"] == 0,
+          f"ringlb: connrate {d['connections']} connections, {d['cps']:.0f}/s, no errors")
+
+    for b in (echo, sink, source):
+        check(b.stop() == 0, f"ringbench serve {b.mode} exits 0 on SIGTERM")
+
+
+if __name__ == "__main__":
+    lbtest.run(main)
