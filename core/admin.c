@@ -69,12 +69,7 @@ struct admin {
     int qsbr_slot;
     bool retire_pending;
     struct client *cl; /* ADMIN_MAX_CLIENTS */
-    /* Connection rates for /stats: totals at the last sample, per server in
-     * table order (pools, then servers). */
-    uint32_t nsrv;
-    uint64_t *prev_total;
-    double *rates;
-    uint64_t rate_at;
+    uint64_t rate_at;  /* when server rates were last sampled */
 };
 
 static struct admin *adm;
@@ -352,7 +347,7 @@ static struct server *find_server(const char *bname, size_t blen, const char *sn
     for (uint32_t i = 0; i < t->npools; i++) {
         struct pool *p = &t->pools[i];
 
-        if (strlen(p->name) != blen || memcmp(p->name, bname, blen) != 0)
+        if (p->gone || strlen(p->name) != blen || memcmp(p->name, bname, blen) != 0)
             continue;
         *pool_out = p;
         for (uint32_t j = 0; j < p->nservers; j++) {
@@ -364,6 +359,11 @@ static struct server *find_server(const char *bname, size_t blen, const char *sn
     }
     *pool_out = NULL;
     return NULL;
+}
+
+static uint32_t pool_slot(const struct pool *p)
+{
+    return (uint32_t)(p - backend_table_get()->pools);
 }
 
 /* POST /api/backends/{b}/servers/{s}/{action}: <rest> is what follows "/api/backends/". */
@@ -405,7 +405,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
             respond_error(c, 400, "weight needs ?value=N with N from 0 to 1000", NULL);
             return;
         }
-        server_set_weight(pool, srv, w * SRV_WEIGHT_SCALE);
+        server_set_weight(pool_slot(pool), srv, w * SRV_WEIGHT_SCALE);
         /* The balancer may have retired a table: free it once workers moved on. */
         adm->retire_pending = true;
         log_info("admin: server %s/%s weight set to %u", pool->name, srv->name, w);
@@ -414,7 +414,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
                            : act[1] == 'i' ? SRV_ADMIN_MAINT
                                            : SRV_ADMIN_DRAIN;
 
-        server_set_admin(pool, srv, a);
+        server_set_admin(pool_slot(pool), srv, a);
         log_info("admin: server %s/%s %s (now %s)", pool->name, srv->name,
                  a == SRV_ADMIN_NONE    ? "enabled"
                  : a == SRV_ADMIN_MAINT ? "disabled"
@@ -432,20 +432,22 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
     respond(c, 200, "application/json", "", &body, false);
 }
 
-/* Samples server connection totals once per ADMIN_RATE_MS for /stats. */
+/* Samples server connection totals once per ADMIN_RATE_MS for /stats. The
+ * samples live in the servers, so they follow them across reloads. */
 static void rates_sample(struct admin *a, uint64_t now)
 {
     const struct lb_table *t = backend_table_get();
     double dt = (double)(now - a->rate_at) / 1000.0;
-    uint32_t k = 0;
 
     for (uint32_t i = 0; i < t->npools; i++) {
-        for (uint32_t j = 0; j < t->pools[i].nservers && k < a->nsrv; j++, k++) {
-            uint64_t tot =
-                atomic_load_explicit(&t->pools[i].servers[j]->conns_total, memory_order_relaxed);
+        for (uint32_t j = 0; j < t->pools[i].nservers; j++) {
+            struct server *s = t->pools[i].servers[j];
+            uint64_t tot = atomic_load_explicit(&s->conns_total, memory_order_relaxed);
 
-            a->rates[k] = a->rate_at ? (double)(tot - a->prev_total[k]) / dt : 0.0;
-            a->prev_total[k] = tot;
+            /* A server added since the last sample has no rate yet. */
+            s->rate = s->rate_sampled ? (double)(tot - s->rate_total) / dt : 0.0;
+            s->rate_total = tot;
+            s->rate_sampled = true;
         }
     }
     a->rate_at = now;
@@ -473,10 +475,10 @@ static void route(struct client *c, const struct admin_req *r)
         metrics_render_prom(&body);
         respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", "", &body, head);
     } else if (strcmp(r->path, "/api/backends") == 0) {
-        metrics_render_json(&body, adm->rates);
+        metrics_render_json(&body);
         respond(c, 200, "application/json", "", &body, head);
     } else if (strcmp(r->path, "/stats") == 0) {
-        stats_page_render(&body, adm->rates, adm->nsrv);
+        stats_page_render(&body);
         respond(c, 200, "text/html; charset=utf-8", "", &body, head);
     } else {
         metrics_buf_printf(&body,
@@ -702,14 +704,11 @@ static void admin_free(struct admin *a)
     if (a->stop_fd >= 0)
         close(a->stop_fd);
     lb_free(a->cl);
-    lb_free(a->prev_total);
-    lb_free(a->rates);
     lb_free(a);
 }
 
 int admin_start(const struct config *cfg)
 {
-    const struct lb_table *t = backend_table_get();
     struct epoll_event ev = {.events = EPOLLIN};
     struct admin *a;
     int ret = -ENOMEM;
@@ -723,12 +722,8 @@ int admin_start(const struct config *cfg)
     a->qsbr_slot = -1;
     a->addr = cfg->global.admin;
     cfg_addr_str(&a->addr, a->addr_text, sizeof(a->addr_text));
-    for (uint32_t i = 0; i < t->npools; i++)
-        a->nsrv += t->pools[i].nservers;
     a->cl = lb_calloc(ADMIN_MAX_CLIENTS, sizeof(*a->cl));
-    a->prev_total = lb_calloc(a->nsrv ? a->nsrv : 1, sizeof(*a->prev_total));
-    a->rates = lb_calloc(a->nsrv ? a->nsrv : 1, sizeof(*a->rates));
-    if (!a->cl || !a->prev_total || !a->rates)
+    if (!a->cl)
         goto err;
     for (int k = 0; k < ADMIN_MAX_CLIENTS; k++)
         a->cl[k].fd = -1;

@@ -1,6 +1,7 @@
 /*
  * backend.c - builds the servers and snapshots of the backend table and
- * publishes them (see backend.h for the reading rules).
+ * publishes them, at start-up and on reload (see backend.h for the reading
+ * rules).
  */
 #include "backend.h"
 
@@ -12,17 +13,102 @@
 #include "../config/config.h"
 #include "alloc.h"
 #include "log.h"
+#include "metrics.h"
 #include "qsbr.h"
 
 static _Atomic(struct lb_table *) current;
+
 /* Every server ever built, for destroy: servers outlive snapshots. */
 static struct server **all_servers;
-static size_t nall_servers;
+static size_t nall_servers, all_cap;
+
+/*
+ * One slot per frontend or backend name the process has seen, with the
+ * counters that belong to the name. Main thread only; the counters are
+ * reached by everyone else through the snapshots.
+ */
+struct slot {
+    char *name;
+    void *stats;
+};
+
+struct slots {
+    struct slot *v;
+    uint32_t n, cap;
+    size_t stats_size;
+};
+
+static struct slots fe_slots = {.stats_size = sizeof(struct metrics_fe)};
+static struct slots be_slots = {.stats_size = sizeof(struct metrics_be)};
+
+/*
+ * Serializes every change of server state, weight and snapshot: balancer
+ * hooks rebuild tables and must not run twice at once, and a reload must
+ * not build a pool from weights a hook is changing.
+ */
+static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
 
 const struct lb_table *backend_table_get(void)
 {
     return atomic_load_explicit(&current, memory_order_acquire);
 }
+
+/* ---- slots ---- */
+
+static int slot_find(const struct slots *sl, const char *name)
+{
+    for (uint32_t i = 0; i < sl->n; i++) {
+        if (strcmp(sl->v[i].name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+static int slot_get(struct slots *sl, const char *name)
+{
+    int i = slot_find(sl, name);
+    struct slot *s;
+
+    if (i >= 0)
+        return i;
+    if (sl->n == sl->cap) {
+        uint32_t cap = sl->cap ? sl->cap * 2 : 8;
+        struct slot *v = lb_realloc(sl->v, cap * sizeof(*v));
+
+        if (!v)
+            return -ENOMEM;
+        sl->v = v;
+        sl->cap = cap;
+    }
+    s = &sl->v[sl->n];
+    s->name = lb_strdup(name);
+    s->stats = lb_aligned_alloc(64, sl->stats_size);
+    if (!s->name || !s->stats) {
+        lb_free(s->name);
+        lb_free(s->stats);
+        return -ENOMEM;
+    }
+    memset(s->stats, 0, sl->stats_size);
+    return (int)sl->n++;
+}
+
+static void slots_free(struct slots *sl)
+{
+    for (uint32_t i = 0; i < sl->n; i++) {
+        lb_free(sl->v[i].name);
+        lb_free(sl->v[i].stats);
+    }
+    lb_free(sl->v);
+    sl->v = NULL;
+    sl->n = sl->cap = 0;
+}
+
+int backend_frontend_slot(const char *name)
+{
+    return slot_get(&fe_slots, name);
+}
+
+/* ---- servers ---- */
 
 static void server_free(struct server *s)
 {
@@ -33,7 +119,7 @@ static void server_free(struct server *s)
     lb_free(s);
 }
 
-static struct server *server_new(const struct cfg_server *cs, uint32_t index)
+static struct server *server_new(const struct cfg_server *cs, enum srv_state st)
 {
     struct server *s = lb_aligned_alloc(64, sizeof(*s));
 
@@ -48,14 +134,62 @@ static struct server *server_new(const struct cfg_server *cs, uint32_t index)
     }
     memcpy(&s->addr, &cs->addr.ss, sizeof(s->addr));
     s->addrlen = cs->addr.len;
-    s->cfg_weight = cs->weight;
-    s->max_conns = cs->max_conns;
     s->backup = cs->backup;
-    s->index = index;
-    atomic_init(&s->state, SRV_UP);
+    atomic_init(&s->cfg_weight, cs->weight);
+    atomic_init(&s->max_conns, cs->max_conns);
+    atomic_init(&s->state, st);
+    atomic_init(&s->health, st == SRV_CHECKING ? SRV_CHECKING : SRV_UP);
     atomic_init(&s->weight, cs->weight * SRV_WEIGHT_SCALE);
     return s;
 }
+
+/* The server of <old> that <cs> describes, if it is the same one: same
+ * name, same address, same class (primary or backup). */
+static struct server *server_match(const struct pool *old, const struct cfg_server *cs)
+{
+    for (uint32_t i = 0; old && i < old->nservers; i++) {
+        struct server *s = old->servers[i];
+
+        if (strcmp(s->name, cs->name) == 0)
+            return s->addrlen == cs->addr.len && memcmp(&s->addr, &cs->addr.ss, s->addrlen) == 0 &&
+                           s->backup == cs->backup
+                       ? s
+                       : NULL;
+    }
+    return NULL;
+}
+
+/* Brings a server that stays up to date with <cs>. Returns true if it changed. */
+static bool server_update(struct server *s, const struct cfg_server *cs)
+{
+    bool changed = false;
+
+    if (atomic_load_explicit(&s->max_conns, memory_order_relaxed) != cs->max_conns) {
+        atomic_store_explicit(&s->max_conns, cs->max_conns, memory_order_relaxed);
+        changed = true;
+    }
+    /* A weight set through the admin API survives a reload, unless lb.ini
+     * changed the weight: then the file is what the operator means now. */
+    if (atomic_load_explicit(&s->cfg_weight, memory_order_relaxed) != cs->weight) {
+        atomic_store_explicit(&s->cfg_weight, cs->weight, memory_order_relaxed);
+        atomic_store_explicit(&s->weight, cs->weight * SRV_WEIGHT_SCALE, memory_order_release);
+        changed = true;
+    }
+    return changed;
+}
+
+/* ---- snapshots ---- */
+
+static struct server *pick_none(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    (void)pool;
+    (void)ctx;
+    return NULL;
+}
+
+/* What a backend dropped by a reload runs: connections that were waiting
+ * for it (a retry, a frontend not yet closed) find no server. */
+static const struct lb_ops gone_ops = {.name = "none", .pick = pick_none};
 
 static void table_free(void *p)
 {
@@ -63,7 +197,7 @@ static void table_free(void *p)
 
     if (!t)
         return;
-    for (uint32_t i = 0; i < t->npools; i++) {
+    for (uint32_t i = 0; t->pools && i < t->npools; i++) {
         struct pool *pool = &t->pools[i];
 
         if (pool->ops && pool->ops->destroy && pool->lb)
@@ -71,61 +205,212 @@ static void table_free(void *p)
         lb_free(pool->servers);
         lb_free(pool->name);
     }
+    for (uint32_t i = 0; t->frontends && i < t->nfrontends; i++) {
+        struct frontend *f = &t->frontends[i];
+
+        for (uint32_t j = 0; f->binds && j < f->nbinds; j++)
+            lb_free(f->binds[j]);
+        lb_free(f->binds);
+        lb_free(f->name);
+    }
     lb_free(t->pools);
+    lb_free(t->frontends);
     lb_free(t);
 }
 
-int backend_table_init(const struct config *cfg)
+/* Servers a table build created, kept aside until the build succeeds. */
+struct fresh {
+    struct server **v;
+    size_t n;
+};
+
+static int pool_fill(struct pool *pool, const struct cfg_backend *cb, const struct pool *old,
+                     bool reload, struct fresh *fresh, struct backend_diff *d)
+{
+    pool->servers = lb_calloc(cb->nservers ? cb->nservers : 1, sizeof(*pool->servers));
+    if (!pool->servers)
+        return -ENOMEM;
+    pool->gone = false;
+    pool->ops = cb->ops;
+    pool->connect_timeout_ms = cb->connect_timeout_ms;
+    pool->idle_timeout_ms = cb->idle_timeout_ms;
+    pool->retries = cb->retries;
+    pool->hash_key = cb->hash_key;
+    pool->fall = cb->health == HEALTH_NONE ? 0 : cb->fall;
+    for (size_t j = 0; j < cb->nservers; j++) {
+        const struct cfg_server *cs = &cb->servers[j];
+        struct server *s = server_match(old, cs);
+
+        if (s) {
+            d->kept++;
+            d->changed += server_update(s, cs);
+        } else {
+            /* At start-up servers are presumed up, as HAProxy does, so
+             * ringlb serves at once; one added to a running process is
+             * checked first when its backend has health checks. */
+            s = server_new(cs, reload && cb->health != HEALTH_NONE ? SRV_CHECKING : SRV_UP);
+            if (!s)
+                return -ENOMEM;
+            fresh->v[fresh->n++] = s;
+            d->added++;
+        }
+        pool->servers[pool->nservers++] = s;
+    }
+    return 0;
+}
+
+static int frontend_fill(struct frontend *f, const struct cfg_frontend *cf,
+                         const struct config *cfg)
+{
+    int slot = slot_find(&be_slots, cfg->backends[cf->backend_idx].name);
+
+    f->gone = false;
+    f->pool = (uint32_t)slot;
+    f->binds = lb_calloc(cf->nbinds ? cf->nbinds : 1, sizeof(*f->binds));
+    if (!f->binds)
+        return -ENOMEM;
+    for (size_t b = 0; b < cf->nbinds; b++) {
+        f->binds[b] = lb_strdup(cf->bind_texts[b]);
+        if (!f->binds[b])
+            return -ENOMEM;
+        f->nbinds++;
+    }
+    return 0;
+}
+
+/*
+ * Builds the snapshot of <cfg>. <old> (NULL at start-up) gives the servers
+ * to reuse and, for names that are gone, what their slots last were. Runs
+ * under set_lock, so no server changes weight while pools are built.
+ */
+static int table_build(const struct config *cfg, const struct lb_table *old, struct lb_table **out,
+                       struct backend_diff *d)
 {
     struct lb_table *t = lb_calloc(1, sizeof(*t));
+    struct fresh fresh = {0};
     size_t total = 0;
     int ret = -ENOMEM;
 
     if (!t)
         return -ENOMEM;
-    for (size_t i = 0; i < cfg->nbackends; i++)
+    for (size_t i = 0; i < cfg->nbackends; i++) {
         total += cfg->backends[i].nservers;
-    all_servers = lb_calloc(total ? total : 1, sizeof(*all_servers));
-    t->pools = lb_calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof(*t->pools));
-    if (!all_servers || !t->pools)
+        if (slot_get(&be_slots, cfg->backends[i].name) < 0)
+            goto err;
+    }
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        if (slot_get(&fe_slots, cfg->frontends[i].name) < 0)
+            goto err;
+    }
+    fresh.v = lb_calloc(total ? total : 1, sizeof(*fresh.v));
+    t->pools = lb_calloc(be_slots.n ? be_slots.n : 1, sizeof(*t->pools));
+    t->frontends = lb_calloc(fe_slots.n ? fe_slots.n : 1, sizeof(*t->frontends));
+    if (!fresh.v || !t->pools || !t->frontends)
         goto err;
-    t->npools = (uint32_t)cfg->nbackends;
-    t->generation = 1;
+    t->generation = old ? old->generation + 1 : 1;
+    for (t->npools = 0; t->npools < be_slots.n; t->npools++) {
+        struct pool *pool = &t->pools[t->npools];
+
+        pool->name = lb_strdup(be_slots.v[t->npools].name);
+        if (!pool->name)
+            goto err;
+        pool->stats = be_slots.v[t->npools].stats;
+        pool->gone = true;
+        pool->ops = &gone_ops;
+    }
     for (size_t i = 0; i < cfg->nbackends; i++) {
         const struct cfg_backend *cb = &cfg->backends[i];
-        struct pool *pool = &t->pools[i];
+        int slot = slot_find(&be_slots, cb->name);
+        struct pool *pool = &t->pools[slot];
+        const struct pool *op = old && (uint32_t)slot < old->npools ? &old->pools[slot] : NULL;
 
-        pool->name = lb_strdup(cb->name);
-        pool->servers = lb_calloc(cb->nservers ? cb->nservers : 1, sizeof(*pool->servers));
-        if (!pool->name || !pool->servers)
+        ret = pool_fill(pool, cb, op, old != NULL, &fresh, d);
+        if (ret < 0)
             goto err;
-        pool->ops = cb->ops;
-        pool->connect_timeout_ms = cb->connect_timeout_ms;
-        pool->idle_timeout_ms = cb->idle_timeout_ms;
-        pool->retries = cb->retries;
-        pool->hash_key = cb->hash_key;
-        pool->fall = cb->health == HEALTH_NONE ? 0 : cb->fall;
-        for (size_t j = 0; j < cb->nservers; j++) {
-            struct server *s = server_new(&cb->servers[j], (uint32_t)j);
-
-            if (!s)
-                goto err;
-            all_servers[nall_servers++] = s;
-            pool->servers[pool->nservers++] = s;
-        }
         ret = pool->ops->init(pool);
         if (ret < 0) {
             log_error("backend %s: cannot build %s tables: %s", pool->name, pool->ops->name,
                       strerror(-ret));
+            pool->ops = &gone_ops; /* nothing to destroy */
             goto err;
         }
     }
-    atomic_store_explicit(&current, t, memory_order_release);
+    for (t->nfrontends = 0; t->nfrontends < fe_slots.n; t->nfrontends++) {
+        struct frontend *f = &t->frontends[t->nfrontends];
+        uint32_t k = t->nfrontends;
+
+        f->name = lb_strdup(fe_slots.v[k].name);
+        if (!f->name)
+            goto err;
+        f->stats = fe_slots.v[k].stats;
+        f->gone = true;
+        /* Until its listeners close, a dropped frontend keeps sending
+         * clients where it did. */
+        f->pool = old && k < old->nfrontends ? old->frontends[k].pool : 0;
+    }
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        ret = frontend_fill(&t->frontends[slot_find(&fe_slots, cfg->frontends[i].name)],
+                            &cfg->frontends[i], cfg);
+        if (ret < 0)
+            goto err;
+    }
+    /* Only now can the new servers join the list freed at exit. */
+    if (nall_servers + fresh.n > all_cap) {
+        size_t cap = (nall_servers + fresh.n) * 2;
+        struct server **v = lb_realloc(all_servers, cap * sizeof(*v));
+
+        ret = -ENOMEM;
+        if (!v)
+            goto err;
+        all_servers = v;
+        all_cap = cap;
+    }
+    memcpy(all_servers + nall_servers, fresh.v, fresh.n * sizeof(*fresh.v));
+    nall_servers += fresh.n;
+    lb_free(fresh.v);
+    *out = t;
     return 0;
 err:
     table_free(t);
-    backend_table_destroy();
+    for (size_t i = 0; i < fresh.n; i++)
+        server_free(fresh.v[i]);
+    lb_free(fresh.v);
     return ret < 0 ? ret : -ENOMEM;
+}
+
+int backend_table_init(const struct config *cfg)
+{
+    struct backend_diff d = {0};
+    struct lb_table *t;
+    int ret = table_build(cfg, NULL, &t, &d);
+
+    if (ret < 0) {
+        backend_table_destroy();
+        return ret;
+    }
+    atomic_store_explicit(&current, t, memory_order_release);
+    return 0;
+}
+
+int backend_table_reload(const struct config *cfg, struct backend_diff *d)
+{
+    struct lb_table *old = atomic_load_explicit(&current, memory_order_relaxed), *t;
+    uint32_t before = 0;
+    int ret;
+
+    memset(d, 0, sizeof(*d));
+    for (uint32_t i = 0; i < old->npools; i++)
+        before += old->pools[i].nservers;
+    pthread_mutex_lock(&set_lock);
+    ret = table_build(cfg, old, &t, d);
+    if (ret == 0)
+        atomic_store_explicit(&current, t, memory_order_release);
+    pthread_mutex_unlock(&set_lock);
+    if (ret < 0)
+        return ret;
+    d->removed = before - d->kept;
+    qsbr_retire(old, table_free);
+    return 0;
 }
 
 void backend_table_destroy(void)
@@ -138,30 +423,32 @@ void backend_table_destroy(void)
         server_free(all_servers[i]);
     lb_free(all_servers);
     all_servers = NULL;
-    nall_servers = 0;
+    nall_servers = all_cap = 0;
+    slots_free(&fe_slots);
+    slots_free(&be_slots);
 }
 
-/* The checker and the admin thread both change servers; balancer hooks
- * rebuild tables and must not run twice at once. */
-static pthread_mutex_t set_lock = PTHREAD_MUTEX_INITIALIZER;
+/* ---- state changes ---- */
 
-/* Publishes the state that <s>'s admin and health fields add up to. */
-static void state_publish(struct pool *pool, struct server *s)
+/* Publishes the state that <s>'s admin and health fields add up to, and
+ * tells the algorithm of the pool in <slot> (when it still exists). */
+static void state_publish(uint32_t slot, struct server *s)
 {
+    const struct lb_table *t = backend_table_get();
     uint32_t a = atomic_load_explicit(&s->admin, memory_order_relaxed);
     uint32_t h = atomic_load_explicit(&s->health, memory_order_relaxed);
     uint32_t st = a == SRV_ADMIN_MAINT   ? SRV_MAINT
-                  : h == SRV_DOWN        ? SRV_DOWN
+                  : h != SRV_UP          ? h
                   : a == SRV_ADMIN_DRAIN ? SRV_DRAIN
                                          : SRV_UP;
 
     if (atomic_exchange_explicit(&s->state, st, memory_order_release) != st)
         atomic_fetch_add_explicit(&s->state_changes, 1, memory_order_relaxed);
-    if (pool->ops->server_state)
-        pool->ops->server_state(pool, s);
+    if (slot < t->npools && t->pools[slot].ops->server_state)
+        t->pools[slot].ops->server_state(&t->pools[slot], s);
 }
 
-void server_set_state(struct pool *pool, struct server *s, enum srv_state st)
+void server_set_state(uint32_t pool, struct server *s, enum srv_state st)
 {
     pthread_mutex_lock(&set_lock);
     atomic_store_explicit(&s->health, st == SRV_DOWN ? SRV_DOWN : SRV_UP, memory_order_relaxed);
@@ -169,7 +456,7 @@ void server_set_state(struct pool *pool, struct server *s, enum srv_state st)
     pthread_mutex_unlock(&set_lock);
 }
 
-void server_set_admin(struct pool *pool, struct server *s, enum srv_admin a)
+void server_set_admin(uint32_t pool, struct server *s, enum srv_admin a)
 {
     pthread_mutex_lock(&set_lock);
     atomic_store_explicit(&s->admin, a, memory_order_relaxed);
@@ -177,13 +464,15 @@ void server_set_admin(struct pool *pool, struct server *s, enum srv_admin a)
     pthread_mutex_unlock(&set_lock);
 }
 
-void server_set_weight(struct pool *pool, struct server *s, uint32_t weight)
+void server_set_weight(uint32_t pool, struct server *s, uint32_t weight)
 {
     pthread_mutex_lock(&set_lock);
     if (atomic_load_explicit(&s->weight, memory_order_relaxed) != weight) {
+        const struct lb_table *t = backend_table_get();
+
         atomic_store_explicit(&s->weight, weight, memory_order_release);
-        if (pool->ops->server_state)
-            pool->ops->server_state(pool, s);
+        if (pool < t->npools && t->pools[pool].ops->server_state)
+            t->pools[pool].ops->server_state(&t->pools[pool], s);
     }
     pthread_mutex_unlock(&set_lock);
 }

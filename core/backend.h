@@ -15,6 +15,17 @@
  *    pointer only until their loop turn ends; a replaced snapshot is freed
  *    by QSBR (core/qsbr.h) once every worker has passed a quiescent point.
  *
+ * A reload (SIGHUP, core/reload.c) builds a new snapshot from the new lb.ini
+ * and swaps it the same way. Frontends and backends keep a slot per name for
+ * the life of the process: pools[] and frontends[] are indexed by slot, a
+ * name the new lb.ini drops stays as a "gone" entry, so the slot numbers a
+ * connection holds keep naming the same thing across reloads. Servers that
+ * stay (same backend, name, address and backup flag) are the same struct
+ * server in the new snapshot, so counters and health carry over; a removed
+ * server is simply absent from the new pools (it takes no new connections,
+ * its live ones finish) and is kept in memory until exit, because
+ * connections, log lines and in-flight probes may still point at it.
+ *
  * Health changes do not swap the snapshot: every algorithm skips a server
  * that server_usable() rejects, walking its table forward deterministically,
  * so a server going down or up is one atomic store and the hashing tables
@@ -33,12 +44,15 @@
 struct lb_ops;
 struct config;
 struct cfg_backend;
+struct metrics_fe;
+struct metrics_be;
 
 enum srv_state {
-    SRV_UP = 0,    /* takes new connections */
-    SRV_DOWN = 1,  /* failed health checks: takes none */
-    SRV_DRAIN = 2, /* takes no new connections, live ones finish */
-    SRV_MAINT = 3, /* disabled through the admin API: takes none, not checked into use */
+    SRV_UP = 0,       /* takes new connections */
+    SRV_DOWN = 1,     /* failed health checks: takes none */
+    SRV_DRAIN = 2,    /* takes no new connections, live ones finish */
+    SRV_MAINT = 3,    /* disabled through the admin API: takes none, not checked into use */
+    SRV_CHECKING = 4, /* added by a reload: takes none until it passes `rise` checks */
 };
 
 /* What an operator asked for through the admin API (core/admin.c). */
@@ -67,10 +81,10 @@ struct server {
     char *addr_text; /* as written in lb.ini, for logs */
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    uint32_t cfg_weight; /* weight from lb.ini (see SRV_WEIGHT_SCALE) */
-    uint32_t max_conns;  /* 0 = unlimited */
     bool backup;
-    uint32_t index; /* position in its pool's servers[] */
+    /* From lb.ini; a reload that changes them stores the new values. */
+    _Atomic uint32_t cfg_weight; /* weight from lb.ini (see SRV_WEIGHT_SCALE) */
+    _Atomic uint32_t max_conns;  /* 0 = unlimited */
 
     /* Hot state, on its own cache lines: written by workers and checker. */
     _Atomic uint32_t state __attribute__((aligned(64))); /* enum srv_state */
@@ -90,8 +104,16 @@ struct server {
      * admin API asked for (enum srv_admin) and the last health verdict
      * (SRV_UP or SRV_DOWN), so an operator's disable survives probes. */
     _Atomic uint32_t admin;
-    _Atomic uint32_t health;
+    _Atomic uint32_t health;        /* SRV_UP, SRV_DOWN or SRV_CHECKING */
     _Atomic uint64_t state_changes; /* of <state>, for /metrics */
+    /* Written by the checker after each probe, read by the admin thread. */
+    _Atomic uint64_t checks;      /* probes that finished */
+    _Atomic uint64_t check_fails; /* of them, failed */
+    _Atomic uint32_t check_us;    /* how long the last one took */
+    /* Owned by the admin thread: the connection rate shown by /stats. */
+    uint64_t rate_total; /* conns_total at the last sample */
+    double rate;         /* new connections per second since the one before */
+    bool rate_sampled;   /* rate_total is set */
 };
 
 /*
@@ -100,6 +122,8 @@ struct server {
  */
 struct pool {
     char *name;
+    bool gone;                /* dropped by a reload: no servers, picks nothing */
+    struct metrics_be *stats; /* counters of the backend, kept across reloads */
     const struct lb_ops *ops;
     void *lb; /* algorithm state, built by ops->init off the hot path */
     struct server **servers;
@@ -111,16 +135,28 @@ struct pool {
     uint32_t fall; /* failed connects that mark a server down; 0 = health none */
 };
 
+/* A [frontend] section as the workers see it. */
+struct frontend {
+    char *name;
+    bool gone;     /* dropped by a reload: its listeners are closing */
+    uint32_t pool; /* slot of its backend in pools[] */
+    char **binds;  /* addresses as written, for the admin API */
+    uint32_t nbinds;
+    struct metrics_fe *stats; /* counters of the frontend, kept across reloads */
+};
+
 struct lb_table {
-    struct pool *pools;
+    struct pool *pools; /* indexed by backend slot */
     uint32_t npools;
-    uint64_t generation;
+    struct frontend *frontends; /* indexed by frontend slot */
+    uint32_t nfrontends;
+    uint64_t generation; /* 1 at start, +1 per reload */
 };
 
 /* True when <s> may take a new connection right now (state, weight, max_conns). */
 static inline bool server_usable(const struct server *s)
 {
-    uint32_t mc = s->max_conns;
+    uint32_t mc = atomic_load_explicit(&s->max_conns, memory_order_relaxed);
 
     return atomic_load_explicit(&s->state, memory_order_relaxed) == SRV_UP &&
            atomic_load_explicit(&s->weight, memory_order_relaxed) > 0 &&
@@ -135,9 +171,10 @@ static inline bool server_usable(const struct server *s)
 static inline bool server_take(struct server *s)
 {
     uint32_t cur = atomic_load_explicit(&s->active, memory_order_relaxed);
+    uint32_t mc = atomic_load_explicit(&s->max_conns, memory_order_relaxed);
 
     do {
-        if (s->max_conns && cur >= s->max_conns)
+        if (mc && cur >= mc)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&s->active, &cur, cur + 1, memory_order_relaxed,
                                                     memory_order_relaxed));
@@ -157,6 +194,26 @@ static inline void server_put(struct server *s)
  */
 int backend_table_init(const struct config *cfg);
 
+/* What backend_table_reload() changed, for its log line. */
+struct backend_diff {
+    uint32_t added, removed, kept, changed; /* servers; changed: weight or max_conns */
+};
+
+/*
+ * Builds a snapshot of <cfg> that reuses the servers that stay, publishes
+ * it and retires the old one through QSBR (main thread, workers running).
+ * Added servers start SRV_CHECKING in backends with health checks, else
+ * SRV_UP. Returns 0 or -errno; on error nothing changed.
+ */
+int backend_table_reload(const struct config *cfg, struct backend_diff *diff);
+
+/*
+ * The slot of the frontend called <name>, given one if the process never
+ * saw that name (main thread; a reload asks before building the table).
+ * Returns the slot or -ENOMEM.
+ */
+int backend_frontend_slot(const char *name);
+
 /* Frees the current snapshot and all servers. Workers must have stopped. */
 void backend_table_destroy(void);
 
@@ -164,27 +221,31 @@ void backend_table_destroy(void);
 const struct lb_table *backend_table_get(void);
 
 /*
- * Changes a server's state and tells its pool's algorithm (STYLE point 4).
- * Called by the health checker (<st> is its verdict, SRV_UP or SRV_DOWN;
- * see server_set_admin for how it combines with the admin API), never by
- * a worker: the algorithm's server_state hook may rebuild and retire a
- * table.
+ * Changes a server's state and tells the algorithm of the pool in slot
+ * <pool> of the current snapshot (STYLE point 4). Taking a slot, not a
+ * pool, lets these look the pool up under their lock, so a reload that
+ * swaps the snapshot between a caller's lookup and the call cannot make
+ * the change reach a retired pool only. Called by the health checker
+ * (<st> is its verdict, SRV_UP or SRV_DOWN; see server_set_admin for how it
+ * combines with the admin API), never by a worker: the algorithm's
+ * server_state hook may rebuild and retire a table. The caller must be a
+ * registered QSBR reader.
  */
-void server_set_state(struct pool *pool, struct server *s, enum srv_state st);
+void server_set_state(uint32_t pool, struct server *s, enum srv_state st);
 
 /* Sets a server's effective weight (slow_start) and tells the algorithm,
- * which rebuilds its table if it depends on weights. Same caller rule. */
-void server_set_weight(struct pool *pool, struct server *s, uint32_t weight);
+ * which rebuilds its table if it depends on weights. Same caller rules. */
+void server_set_weight(uint32_t pool, struct server *s, uint32_t weight);
 
 /*
  * Records what the admin API asked for <s> and publishes the resulting
- * state: MAINT when disabled, else DOWN when health says so, else DRAIN
- * when drained, else UP. server_set_state() records the health verdict the
+ * state: MAINT when disabled, else DOWN or CHECKING when health says so,
+ * else DRAIN when drained, else UP. server_set_state() records the health verdict the
  * same way, so neither overrides the other. server_set_state, _weight and
  * _admin are serialized by one mutex, so the checker and the admin thread
  * may both call them; workers never do.
  */
-void server_set_admin(struct pool *pool, struct server *s, enum srv_admin a);
+void server_set_admin(uint32_t pool, struct server *s, enum srv_admin a);
 
 /*
  * Passive health, called by a worker when a connect to <s> failed. Returns

@@ -87,14 +87,16 @@ struct conn {
     uint8_t state;
     uint8_t connect_timed_out;
     uint8_t retries_left;
-    uint32_t pool_idx;
+    uint8_t forward;   /* enum fwd_mode */
+    bool log;          /* log_connections */
+    uint32_t pool_idx; /* backend slot (core/backend.h): stable across reloads */
     uint32_t idle_ms;
     uint32_t connect_ms;
     uint64_t key;
     uint64_t last_active;
     struct server *srv;
     uint32_t srv_gen; /* srv->down_gen when it was picked */
-    uint32_t fe_idx;  /* frontend that accepted it, for metrics and logs */
+    uint32_t fe_idx;  /* frontend slot that accepted it, for metrics and logs */
     uint64_t t_start; /* loop time of the accept */
     const char *end;  /* why it ended, for the connection log; NULL: both FINs */
     int end_err;      /* with it, -errno or 0 */
@@ -167,7 +169,7 @@ static void half_release(struct conn *c, struct half *h)
  */
 static void conn_log(const struct conn *c)
 {
-    const struct pool *pool = &backend_table_get()->pools[c->pool_idx];
+    const struct lb_table *t = backend_table_get();
     struct cfg_addr peer = {.len = sizeof(c->peer)};
     char addr[128] = "-";
 
@@ -176,8 +178,9 @@ static void conn_log(const struct conn *c)
         cfg_addr_str(&peer, addr, sizeof(addr));
     log_conn("client=%s frontend=%s backend=%s server=%s in=%llu out=%llu duration_ms=%llu "
              "end=%s%s%s%s",
-             addr, lb_rt.cfg->frontends[c->fe_idx].name, pool->name, c->srv ? c->srv->name : "-",
-             (unsigned long long)c->c2b.bytes, (unsigned long long)c->b2c.bytes,
+             addr, t->frontends[c->fe_idx].name, t->pools[c->pool_idx].name,
+             c->srv ? c->srv->name : "-", (unsigned long long)c->c2b.bytes,
+             (unsigned long long)c->b2c.bytes,
              (unsigned long long)(loop_now(c->w->loop) - c->t_start), c->end ? c->end : "closed",
              c->end_err ? "(" : "", c->end_err ? strerror(-c->end_err) : "", c->end_err ? ")" : "");
 }
@@ -186,13 +189,15 @@ static void conn_close(struct conn *c)
 {
     struct loop *loop = c->w->loop;
     struct loop_op *ops[] = {&c->conn_op, &c->c2b.rx, &c->c2b.tx, &c->b2c.rx, &c->b2c.tx};
+    struct metrics_fe *fe_stats;
 
     if (c->state == CS_CLOSING)
         return;
+    fe_stats = backend_table_get()->frontends[c->fe_idx].stats;
     if (c->state != CS_ESTABLISHED)
-        atomic_fetch_add_explicit(&metrics_fes[c->fe_idx].rejected, 1, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&metrics_fes[c->fe_idx].active, 1, memory_order_relaxed);
-    if (lb_rt.cfg->global.log_connections)
+        atomic_fetch_add_explicit(&fe_stats->rejected, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&fe_stats->active, 1, memory_order_relaxed);
+    if (c->log)
         conn_log(c);
     c->state = CS_CLOSING;
     timer_disarm(loop_timers(loop), &c->timer);
@@ -233,7 +238,7 @@ static void conn_check_done(struct conn *c)
  */
 static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
 {
-    if (lb_rt.forward != FWD_AUTO || h->to_splice)
+    if (c->forward != FWD_AUTO || h->to_splice)
         return;
     if (len < loop_buf_size(c->w->loop)) {
         h->full_reads = 0;
@@ -456,7 +461,7 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
             timer_disarm(loop_timers(c->w->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
-        c->b2c.splice = lb_rt.forward == FWD_SPLICE;
+        c->b2c.splice = c->forward == FWD_SPLICE;
         half_pump(c, &c->b2c);
         half_pump(c, &c->c2b);
         return;
@@ -483,7 +488,8 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
         return;
     }
     c->retries_left--;
-    atomic_fetch_add_explicit(&metrics_bes[c->pool_idx].retries, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&backend_table_get()->pools[c->pool_idx].stats->retries, 1,
+                              memory_order_relaxed);
     connect_next(c, failed);
 }
 
@@ -507,7 +513,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
     }
     if (!s) {
         log_warn("backend %s: no server available", pool->name);
-        atomic_fetch_add_explicit(&metrics_bes[c->pool_idx].no_server, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&pool->stats->no_server, 1, memory_order_relaxed);
         c->end = "no-server";
         conn_close(c);
         return;
@@ -552,28 +558,32 @@ static void half_init(struct half *h, enum half_dir dir)
     loop_bufq_init(&h->q);
 }
 
-void conn_accept(struct worker *w, int fd, const struct wlistener *l)
+void conn_accept(struct worker *w, int fd, uint32_t frontend)
 {
-    const struct cfg_frontend *fe = &lb_rt.cfg->frontends[l->frontend];
     const struct lb_table *t = backend_table_get();
+    const struct frontend *fe = &t->frontends[frontend];
     struct conn *c = conn_alloc(w);
     struct pool *pool;
 
     if (!c) {
         log_warn("out of memory: refusing a client");
-        atomic_fetch_add_explicit(&metrics_fes[l->frontend].rejected, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&fe->stats->rejected, 1, memory_order_relaxed);
         close(fd);
         worker__conn_closed(w);
         return;
     }
-    pool = &t->pools[fe->backend_idx];
+    pool = &t->pools[fe->pool];
     c->w = w;
     c->cfd = fd;
     c->bfd = -1;
-    c->fe_idx = l->frontend;
+    c->fe_idx = frontend;
+    /* Settings a reload may change are read once: a connection keeps
+     * what it started with. */
+    c->log = atomic_load_explicit(&lb_rt.log_connections, memory_order_relaxed);
+    c->forward = (uint8_t)atomic_load_explicit(&lb_rt.forward, memory_order_relaxed);
     c->t_start = loop_now(w->loop);
-    atomic_fetch_add_explicit(&metrics_fes[l->frontend].active, 1, memory_order_relaxed);
-    c->pool_idx = (uint32_t)fe->backend_idx;
+    atomic_fetch_add_explicit(&fe->stats->active, 1, memory_order_relaxed);
+    c->pool_idx = fe->pool;
     c->idle_ms = pool->idle_timeout_ms;
     c->connect_ms = pool->connect_timeout_ms;
     c->retries_left = (uint8_t)(pool->retries > 255 ? 255 : pool->retries);
@@ -594,7 +604,7 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
             c->key = lb_hash_addr((struct sockaddr *)&ss, pool->hash_key);
         if (len <= sizeof(c->peer))
             memcpy(&c->peer, &ss, len);
-    } else if (lb_rt.cfg->global.log_connections) {
+    } else if (c->log) {
         socklen_t len = sizeof(c->peer);
 
         if (getpeername(fd, (struct sockaddr *)&c->peer, &len) < 0)
@@ -605,7 +615,7 @@ void conn_accept(struct worker *w, int fd, const struct wlistener *l)
         return;
     /* Read the client while the backend connect is in flight: its first
      * bytes then leave as soon as the connection is up. */
-    c->c2b.splice = lb_rt.forward == FWD_SPLICE;
+    c->c2b.splice = c->forward == FWD_SPLICE;
     half_pump(c, &c->c2b);
 }
 

@@ -11,14 +11,14 @@
 #include <stdint.h>
 
 struct worker;
-struct wlistener;
 
 /*
- * Takes ownership of the accepted client socket <fd> on listener <l>: picks
+ * Takes ownership of the client socket <fd> accepted for the frontend in
+ * slot <frontend> of the backend table: picks
  * a server, connects, and starts forwarding. On failure the client is
  * closed. The caller has already counted the connection in lb_rt.active.
  */
-void conn_accept(struct worker *w, int fd, const struct wlistener *l);
+void conn_accept(struct worker *w, int fd, uint32_t frontend);
 
 /*
  * Closes the established connections of <w> whose server went down with

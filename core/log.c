@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum log_level log_max_level = LOG_INFO;
+_Atomic(enum log_level) log_max_level = LOG_INFO;
 static bool to_syslog;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};

@@ -10,7 +10,7 @@
 
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
-extern enum log_level log_max_level;
+extern _Atomic(enum log_level) log_max_level; /* a reload may change it */
 
 /* Parses "error|warn|info|debug" into <out>; returns 0 or -EINVAL. */
 int log_parse_level(const char *s, enum log_level *out);

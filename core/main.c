@@ -23,6 +23,8 @@
 #include "metrics.h"
 #include "net.h"
 #include "privdrop.h"
+#include "qsbr.h"
+#include "reload.h"
 #include "sdnotify.h"
 #include "version.h"
 #include "worker.h"
@@ -75,15 +77,14 @@ static int choose_backend(const struct config *cfg)
     return 0;
 }
 
-static const char *forward_name(enum fwd_mode m)
-{
-    return m == FWD_SPLICE ? "splice" : m == FWD_COPY ? "copy" : "auto";
-}
-
-/* Waits for SIGTERM/SIGINT, or for a worker that died. Returns the exit code. */
-static int wait_for_stop(struct worker *ws, uint32_t n, const sigset_t *set)
+/*
+ * Waits for SIGTERM/SIGINT, or for a worker that died, reloading <path> on
+ * SIGHUP. Returns the exit code.
+ */
+static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const sigset_t *set)
 {
     struct timespec ts = {.tv_sec = 0, .tv_nsec = 500 * 1000 * 1000};
+    bool retired = false;
 
     for (;;) {
         int sig = sigtimedwait(set, NULL, &ts);
@@ -94,9 +95,13 @@ static int wait_for_stop(struct worker *ws, uint32_t n, const sigset_t *set)
             return 0;
         }
         if (sig == SIGHUP) {
-            log_warn("SIGHUP: configuration reload is not supported yet; ignored");
-            continue;
+            reload_config(path, ws, n);
+            retired = true;
         }
+        /* A reload retired the old backend table: free it once every
+         * reader has moved on. */
+        if (retired)
+            retired = qsbr_poll() > 0;
         for (uint32_t i = 0; i < n; i++) {
             if (atomic_load_explicit(&ws[i].done, memory_order_acquire)) {
                 log_error("worker %u stopped unexpectedly: stopping", i);
@@ -165,8 +170,11 @@ int main(int argc, char **argv)
     if (cfg->global.log_to == LOG_TO_SYSLOG)
         log_use_syslog();
     lb_rt.cfg = cfg;
-    lb_rt.max_conns = cfg->global.max_conns;
-    lb_rt.forward = cfg->global.forward;
+    atomic_init(&lb_rt.max_conns, cfg->global.max_conns);
+    atomic_init(&lb_rt.forward, cfg->global.forward);
+    atomic_init(&lb_rt.shutdown_grace_ms, cfg->global.shutdown_grace_ms);
+    atomic_init(&lb_rt.log_connections, cfg->global.log_connections);
+    atomic_init(&lb_rt.reload_ok, true);
 
     nofile = net_raise_nofile();
     if (nofile < 0)
@@ -190,10 +198,7 @@ int main(int argc, char **argv)
         log_error("cannot build the backend table");
         goto out;
     }
-    if (metrics_init(cfg) < 0) {
-        log_error("out of memory for metrics");
-        goto out_table;
-    }
+    metrics_init();
     nworkers = worker_count(cfg);
     if (workers_create(cfg, nworkers, &ws) < 0)
         goto out_table;
@@ -204,8 +209,8 @@ int main(int argc, char **argv)
         goto out_table;
     }
     log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION, nworkers,
-             lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", forward_name(lb_rt.forward),
-             lb_rt.max_conns);
+             lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
+             metrics_forward_name(cfg->global.forward), cfg->global.max_conns);
     if (workers_start(ws, nworkers) < 0 || hc_start(cfg) < 0) {
         workers_stop(ws, nworkers);
         workers_join(ws, nworkers);
@@ -214,7 +219,7 @@ int main(int argc, char **argv)
     ret = sdnotify_send("READY=1\nSTATUS=serving");
     if (ret < 0)
         log_warn("cannot tell systemd we are ready ($NOTIFY_SOCKET): %s", strerror(-ret));
-    code = wait_for_stop(ws, nworkers, &set);
+    code = wait_for_stop(path, ws, nworkers, &set);
     sdnotify_send("STOPPING=1");
     workers_stop(ws, nworkers);
     if (workers_join(ws, nworkers))
@@ -229,6 +234,7 @@ out_table:
     backend_table_destroy();
     metrics_fini();
 out:
-    config_free(cfg);
+    /* A reload may have replaced the config main started with. */
+    config_free((struct config *)lb_rt.cfg);
     return code;
 }

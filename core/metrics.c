@@ -19,9 +19,6 @@
 #include "version.h"
 #include "worker.h"
 
-struct metrics_fe *metrics_fes;
-struct metrics_be *metrics_bes;
-
 static struct worker *workers;
 static uint32_t nworkers;
 static double start_wall; /* epoch seconds */
@@ -29,32 +26,17 @@ static struct timespec start_mono;
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)
 
-int metrics_init(const struct config *cfg)
+void metrics_init(void)
 {
     struct timespec ts;
-    size_t nfe = cfg->nfrontends ? cfg->nfrontends : 1;
-    size_t nbe = cfg->nbackends ? cfg->nbackends : 1;
 
-    metrics_fes = lb_aligned_alloc(64, nfe * sizeof(*metrics_fes));
-    metrics_bes = lb_aligned_alloc(64, nbe * sizeof(*metrics_bes));
-    if (!metrics_fes || !metrics_bes) {
-        metrics_fini();
-        return -ENOMEM;
-    }
-    memset(metrics_fes, 0, nfe * sizeof(*metrics_fes));
-    memset(metrics_bes, 0, nbe * sizeof(*metrics_bes));
     clock_gettime(CLOCK_REALTIME, &ts);
     start_wall = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
     clock_gettime(CLOCK_MONOTONIC, &start_mono);
-    return 0;
 }
 
 void metrics_fini(void)
 {
-    lb_free(metrics_fes);
-    lb_free(metrics_bes);
-    metrics_fes = NULL;
-    metrics_bes = NULL;
     workers = NULL;
     nworkers = 0;
 }
@@ -182,9 +164,14 @@ void metrics_html(struct metrics_buf *b, const char *s)
     }
 }
 
+const char *metrics_forward_name(uint32_t m)
+{
+    return m == FWD_SPLICE ? "splice" : m == FWD_COPY ? "copy" : "auto";
+}
+
 const char *metrics_state_name(uint32_t st)
 {
-    static const char *const names[] = {"up", "down", "drain", "maint"};
+    static const char *const names[] = {"up", "down", "drain", "maint", "checking"};
 
     return st < sizeof(names) / sizeof(names[0]) ? names[st] : "unknown";
 }
@@ -234,7 +221,7 @@ static double v_weight(const struct server *s)
 }
 static double v_cfg_weight(const struct server *s)
 {
-    return s->cfg_weight;
+    return LD(s->cfg_weight);
 }
 static double v_active(const struct server *s)
 {
@@ -242,7 +229,7 @@ static double v_active(const struct server *s)
 }
 static double v_max(const struct server *s)
 {
-    return s->max_conns;
+    return LD(s->max_conns);
 }
 static double v_total(const struct server *s)
 {
@@ -268,16 +255,30 @@ static double v_backup(const struct server *s)
 {
     return s->backup;
 }
+static double v_checks(const struct server *s)
+{
+    return (double)LD(s->checks);
+}
+static double v_check_fails(const struct server *s)
+{
+    return (double)LD(s->check_fails);
+}
+static double v_check_secs(const struct server *s)
+{
+    return (double)LD(s->check_us) / 1e6;
+}
 
-static void prom_fe(struct metrics_buf *b, const struct config *cfg, const char *name,
+static void prom_fe(struct metrics_buf *b, const struct lb_table *t, const char *name,
                     const char *type, const char *help, size_t field)
 {
     prom_head(b, name, type, help);
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)&metrics_fes[i] + field);
+    for (uint32_t i = 0; i < t->nfrontends; i++) {
+        _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)t->frontends[i].stats + field);
 
+        if (t->frontends[i].gone)
+            continue;
         metrics_buf_printf(b, "%s{frontend=\"", name);
-        metrics_prom_label(b, cfg->frontends[i].name);
+        metrics_prom_label(b, t->frontends[i].name);
         metrics_buf_printf(b, "\"} %llu\n", (unsigned long long)LD(*v));
     }
 }
@@ -287,8 +288,10 @@ static void prom_be(struct metrics_buf *b, const struct lb_table *t, const char 
 {
     prom_head(b, name, "counter", help);
     for (uint32_t i = 0; i < t->npools; i++) {
-        _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)&metrics_bes[i] + field);
+        _Atomic uint64_t *v = (_Atomic uint64_t *)((char *)t->pools[i].stats + field);
 
+        if (t->pools[i].gone)
+            continue;
         metrics_buf_printf(b, "%s{backend=\"", name);
         metrics_prom_label(b, t->pools[i].name);
         metrics_buf_printf(b, "\"} %llu\n", (unsigned long long)LD(*v));
@@ -297,16 +300,13 @@ static void prom_be(struct metrics_buf *b, const struct lb_table *t, const char 
 
 void metrics_render_prom(struct metrics_buf *b)
 {
-    static const uint32_t states[] = {SRV_UP, SRV_DOWN, SRV_DRAIN, SRV_MAINT};
-    const struct config *cfg = lb_rt.cfg;
+    static const uint32_t states[] = {SRV_UP, SRV_DOWN, SRV_DRAIN, SRV_MAINT, SRV_CHECKING};
     const struct lb_table *t = backend_table_get();
 
     prom_head(b, "ringlb_build_info", "gauge", "Version, io backend and forward mode in use.");
     metrics_buf_printf(b, "ringlb_build_info{version=\"%s\",io=\"%s\",forward=\"%s\"} 1\n",
                        RINGLB_VERSION, lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
-                       lb_rt.forward == FWD_SPLICE ? "splice"
-                       : lb_rt.forward == FWD_COPY ? "copy"
-                                                   : "auto");
+                       metrics_forward_name(LD(lb_rt.forward)));
     prom_head(b, "ringlb_process_start_time_seconds", "gauge",
               "Start time of the process since the epoch, in seconds.");
     metrics_buf_printf(b, "ringlb_process_start_time_seconds %.3f\n", start_wall);
@@ -315,13 +315,26 @@ void metrics_render_prom(struct metrics_buf *b)
     prom_head(b, "ringlb_connections_active", "gauge", "Proxied connections, all frontends.");
     metrics_buf_printf(b, "ringlb_connections_active %u\n", LD(lb_rt.active));
     prom_head(b, "ringlb_connections_max", "gauge", "The max_conns limit.");
-    metrics_buf_printf(b, "ringlb_connections_max %u\n", lb_rt.max_conns);
+    metrics_buf_printf(b, "ringlb_connections_max %u\n", LD(lb_rt.max_conns));
+    prom_head(b, "ringlb_config_generation", "gauge",
+              "Configuration in use: 1 at start, +1 per successful reload.");
+    metrics_buf_printf(b, "ringlb_config_generation %llu\n", (unsigned long long)t->generation);
+    prom_head(b, "ringlb_config_reloads_total", "counter", "Reloads tried (SIGHUP).");
+    metrics_buf_printf(b, "ringlb_config_reloads_total %llu\n",
+                       (unsigned long long)LD(lb_rt.reloads));
+    prom_head(b, "ringlb_config_reload_failures_total", "counter",
+              "Reloads rejected (the configuration in use was kept).");
+    metrics_buf_printf(b, "ringlb_config_reload_failures_total %llu\n",
+                       (unsigned long long)LD(lb_rt.reload_failures));
+    prom_head(b, "ringlb_config_last_reload_successful", "gauge",
+              "0 when the last reload was rejected, else 1.");
+    metrics_buf_printf(b, "ringlb_config_last_reload_successful %d\n", LD(lb_rt.reload_ok) ? 1 : 0);
 
-    prom_fe(b, cfg, "ringlb_frontend_connections_accepted_total", "counter",
+    prom_fe(b, t, "ringlb_frontend_connections_accepted_total", "counter",
             "Clients accepted on the frontend's binds.", offsetof(struct metrics_fe, accepted));
-    prom_fe(b, cfg, "ringlb_frontend_connections_active", "gauge",
+    prom_fe(b, t, "ringlb_frontend_connections_active", "gauge",
             "Proxied connections of the frontend now.", offsetof(struct metrics_fe, active));
-    prom_fe(b, cfg, "ringlb_frontend_connections_rejected_total", "counter",
+    prom_fe(b, t, "ringlb_frontend_connections_rejected_total", "counter",
             "Clients closed before a server connection was established.",
             offsetof(struct metrics_fe, rejected));
 
@@ -333,7 +346,7 @@ void metrics_render_prom(struct metrics_buf *b)
     prom_servers(b, t, "ringlb_server_up", "gauge", "1 when the server takes new connections.",
                  v_up);
     prom_head(b, "ringlb_server_state", "gauge",
-              "1 for the server's current state (up, down, drain, maint).");
+              "1 for the server's current state (up, down, drain, maint, checking).");
     for (uint32_t i = 0; i < t->npools; i++) {
         for (uint32_t j = 0; j < t->pools[i].nservers; j++) {
             const struct server *s = t->pools[i].servers[j];
@@ -363,6 +376,12 @@ void metrics_render_prom(struct metrics_buf *b)
                  "Bytes from the server to clients, counted when a connection closes.", v_out);
     prom_servers(b, t, "ringlb_server_state_changes_total", "counter",
                  "Changes of the server's state (health checks and the admin API).", v_changes);
+    prom_servers(b, t, "ringlb_server_checks_total", "counter", "Health checks that finished.",
+                 v_checks);
+    prom_servers(b, t, "ringlb_server_check_failures_total", "counter",
+                 "Health checks that failed.", v_check_fails);
+    prom_servers(b, t, "ringlb_server_check_duration_seconds", "gauge",
+                 "How long the last health check took (connect to verdict).", v_check_secs);
 
     prom_head(b, "ringlb_worker_loop_iterations_total", "counter", "Event loop turns.");
     for (uint32_t i = 0; i < nworkers; i++)
@@ -382,47 +401,59 @@ void metrics_render_prom(struct metrics_buf *b)
 
 /* ---- JSON ---- */
 
-void metrics_render_json(struct metrics_buf *b, const double *rates)
+const char *metrics_health_name(uint32_t h)
 {
-    const struct config *cfg = lb_rt.cfg;
+    return h == SRV_DOWN ? "down" : h == SRV_CHECKING ? "checking" : "up";
+}
+
+void metrics_render_json(struct metrics_buf *b)
+{
     const struct lb_table *t = backend_table_get();
-    size_t k = 0;
+    bool first = true;
 
     metrics_buf_printf(b,
-                       "{\"version\":\"%s\",\"io\":\"%s\",\"uptime\":%.3f,\"active\":%u,"
-                       "\"max_conns\":%u,\"frontends\":[",
+                       "{\"version\":\"%s\",\"io\":\"%s\",\"forward\":\"%s\",\"uptime\":%.3f,"
+                       "\"active\":%u,\"max_conns\":%u,\"generation\":%llu,\"frontends\":[",
                        RINGLB_VERSION, lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
-                       metrics_uptime(), LD(lb_rt.active), lb_rt.max_conns);
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        const struct cfg_frontend *fe = &cfg->frontends[i];
+                       metrics_forward_name(LD(lb_rt.forward)), metrics_uptime(), LD(lb_rt.active),
+                       LD(lb_rt.max_conns), (unsigned long long)t->generation);
+    for (uint32_t i = 0; i < t->nfrontends; i++) {
+        const struct frontend *fe = &t->frontends[i];
 
-        metrics_buf_printf(b, "%s{\"name\":", i ? "," : "");
+        if (fe->gone)
+            continue;
+        metrics_buf_printf(b, "%s{\"name\":", first ? "" : ",");
+        first = false;
         metrics_json_str(b, fe->name);
         metrics_buf_put(b, ",\"backend\":", 11);
-        metrics_json_str(b, fe->backend);
+        metrics_json_str(b, t->pools[fe->pool].name);
         metrics_buf_put(b, ",\"binds\":[", 10);
-        for (size_t j = 0; j < fe->nbinds; j++) {
+        for (uint32_t j = 0; j < fe->nbinds; j++) {
             if (j)
                 metrics_buf_put(b, ",", 1);
-            metrics_json_str(b, fe->bind_texts[j]);
+            metrics_json_str(b, fe->binds[j]);
         }
         metrics_buf_printf(b, "],\"accepted\":%llu,\"active\":%llu,\"rejected\":%llu}",
-                           (unsigned long long)LD(metrics_fes[i].accepted),
-                           (unsigned long long)LD(metrics_fes[i].active),
-                           (unsigned long long)LD(metrics_fes[i].rejected));
+                           (unsigned long long)LD(fe->stats->accepted),
+                           (unsigned long long)LD(fe->stats->active),
+                           (unsigned long long)LD(fe->stats->rejected));
     }
     metrics_buf_put(b, "],\"backends\":[", 14);
+    first = true;
     for (uint32_t i = 0; i < t->npools; i++) {
         const struct pool *p = &t->pools[i];
 
-        metrics_buf_printf(b, "%s{\"name\":", i ? "," : "");
+        if (p->gone)
+            continue;
+        metrics_buf_printf(b, "%s{\"name\":", first ? "" : ",");
+        first = false;
         metrics_json_str(b, p->name);
         metrics_buf_put(b, ",\"balance\":", 11);
         metrics_json_str(b, p->ops->name);
         metrics_buf_printf(b, ",\"retries\":%llu,\"no_server\":%llu,\"servers\":[",
-                           (unsigned long long)LD(metrics_bes[i].retries),
-                           (unsigned long long)LD(metrics_bes[i].no_server));
-        for (uint32_t j = 0; j < p->nservers; j++, k++) {
+                           (unsigned long long)LD(p->stats->retries),
+                           (unsigned long long)LD(p->stats->no_server));
+        for (uint32_t j = 0; j < p->nservers; j++) {
             const struct server *s = p->servers[j];
 
             metrics_buf_printf(b, "%s{\"name\":", j ? "," : "");
@@ -434,17 +465,18 @@ void metrics_render_json(struct metrics_buf *b, const double *rates)
                 ",\"state\":\"%s\",\"health\":\"%s\",\"admin\":\"%s\",\"backup\":%s,"
                 "\"weight\":%.4g,\"config_weight\":%u,\"active\":%u,\"max_conns\":%u,"
                 "\"connections\":%llu,\"connect_failures\":%llu,\"bytes_in\":%llu,"
-                "\"bytes_out\":%llu,\"state_changes\":%llu",
-                metrics_state_name(LD(s->state)), LD(s->health) == SRV_DOWN ? "down" : "up",
+                "\"bytes_out\":%llu,\"state_changes\":%llu,\"checks\":%llu,"
+                "\"check_failures\":%llu,\"check_ms\":%.3f,\"rate\":%.2f",
+                metrics_state_name(LD(s->state)), metrics_health_name(LD(s->health)),
                 LD(s->admin) == SRV_ADMIN_MAINT   ? "disabled"
                 : LD(s->admin) == SRV_ADMIN_DRAIN ? "drain"
                                                   : "none",
                 s->backup ? "true" : "false", (double)LD(s->weight) / SRV_WEIGHT_SCALE,
-                s->cfg_weight, LD(s->active), s->max_conns, (unsigned long long)LD(s->conns_total),
-                (unsigned long long)LD(s->connect_fail), (unsigned long long)LD(s->bytes_in),
-                (unsigned long long)LD(s->bytes_out), (unsigned long long)LD(s->state_changes));
-            if (rates)
-                metrics_buf_printf(b, ",\"rate\":%.2f", rates[k]);
+                LD(s->cfg_weight), LD(s->active), LD(s->max_conns),
+                (unsigned long long)LD(s->conns_total), (unsigned long long)LD(s->connect_fail),
+                (unsigned long long)LD(s->bytes_in), (unsigned long long)LD(s->bytes_out),
+                (unsigned long long)LD(s->state_changes), (unsigned long long)LD(s->checks),
+                (unsigned long long)LD(s->check_fails), (double)LD(s->check_us) / 1000.0, s->rate);
             metrics_buf_put(b, "}", 1);
         }
         metrics_buf_put(b, "]}", 2);

@@ -30,16 +30,10 @@ struct metrics_be {
     _Atomic uint64_t no_server; /* clients closed because no server could serve */
 } __attribute__((aligned(64)));
 
-/* Indexed like cfg->frontends and cfg->backends (pool index). */
-extern struct metrics_fe *metrics_fes;
-extern struct metrics_be *metrics_bes;
-
-/*
- * Allocates the counters for <cfg> and records the start time. Main
- * thread, before workers start. Returns 0 or -ENOMEM.
- */
-int metrics_init(const struct config *cfg);
-/* Frees them; no worker may run. */
+/* Records the start time (main thread, at start-up). The counters of each
+ * frontend and backend are reached through the snapshot (core/backend.h). */
+void metrics_init(void);
+/* Forgets the workers; none may run. */
 void metrics_fini(void);
 /* Lets the renderers report per-worker counters (main, after creating them). */
 void metrics_set_workers(struct worker *ws, uint32_t n);
@@ -63,8 +57,12 @@ void metrics_json_str(struct metrics_buf *b, const char *s);
 /* Appends <s> escaped for HTML text and attribute values. */
 void metrics_html(struct metrics_buf *b, const char *s);
 
-/* Lower-case name of a server state ("up", "down", "drain", "maint"). */
+/* Lower-case name of a server state ("up", "down", "drain", "maint", "checking"). */
 const char *metrics_state_name(uint32_t st);
+/* What health checks last said of a server: "up", "down" or "checking". */
+const char *metrics_health_name(uint32_t h);
+/* "auto", "copy" or "splice" (enum fwd_mode). */
+const char *metrics_forward_name(uint32_t m);
 
 /*
  * Renders the Prometheus text exposition format (version 0.0.4) of every
@@ -74,11 +72,11 @@ const char *metrics_state_name(uint32_t st);
 void metrics_render_prom(struct metrics_buf *b);
 
 /*
- * Renders frontends, backends and servers as JSON into <b>. <rates>, when
- * not NULL, holds new connections per second for each server in table
- * order (pools, then servers), written as "rate". Same caller rules.
+ * Renders frontends, backends and servers as JSON into <b>, with each
+ * server's connection rate as the admin thread last sampled it. Same
+ * caller rules.
  */
-void metrics_render_json(struct metrics_buf *b, const double *rates);
+void metrics_render_json(struct metrics_buf *b);
 
 /* Seconds since metrics_init(). */
 double metrics_uptime(void);

@@ -28,6 +28,7 @@ static const char css[] =
     "th{background:#eee}td.l,th.l{text-align:left}"
     "tr.up td.st{background:#7ccf7c}tr.down td.st{background:#f07c7c}"
     "tr.drain td.st{background:#f5c46b}tr.maint td.st{background:#b0b0b0}"
+    "tr.checking td.st{background:#9cc3f0}"
     "tr.down{color:#a00}tr.maint{color:#666}.meta{color:#555}";
 
 /* Bytes as text with a binary unit: "512 B", "1.5 MiB". */
@@ -47,35 +48,38 @@ static void human_bytes(struct metrics_buf *b, uint64_t v)
         metrics_buf_printf(b, "%.1f %s", d, units[u]);
 }
 
-static void frontends(struct metrics_buf *b, const struct config *cfg)
+static void frontends(struct metrics_buf *b, const struct lb_table *t)
 {
     metrics_buf_printf(b, "<h2>Frontends</h2><table><tr><th class=l>frontend</th>"
                           "<th class=l>binds</th><th class=l>backend</th><th>accepted</th>"
                           "<th>active</th><th>rejected</th></tr>\n");
-    for (size_t i = 0; i < cfg->nfrontends; i++) {
-        const struct cfg_frontend *fe = &cfg->frontends[i];
+    for (uint32_t i = 0; i < t->nfrontends; i++) {
+        const struct frontend *fe = &t->frontends[i];
 
+        if (fe->gone)
+            continue;
         metrics_buf_printf(b, "<tr class=fe><td class=l>");
         metrics_html(b, fe->name);
         metrics_buf_printf(b, "</td><td class=l>");
-        for (size_t j = 0; j < fe->nbinds; j++) {
+        for (uint32_t j = 0; j < fe->nbinds; j++) {
             if (j)
                 metrics_buf_printf(b, ", ");
-            metrics_html(b, fe->bind_texts[j]);
+            metrics_html(b, fe->binds[j]);
         }
         metrics_buf_printf(b, "</td><td class=l>");
-        metrics_html(b, fe->backend);
+        metrics_html(b, t->pools[fe->pool].name);
         metrics_buf_printf(b, "</td><td>%llu</td><td>%llu</td><td>%llu</td></tr>\n",
-                           (unsigned long long)LD(metrics_fes[i].accepted),
-                           (unsigned long long)LD(metrics_fes[i].active),
-                           (unsigned long long)LD(metrics_fes[i].rejected));
+                           (unsigned long long)LD(fe->stats->accepted),
+                           (unsigned long long)LD(fe->stats->active),
+                           (unsigned long long)LD(fe->stats->rejected));
     }
     metrics_buf_printf(b, "</table>\n");
 }
 
-static void server_row(struct metrics_buf *b, const struct pool *p, const struct server *s,
-                       double rate)
+static void server_row(struct metrics_buf *b, const struct pool *p, const struct server *s)
 {
+    uint32_t mc = LD(s->max_conns);
+
     const char *st = metrics_state_name(LD(s->state));
 
     metrics_buf_printf(b, "<tr class=\"%s\" id=\"srv-", st);
@@ -86,15 +90,17 @@ static void server_row(struct metrics_buf *b, const struct pool *p, const struct
     metrics_html(b, s->name);
     metrics_buf_printf(b, "%s</td><td class=l>", s->backup ? " (backup)" : "");
     metrics_html(b, s->addr_text);
-    metrics_buf_printf(b, "</td><td class=\"l st\">%s</td><td class=l>%s</td><td>%.4g</td>", st,
-                       LD(s->health) == SRV_DOWN ? "down" : "up",
-                       (double)LD(s->weight) / SRV_WEIGHT_SCALE);
-    if (s->max_conns)
-        metrics_buf_printf(b, "<td>%u / %u</td>", LD(s->active), s->max_conns);
+    metrics_buf_printf(b, "</td><td class=\"l st\">%s</td><td class=l>%s", st,
+                       metrics_health_name(LD(s->health)));
+    if (LD(s->checks))
+        metrics_buf_printf(b, " (%.1f ms)", (double)LD(s->check_us) / 1000.0);
+    metrics_buf_printf(b, "</td><td>%.4g</td>", (double)LD(s->weight) / SRV_WEIGHT_SCALE);
+    if (mc)
+        metrics_buf_printf(b, "<td>%u / %u</td>", LD(s->active), mc);
     else
         metrics_buf_printf(b, "<td>%u</td>", LD(s->active));
     metrics_buf_printf(b, "<td>%llu</td><td>%.1f</td><td>%llu</td><td>",
-                       (unsigned long long)LD(s->conns_total), rate,
+                       (unsigned long long)LD(s->conns_total), s->rate,
                        (unsigned long long)LD(s->connect_fail));
     human_bytes(b, LD(s->bytes_in));
     metrics_buf_printf(b, "</td><td>");
@@ -102,10 +108,9 @@ static void server_row(struct metrics_buf *b, const struct pool *p, const struct
     metrics_buf_printf(b, "</td><td>%llu</td></tr>\n", (unsigned long long)LD(s->state_changes));
 }
 
-void stats_page_render(struct metrics_buf *b, const double *rates, uint32_t nrates)
+void stats_page_render(struct metrics_buf *b)
 {
     const struct lb_table *t = backend_table_get();
-    uint32_t k = 0;
 
     metrics_buf_printf(b,
                        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
@@ -115,12 +120,14 @@ void stats_page_render(struct metrics_buf *b, const double *rates, uint32_t nrat
                        "&middot; refreshes every %d s</p>\n",
                        STATS_PAGE_REFRESH_S, css, RINGLB_VERSION,
                        lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", metrics_uptime(),
-                       LD(lb_rt.active), lb_rt.max_conns, STATS_PAGE_REFRESH_S);
-    frontends(b, lb_rt.cfg);
+                       LD(lb_rt.active), LD(lb_rt.max_conns), STATS_PAGE_REFRESH_S);
+    frontends(b, t);
     for (uint32_t i = 0; i < t->npools; i++) {
         const struct pool *p = &t->pools[i];
         uint32_t up = 0;
 
+        if (p->gone)
+            continue;
         for (uint32_t j = 0; j < p->nservers; j++)
             up += LD(p->servers[j]->state) == SRV_UP;
         metrics_buf_printf(b, "<h2>Backend ");
@@ -128,16 +135,15 @@ void stats_page_render(struct metrics_buf *b, const double *rates, uint32_t nrat
         metrics_buf_printf(b,
                            " <span class=meta>(%s, %u/%u up, %llu retries, %llu without a "
                            "server)</span></h2>\n",
-                           p->ops->name, up, p->nservers,
-                           (unsigned long long)LD(metrics_bes[i].retries),
-                           (unsigned long long)LD(metrics_bes[i].no_server));
+                           p->ops->name, up, p->nservers, (unsigned long long)LD(p->stats->retries),
+                           (unsigned long long)LD(p->stats->no_server));
         metrics_buf_printf(b, "<table class=backend><tr><th class=l>server</th>"
                               "<th class=l>address</th><th class=l>state</th>"
-                              "<th class=l>health</th><th>weight</th><th>active</th>"
+                              "<th class=l>health (last check)</th><th>weight</th><th>active</th>"
                               "<th>total</th><th>conn/s</th><th>connect failures</th>"
                               "<th>bytes in</th><th>bytes out</th><th>state changes</th></tr>\n");
-        for (uint32_t j = 0; j < p->nservers; j++, k++)
-            server_row(b, p, p->servers[j], k < nrates ? rates[k] : 0.0);
+        for (uint32_t j = 0; j < p->nservers; j++)
+            server_row(b, p, p->servers[j]);
         metrics_buf_printf(b, "</table>\n");
     }
     metrics_buf_printf(b, "<p class=meta>Bytes are counted when a connection closes. "

@@ -14,10 +14,10 @@ struct metrics_buf;
 #define STATS_PAGE_REFRESH_S 2
 
 /*
- * Renders the page into <b>. <rates> holds the new connections per second
- * of each of the <nrates> servers in table order (pools, then servers).
- * Admin thread, between two QSBR quiescent points (it reads the table).
+ * Renders the page into <b>, with the connection rates the admin thread
+ * last sampled. Admin thread, between two QSBR quiescent points (it reads
+ * the table).
  */
-void stats_page_render(struct metrics_buf *b, const double *rates, uint32_t nrates);
+void stats_page_render(struct metrics_buf *b);
 
 #endif

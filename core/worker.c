@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "backend.h"
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,6 +28,13 @@
 
 struct lb_runtime lb_rt;
 
+struct listen_update {
+    struct wlistener **ls; /* kept and new ones; becomes worker.ls */
+    uint32_t *frontend;    /* the frontend slot of each */
+    bool *fresh;           /* opened by this plan */
+    uint32_t nls;
+};
+
 static void accept_arm(struct wlistener *l)
 {
     if (l->armed || l->fd < 0 || l->w->stopping || l->w->accept_paused || timer_armed(&l->backoff))
@@ -40,25 +48,27 @@ static void accept_pause(struct worker *w)
     if (w->accept_paused)
         return;
     w->accept_paused = true;
-    log_debug("worker %u: max_conns %u reached, pausing accept", w->id, lb_rt.max_conns);
+    log_debug("worker %u: max_conns %u reached, pausing accept", w->id,
+              atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed));
     for (uint32_t i = 0; i < w->nls; i++)
-        loop_cancel(w->loop, &w->ls[i].op);
+        loop_cancel(w->loop, &w->ls[i]->op);
 }
 
 /* Reserves a global connection slot; false when max_conns is reached. */
 static bool slot_take(void)
 {
     uint32_t cur = atomic_load_explicit(&lb_rt.active, memory_order_relaxed);
+    uint32_t max = atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed);
 
     do {
-        if (cur >= lb_rt.max_conns)
+        if (cur >= max)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&lb_rt.active, &cur, cur + 1,
                                                     memory_order_relaxed, memory_order_relaxed));
     return true;
 }
 
-static int hold(struct worker *w, int fd, uint32_t listener)
+static int hold(struct worker *w, int fd, uint32_t frontend)
 {
     if (w->nheld == w->held_cap) {
         uint32_t cap = w->held_cap ? w->held_cap * 2 : 64;
@@ -70,7 +80,7 @@ static int hold(struct worker *w, int fd, uint32_t listener)
         w->held_cap = cap;
     }
     w->held[w->nheld].fd = fd;
-    w->held[w->nheld].listener = listener;
+    w->held[w->nheld].frontend = frontend;
     w->nheld++;
     return 0;
 }
@@ -85,16 +95,17 @@ static void accept_resume(struct worker *w)
 
         memmove(w->held, w->held + 1, (w->nheld - 1) * sizeof(*w->held));
         w->nheld--;
-        conn_accept(w, h.fd, &w->ls[h.listener]);
+        conn_accept(w, h.fd, h.frontend);
     }
     if (w->nheld || !w->accept_paused)
         return;
-    if (atomic_load_explicit(&lb_rt.active, memory_order_relaxed) >= lb_rt.max_conns)
+    if (atomic_load_explicit(&lb_rt.active, memory_order_relaxed) >=
+        atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed))
         return;
     w->accept_paused = false;
     log_debug("worker %u: below max_conns, accepting again", w->id);
     for (uint32_t i = 0; i < w->nls; i++)
-        accept_arm(&w->ls[i]);
+        accept_arm(w->ls[i]);
 }
 
 void worker__conn_closed(struct worker *w)
@@ -121,15 +132,16 @@ static void on_accept(struct loop_op *op, int res, unsigned flags)
         l->armed = false;
     if (res >= 0) {
         atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&metrics_fes[l->frontend].accepted, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&backend_table_get()->frontends[l->frontend].stats->accepted, 1,
+                                  memory_order_relaxed);
         if (w->stopping) {
             close(res);
         } else if (slot_take()) {
-            conn_accept(w, res, l);
+            conn_accept(w, res, l->frontend);
         } else {
             /* The kernel handed us one more than max_conns allows: keep it
              * unserved, like the backlog would, rather than drop it. */
-            if (hold(w, res, (uint32_t)(l - w->ls)) < 0) {
+            if (hold(w, res, l->frontend) < 0) {
                 log_warn("worker %u: cannot hold client over max_conns, closing it", w->id);
                 close(res);
             }
@@ -145,25 +157,72 @@ static void on_accept(struct loop_op *op, int res, unsigned flags)
         /* Retrying at once would spin: give closing connections time to
          * free descriptors, and say so (once per backoff period). */
         log_warn("worker %u: accept on %s: %s, pausing %d ms", w->id,
-                 lb_rt.cfg->frontends[l->frontend].name, strerror(-res), ACCEPT_BACKOFF_MS);
+                 backend_table_get()->frontends[l->frontend].name, strerror(-res),
+                 ACCEPT_BACKOFF_MS);
     } else {
-        log_error("worker %u: accept on %s: %s", w->id, lb_rt.cfg->frontends[l->frontend].name,
-                  strerror(-res));
+        log_error("worker %u: accept on %s: %s", w->id,
+                  backend_table_get()->frontends[l->frontend].name, strerror(-res));
     }
     if (timer_arm(loop_timers(w->loop), &l->backoff, loop_now(w->loop) + ACCEPT_BACKOFF_MS) < 0)
         accept_arm(l);
 }
 
+/* Stops accepting on <l>. A shared listener stays open: main closes it. */
+static void listener_close(struct worker *w, struct wlistener *l)
+{
+    timer_disarm(loop_timers(w->loop), &l->backoff);
+    loop_cancel(w->loop, &l->op);
+    if (l->owned && l->fd >= 0) {
+        loop_close(w->loop, l->fd);
+        l->fd = -1;
+    }
+}
+
 static void listeners_close(struct worker *w)
 {
-    for (uint32_t i = 0; i < w->nls; i++) {
-        struct wlistener *l = &w->ls[i];
+    for (uint32_t i = 0; i < w->nls; i++)
+        listener_close(w, w->ls[i]);
+}
 
-        timer_disarm(loop_timers(w->loop), &l->backoff);
-        loop_cancel(w->loop, &l->op);
-        if (l->owned && l->fd >= 0)
-            loop_close(w->loop, l->fd);
+/* Installs the listeners a reload handed over (worker thread). */
+static void listeners_update(struct worker *w, struct listen_update *u)
+{
+    for (uint32_t i = 0; i < w->nls; i++) {
+        struct wlistener *l = w->ls[i];
+        bool kept = false;
+
+        for (uint32_t j = 0; j < u->nls && !kept; j++)
+            kept = u->ls[j] == l;
+        if (kept)
+            continue;
+        listener_close(w, l);
+        /* Its accept may still complete (cancelled, or with a client that
+         * is then served): freed once nothing is in flight. */
         l->fd = -1;
+        l->next = w->closed_ls;
+        w->closed_ls = l;
+    }
+    lb_free(w->ls);
+    w->ls = u->ls;
+    w->nls = u->nls;
+    for (uint32_t i = 0; i < w->nls; i++) {
+        w->ls[i]->frontend = u->frontend[i];
+        accept_arm(w->ls[i]);
+    }
+}
+
+/* Frees the closed listeners whose last completion has arrived. */
+static void listeners_reap(struct worker *w)
+{
+    for (struct wlistener **pp = &w->closed_ls; *pp;) {
+        struct wlistener *l = *pp;
+
+        if (l->op.inflight) {
+            pp = &l->next;
+            continue;
+        }
+        *pp = l->next;
+        lb_free(l);
     }
 }
 
@@ -187,7 +246,8 @@ static void on_tick(struct timer *t, uint64_t now)
 static void begin_stop(struct worker *w)
 {
     w->stopping = true;
-    w->stop_deadline = loop_now(w->loop) + lb_rt.cfg->global.shutdown_grace_ms;
+    w->stop_deadline =
+        loop_now(w->loop) + atomic_load_explicit(&lb_rt.shutdown_grace_ms, memory_order_relaxed);
     listeners_close(w);
     for (uint32_t i = 0; i < w->nheld; i++)
         close(w->held[i].fd);
@@ -230,7 +290,7 @@ static void *worker_main(void *arg)
     timer_init(&w->tick, on_tick);
     timer_arm(loop_timers(w->loop), &w->tick, loop_now(w->loop) + TICK_MS);
     for (uint32_t i = 0; i < w->nls; i++)
-        accept_arm(&w->ls[i]);
+        accept_arm(w->ls[i]);
     for (;;) {
         if (!w->stopping && atomic_load_explicit(&w->stop, memory_order_acquire))
             begin_stop(w);
@@ -243,6 +303,10 @@ static void *worker_main(void *arg)
             if (!w->nconns && !w->closing)
                 break;
         }
+        if (atomic_load_explicit(&w->update, memory_order_relaxed) && !w->stopping) {
+            listeners_update(w, atomic_exchange_explicit(&w->update, NULL, memory_order_acquire));
+            sem_post(&w->updated);
+        }
         ret = loop_run_once(w->loop, MAX_WAIT_MS);
         if (ret < 0) {
             log_error("worker %u: event loop failed: %s", w->id, strerror(-ret));
@@ -251,21 +315,24 @@ static void *worker_main(void *arg)
             break;
         }
         conn_reap(w);
+        if (w->closed_ls)
+            listeners_reap(w);
         atomic_fetch_add_explicit(&w->loops, 1, memory_order_relaxed);
         atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
         if (w->qsbr_slot >= 0)
             qsbr_quiescent(w->qsbr_slot);
     }
     /* Drain the cancellations issued above before the loop goes away. */
-    for (int i = 0; i < 100 && (w->closing || w->nls); i++) {
+    for (int i = 0; i < 100 && (w->closing || w->nls || w->closed_ls); i++) {
         bool busy = false;
 
         for (uint32_t j = 0; j < w->nls; j++)
-            busy |= w->ls[j].op.inflight;
-        if (!busy && !w->closing)
+            busy |= w->ls[j]->op.inflight;
+        if (!busy && !w->closing && !w->closed_ls)
             break;
         loop_run_once(w->loop, 10);
         conn_reap(w);
+        listeners_reap(w);
     }
     if (w->qsbr_slot >= 0)
         qsbr_unregister(w->qsbr_slot);
@@ -300,62 +367,236 @@ void worker__pipe_put(struct worker *w, struct pipe_pair *p, bool empty)
     close(p->wr);
 }
 
-/* Listening sockets: one per worker and bind with SO_REUSEPORT, so the
- * kernel spreads clients over workers; a unix socket is shared instead. */
-static int listeners_create(const struct config *cfg, struct worker *ws, uint32_t n)
-{
-    uint32_t nls = 0;
+/* ---- listeners: built by main, at start-up and on reload ---- */
 
+struct listen_plan {
+    struct listen_update *u; /* one per worker */
+    /* Shared (unix) listeners the new config drops: closed and unlinked by
+     * main once every worker has let go of them. */
+    int *drop_fd;
+    struct cfg_addr *drop_addr;
+    uint32_t ndrop;
+};
+
+static bool addr_equal(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+    return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+static struct wlistener *listener_find(const struct worker *w, const struct cfg_addr *a)
+{
+    for (uint32_t i = 0; i < w->nls; i++) {
+        if (addr_equal(&w->ls[i]->addr, a))
+            return w->ls[i];
+    }
+    return NULL;
+}
+
+static const char *unix_path(const struct cfg_addr *a)
+{
+    return a->ss.ss_family == AF_UNIX ? ((const struct sockaddr_un *)&a->ss)->sun_path : NULL;
+}
+
+static void plan_free(struct listen_plan *p, uint32_t n, bool with_ls)
+{
+    for (uint32_t i = 0; p->u && i < n; i++) {
+        if (with_ls)
+            lb_free(p->u[i].ls);
+        lb_free(p->u[i].frontend);
+        lb_free(p->u[i].fresh);
+    }
+    lb_free(p->u);
+    lb_free(p->drop_fd);
+    lb_free(p->drop_addr);
+    lb_free(p);
+}
+
+void workers_plan_abort(struct listen_plan *p, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct listen_update *u = &p->u[i];
+
+        for (uint32_t k = 0; k < u->nls; k++) {
+            struct wlistener *l = u->ls[k];
+
+            if (!u->fresh[k])
+                continue;
+            /* A shared socket is worker 0's to close, once. */
+            if (l->owned || i == 0) {
+                close(l->fd);
+                if (unix_path(&l->addr))
+                    unlink(unix_path(&l->addr));
+            }
+            lb_free(l);
+        }
+    }
+    plan_free(p, n, true);
+}
+
+/* The listener of worker <w> for bind <a>: the one it has, or a new one
+ * (<shared_fd> >= 0: the unix socket worker 0 opened). NULL with <*err>. */
+static struct wlistener *plan_listener(struct worker *w, const struct cfg_addr *a, int shared_fd,
+                                       bool *fresh, int *err)
+{
+    struct wlistener *l = listener_find(w, a);
+    bool shared = a->ss.ss_family == AF_UNIX;
+
+    *fresh = l == NULL;
+    if (l)
+        return l;
+    l = lb_calloc(1, sizeof(*l));
+    if (!l) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    /* SO_REUSEPORT siblings, one per worker, so the kernel spreads clients
+     * over workers; a unix socket cannot be, and is shared instead. */
+    l->fd =
+        shared_fd >= 0 ? shared_fd : net_listen((const struct sockaddr *)&a->ss, a->len, !shared);
+    if (l->fd < 0) {
+        *err = l->fd;
+        lb_free(l);
+        return NULL;
+    }
+    l->w = w;
+    l->owned = !shared;
+    l->addr = *a;
+    l->op.cb = on_accept;
+    timer_init(&l->backoff, on_backoff);
+    return l;
+}
+
+int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct listen_plan **out)
+{
+    struct listen_plan *p = lb_calloc(1, sizeof(*p));
+    uint32_t nls = 0;
+    int ret = -ENOMEM;
+
+    if (!p)
+        return -ENOMEM;
     for (size_t f = 0; f < cfg->nfrontends; f++)
         nls += (uint32_t)cfg->frontends[f].nbinds;
+    p->u = lb_calloc(n, sizeof(*p->u));
+    p->drop_fd = lb_calloc(ws[0].nls ? ws[0].nls : 1, sizeof(*p->drop_fd));
+    p->drop_addr = lb_calloc(ws[0].nls ? ws[0].nls : 1, sizeof(*p->drop_addr));
+    if (!p->u || !p->drop_fd || !p->drop_addr)
+        goto err;
     for (uint32_t i = 0; i < n; i++) {
-        ws[i].ls = lb_calloc(nls, sizeof(*ws[i].ls));
-        if (!ws[i].ls)
-            return -ENOMEM;
-        ws[i].nls = nls;
+        p->u[i].ls = lb_calloc(nls ? nls : 1, sizeof(*p->u[i].ls));
+        p->u[i].frontend = lb_calloc(nls ? nls : 1, sizeof(*p->u[i].frontend));
+        p->u[i].fresh = lb_calloc(nls ? nls : 1, sizeof(*p->u[i].fresh));
+        if (!p->u[i].ls || !p->u[i].frontend || !p->u[i].fresh)
+            goto err;
     }
     for (size_t f = 0, k = 0; f < cfg->nfrontends; f++) {
         const struct cfg_frontend *fe = &cfg->frontends[f];
+        int slot = backend_frontend_slot(fe->name);
 
+        if (slot < 0)
+            goto err;
         for (size_t b = 0; b < fe->nbinds; b++, k++) {
-            const struct cfg_addr *a = &fe->binds[b];
-            bool shared = a->ss.ss_family == AF_UNIX;
+            bool opened = false;
             int shared_fd = -1;
 
             for (uint32_t i = 0; i < n; i++) {
-                struct wlistener *l = &ws[i].ls[k];
-                int fd = shared && i > 0
-                             ? shared_fd
-                             : net_listen((const struct sockaddr *)&a->ss, a->len, !shared);
+                struct listen_update *u = &p->u[i];
+                struct wlistener *l =
+                    plan_listener(&ws[i], &fe->binds[b], shared_fd, &u->fresh[k], &ret);
 
-                if (fd < 0) {
+                if (!l) {
                     log_error("frontend %s: cannot listen on %s: %s", fe->name, fe->bind_texts[b],
-                              strerror(-fd));
-                    return fd;
+                              strerror(-ret));
+                    goto err;
                 }
-                shared_fd = fd;
-                l->w = &ws[i];
-                l->fd = fd;
-                l->frontend = (uint32_t)f;
-                l->owned = !shared;
-                l->op.cb = on_accept;
-                timer_init(&l->backoff, on_backoff);
+                if (!l->owned)
+                    shared_fd = l->fd;
+                opened |= u->fresh[k];
+                u->ls[k] = l;
+                u->frontend[k] = (uint32_t)slot;
+                u->nls = (uint32_t)k + 1;
             }
-            log_info("frontend %s: listening on %s", fe->name, fe->bind_texts[b]);
+            if (opened)
+                log_info("frontend %s: listening on %s", fe->name, fe->bind_texts[b]);
         }
     }
+    for (uint32_t j = 0; j < ws[0].nls; j++) {
+        const struct wlistener *l = ws[0].ls[j];
+        bool kept = false;
+
+        for (uint32_t k = 0; k < p->u[0].nls && !kept; k++)
+            kept = p->u[0].ls[k] == l;
+        if (!kept && !l->owned) {
+            p->drop_fd[p->ndrop] = l->fd;
+            p->drop_addr[p->ndrop++] = l->addr;
+        }
+    }
+    *out = p;
     return 0;
+err:
+    workers_plan_abort(p, n);
+    return ret < 0 ? ret : -ENOMEM;
 }
 
-/* Closes sockets the workers did not close themselves: shared unix
- * listeners, and everything when start-up failed. */
-static void listeners_destroy(struct worker *ws, uint32_t n, bool all)
+static void worker_wake(struct worker *w)
+{
+    uint64_t one = 1;
+
+    /* EAGAIN: the counter is already non-zero, the worker will wake. */
+    if (write(w->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("cannot wake worker %u: %s", w->id, strerror(errno));
+}
+
+void workers_plan_apply(struct listen_plan *p, struct worker *ws, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        atomic_store_explicit(&ws[i].update, &p->u[i], memory_order_release);
+        worker_wake(&ws[i]);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        /* A worker takes it within one loop turn (at most MAX_WAIT_MS);
+         * one that has died never will. */
+        while (!atomic_load_explicit(&ws[i].done, memory_order_acquire)) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 100 * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            if (sem_timedwait(&ws[i].updated, &ts) == 0)
+                break;
+        }
+    }
+    for (uint32_t j = 0; j < p->ndrop; j++) {
+        close(p->drop_fd[j]);
+        unlink(unix_path(&p->drop_addr[j]));
+    }
+    /* The ls arrays now belong to the workers. */
+    plan_free(p, n, false);
+}
+
+/* Installs a start-up plan directly: no worker runs yet. */
+static void plan_install(struct listen_plan *p, struct worker *ws, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        ws[i].ls = p->u[i].ls;
+        ws[i].nls = p->u[i].nls;
+        for (uint32_t k = 0; k < ws[i].nls; k++)
+            ws[i].ls[k]->frontend = p->u[i].frontend[k];
+    }
+    plan_free(p, n, false);
+}
+
+/* Closes the sockets workers did not close themselves: shared unix
+ * listeners, and everything of workers that never ran. */
+static void listeners_destroy(struct worker *ws, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         for (uint32_t k = 0; k < ws[i].nls; k++) {
-            struct wlistener *l = &ws[i].ls[k];
+            struct wlistener *l = ws[i].ls[k];
 
-            if (l->fd >= 0 && (all ? (l->owned || i == 0) : (!l->owned && i == 0)))
+            if (l->fd >= 0 && (l->owned || i == 0))
                 close(l->fd);
             l->fd = -1;
         }
@@ -384,11 +625,20 @@ static void workers_free(struct worker *ws, uint32_t n)
             close(ws[i].pipes[p].wr);
         }
         lb_free(ws[i].pipes);
+        for (uint32_t k = 0; k < ws[i].nls; k++)
+            lb_free(ws[i].ls[k]);
         lb_free(ws[i].ls);
+        while (ws[i].closed_ls) {
+            struct wlistener *l = ws[i].closed_ls;
+
+            ws[i].closed_ls = l->next;
+            lb_free(l);
+        }
         lb_free(ws[i].held);
         if (ws[i].wake_fd >= 0)
             close(ws[i].wake_fd);
         sem_destroy(&ws[i].ready);
+        sem_destroy(&ws[i].updated);
     }
     lb_free(ws);
 }
@@ -397,6 +647,7 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
 {
     struct worker *ws = lb_calloc(n, sizeof(*ws));
     cpu_set_t allowed;
+    struct listen_plan *plan;
     int cpus[CPU_SETSIZE], ncpus = 0, ret;
 
     if (!ws)
@@ -407,14 +658,16 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
                 cpus[ncpus++] = c;
         }
     }
-    for (uint32_t i = 0; i < n; i++)
+    for (uint32_t i = 0; i < n; i++) {
         ws[i].wake_fd = -1;
+        sem_init(&ws[i].ready, 0, 0);
+        sem_init(&ws[i].updated, 0, 0);
+    }
     for (uint32_t i = 0; i < n; i++) {
         ws[i].id = i;
         ws[i].cpu = ncpus ? cpus[i % (uint32_t)ncpus] : -1;
         ws[i].qsbr_slot = -1;
         ws[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1);
-        sem_init(&ws[i].ready, 0, 0);
         ws[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (ws[i].wake_fd < 0) {
             ret = -errno;
@@ -426,13 +679,13 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
             goto err;
         }
     }
-    ret = listeners_create(cfg, ws, n);
+    ret = workers_plan(ws, n, cfg, &plan);
     if (ret < 0)
         goto err;
+    plan_install(plan, ws, n);
     *out = ws;
     return 0;
 err:
-    listeners_destroy(ws, n, true);
     workers_free(ws, n);
     return ret;
 }
@@ -461,11 +714,7 @@ void workers_stop(struct worker *ws, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         atomic_store_explicit(&ws[i].stop, true, memory_order_release);
-        uint64_t one = 1;
-
-        /* EAGAIN: the counter is already non-zero, the worker will wake. */
-        if (write(ws[i].wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-            log_warn("cannot wake worker %u: %s", i, strerror(errno));
+        worker_wake(&ws[i]);
     }
 }
 
@@ -478,7 +727,7 @@ int workers_join(struct worker *ws, uint32_t n)
             pthread_join(ws[i].thread, NULL);
         failed |= ws[i].exit_code;
     }
-    listeners_destroy(ws, n, false);
+    listeners_destroy(ws, n);
     unix_paths_remove(lb_rt.cfg);
     workers_free(ws, n);
     return failed;

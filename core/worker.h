@@ -23,35 +23,55 @@
 struct worker;
 struct conn;
 
-/* Settings and shared state of the running process; read-only once the
- * workers run, except the atomics. */
+/*
+ * Settings and shared state of the running process. <cfg> and <backend> are
+ * the main thread's (others read <backend> only, which never changes); the
+ * settings a reload may change are atomics that workers read when they use
+ * them, so no worker ever holds a pointer into a config that a reload frees.
+ */
 struct lb_runtime {
-    const struct config *cfg;
+    const struct config *cfg; /* main thread only */
     enum loop_backend backend;
-    enum fwd_mode forward;
-    uint32_t max_conns;
+    _Atomic uint32_t forward; /* enum fwd_mode, for new connections */
+    _Atomic uint32_t max_conns;
+    _Atomic uint32_t shutdown_grace_ms;
+    _Atomic bool log_connections;
     _Atomic uint32_t active; /* proxied connections, all workers */
     /* Bumped by the health checker when a server with on_down_close goes
      * down: each worker then closes its connections to such servers. */
     _Atomic uint32_t close_gen;
+    /* Reloads (SIGHUP), for /metrics. */
+    _Atomic uint64_t reloads, reload_failures;
+    _Atomic bool reload_ok;
 };
 
 extern struct lb_runtime lb_rt;
 
+/*
+ * One listening socket of one worker. Its identity is the address it is
+ * bound to: a reload keeps the listener (and the clients in its backlog) of
+ * every address the new lb.ini still binds, even if another frontend now
+ * owns it, opens the new ones and closes the rest.
+ */
 struct wlistener {
     struct worker *w;
     int fd;
-    uint32_t frontend; /* index into cfg->frontends */
+    uint32_t frontend; /* frontend slot (core/backend.h); set by its worker */
     bool owned;        /* closed by this worker (else shared, closed by main) */
     bool armed;        /* accept op in flight */
+    struct cfg_addr addr;
     struct loop_op op;
     struct timer backoff;
+    struct wlistener *next; /* on the worker's list of closed listeners */
 };
 
 struct held_client {
     int fd;
-    uint32_t listener; /* index into worker.ls */
+    uint32_t frontend; /* slot of the frontend that accepted it */
 };
+
+/* A worker's new set of listeners, handed over by a reload (worker.c). */
+struct listen_update;
 
 struct pipe_pair {
     int rd, wr;
@@ -65,8 +85,13 @@ struct worker {
     sem_t ready; /* posted once the loop exists (or failed to) */
     int wake_fd; /* eventfd: main writes to it to wake the worker */
     struct loop *loop;
-    struct wlistener *ls;
+    struct wlistener **ls;
     uint32_t nls;
+    struct wlistener *closed_ls; /* dropped by a reload, freed once idle */
+    /* Set by main during a reload; the worker installs it at its next
+     * loop turn and posts <updated>. */
+    _Atomic(struct listen_update *) update;
+    sem_t updated;
 
     struct conn *conns;   /* live connections (doubly linked) */
     struct conn *closing; /* closed, waiting for their last completions */
@@ -103,6 +128,22 @@ struct worker {
  * -errno with the reason logged.
  */
 int workers_create(const struct config *cfg, uint32_t n, struct worker **out);
+/*
+ * What a reload changes in the listeners: for every worker, the listeners
+ * of <cfg>'s binds, those already open reused, the others opened here (main
+ * thread) so that a bind error rejects the reload before anything changed.
+ */
+struct listen_plan;
+
+/* Builds the plan, or returns -errno with the reason logged (nothing changed). */
+int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct listen_plan **out);
+/* Drops a plan that will not be applied, closing the sockets it opened. */
+void workers_plan_abort(struct listen_plan *p, uint32_t n);
+/* Hands every worker its new listeners and waits until each has installed
+ * them (a worker closes those it no longer has); then closes shared
+ * listeners that are gone. Frees the plan. */
+void workers_plan_apply(struct listen_plan *p, struct worker *ws, uint32_t n);
+
 /* Starts the threads. Returns 0 or -errno (threads already started keep going). */
 int workers_start(struct worker *ws, uint32_t n);
 /* Asks every worker to stop accepting and drain its connections. */

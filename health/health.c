@@ -53,6 +53,21 @@ static _Atomic bool kicked;
 
 enum hc_change hc_fsm_step(struct hc_fsm *f, bool ok, uint32_t rise, uint32_t fall)
 {
+    if (f->checking) {
+        if (ok) {
+            f->fail = 0;
+            if (++f->ok < rise)
+                return HC_SAME;
+            f->checking = false;
+            f->up = true;
+            return HC_WENT_UP;
+        }
+        f->ok = 0;
+        if (++f->fail < fall)
+            return HC_SAME;
+        f->checking = false;
+        return HC_WENT_DOWN;
+    }
     if (ok) {
         f->fail = 0;
         if (f->up)
@@ -124,15 +139,16 @@ static void schedule(struct hc_srv *h)
 
 /* ---- state changes ---- */
 
-static struct pool *hc_pool(const struct hc_srv *h)
+/* The lb.ini weight of <s> on the effective scale; a reload may change it. */
+static uint32_t full_weight(const struct server *s)
 {
-    return &backend_table_get()->pools[h->pool_idx];
+    return atomic_load_explicit(&s->cfg_weight, memory_order_relaxed) * SRV_WEIGHT_SCALE;
 }
 
 /* The effective weight <elapsed> ms into a slow start: from 1 up to full. */
 static uint32_t ramp_weight(const struct hc_srv *h, uint64_t elapsed)
 {
-    uint64_t full = (uint64_t)h->s->cfg_weight * SRV_WEIGHT_SCALE;
+    uint64_t full = full_weight(h->s);
     uint64_t w;
 
     if (elapsed >= h->cb->slow_start_ms)
@@ -150,7 +166,7 @@ static uint32_t ramp_step_ms(const struct hc_srv *h)
 
 static void set_weight(struct hc_srv *h, uint32_t w)
 {
-    server_set_weight(hc_pool(h), h->s, w);
+    server_set_weight(h->pool_idx, h->s, w);
     /* An algorithm may have retired a table: free it once workers moved on. */
     h->hc->retire_pending = true;
 }
@@ -161,9 +177,8 @@ static void on_ramp(struct timer *t, uint64_t now)
     uint32_t w = ramp_weight(h, now - h->up_at);
 
     set_weight(h, w);
-    if (w < h->s->cfg_weight * SRV_WEIGHT_SCALE &&
-        timer_arm(loop_timers(h->hc->loop), t, now + ramp_step_ms(h)) < 0)
-        set_weight(h, h->s->cfg_weight * SRV_WEIGHT_SCALE);
+    if (w < full_weight(h->s) && timer_arm(loop_timers(h->hc->loop), t, now + ramp_step_ms(h)) < 0)
+        set_weight(h, full_weight(h->s));
 }
 
 static void went_down(struct hc_srv *h, const char *why, uint32_t passive)
@@ -172,7 +187,7 @@ static void went_down(struct hc_srv *h, const char *why, uint32_t passive)
     const struct cfg_backend *cb = h->cb;
 
     timer_disarm(loop_timers(h->hc->loop), &h->ramp);
-    server_set_state(hc_pool(h), s, SRV_DOWN);
+    server_set_state(h->pool_idx, s, SRV_DOWN);
     atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
     if (cb->on_down_close) {
         /* Workers compare it on their tick and close what was picked before. */
@@ -196,23 +211,45 @@ static void went_up(struct hc_srv *h, const char *why)
 
     /* The low weight first: the server must not take a full share even for
      * the moment between the two stores. */
-    if (cb->slow_start_ms && s->cfg_weight) {
+    bool slow = cb->slow_start_ms && full_weight(s);
+
+    if (slow) {
         h->up_at = loop_now(loop);
         set_weight(h, ramp_weight(h, 0));
         if (timer_arm(loop_timers(loop), &h->ramp, h->up_at + ramp_step_ms(h)) < 0)
-            set_weight(h, s->cfg_weight * SRV_WEIGHT_SCALE);
+            set_weight(h, full_weight(s));
     }
-    server_set_state(hc_pool(h), s, SRV_UP);
+    server_set_state(h->pool_idx, s, SRV_UP);
     log_info("server %s/%s is UP: %s (%u/%u passed)%s", cb->name, s->name, why, cb->rise, cb->rise,
-             cb->slow_start_ms && s->cfg_weight ? ", slow start" : "");
+             slow ? ", slow start" : "");
     hc__hook_run(h->hc, &cb->on_up, "on_up", h);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void hc__probe_started(struct hc_srv *h)
+{
+    h->started_ns = mono_ns();
 }
 
 void hc__result(struct hc_srv *h, bool ok, const char *why)
 {
     struct server *s = h->s;
+    uint64_t us = (mono_ns() - h->started_ns) / 1000;
     uint32_t passive = 0;
     enum hc_change ch;
+
+    atomic_store_explicit(&s->check_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us,
+                          memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->checks, 1, memory_order_relaxed);
+    if (!ok)
+        atomic_fetch_add_explicit(&s->check_fails, 1, memory_order_relaxed);
 
     if (ok && atomic_load_explicit(&s->fails, memory_order_relaxed))
         atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
@@ -236,11 +273,192 @@ void hc__result(struct hc_srv *h, bool ok, const char *why)
 static void passive_scan(struct hc *hc)
 {
     for (uint32_t i = 0; i < hc->nsrvs; i++) {
-        struct hc_srv *h = &hc->srvs[i];
+        struct hc_srv *h = hc->srvs[i];
         uint32_t n = atomic_load_explicit(&h->s->fails, memory_order_relaxed);
 
         if (n && hc_fsm_passive(&h->fsm, n, h->cb->fall) == HC_WENT_DOWN)
             went_down(h, "connects from clients failed", n);
+    }
+}
+
+/* ---- the server list: built by main, installed by the checker ---- */
+
+struct hc_update {
+    struct hc_srv **srvs;
+    const struct cfg_backend **cbs; /* the backend settings of each */
+    bool *fresh;                    /* built for this update: not yet scheduled */
+    uint32_t n;
+};
+
+static void srv_free(struct hc_srv *h)
+{
+    lb_free(h->req);
+    lb_free(h);
+}
+
+static void update_free(struct hc_update *u, bool with_fresh)
+{
+    if (!u)
+        return;
+    for (uint32_t i = 0; with_fresh && i < u->n; i++) {
+        if (u->fresh[i])
+            srv_free(u->srvs[i]);
+    }
+    lb_free(u->srvs);
+    lb_free(u->cbs);
+    lb_free(u->fresh);
+    lb_free(u);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* True when a probe built for <a> is also the probe of <b>. */
+static bool probe_same(const struct cfg_backend *a, const struct cfg_backend *b)
+{
+    return a->health == b->health && str_eq(a->health_path, b->health_path) &&
+           a->health_expect == b->health_expect && a->health_timeout_ms == b->health_timeout_ms &&
+           a->health_expect_len == b->health_expect_len &&
+           (!a->health_expect_len ||
+            memcmp(a->health_expect_str, b->health_expect_str, a->health_expect_len) == 0) &&
+           a->health_send_len == b->health_send_len &&
+           (!a->health_send_len || memcmp(a->health_send, b->health_send, a->health_send_len) == 0);
+}
+
+static int pool_slot(const struct lb_table *t, const char *name)
+{
+    for (uint32_t i = 0; i < t->npools; i++) {
+        if (!t->pools[i].gone && strcmp(t->pools[i].name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/*
+ * The servers of <cfg> to check, reusing the entries of <hc> (NULL at
+ * start) for servers that stay with the same probe. Main thread: it reads
+ * hc->srvs, which only an update it hands over itself can change.
+ */
+static int update_build(const struct config *cfg, const struct hc *hc, struct hc_update **out)
+{
+    const struct lb_table *t = backend_table_get();
+    struct hc_update *u = lb_calloc(1, sizeof(*u));
+    uint32_t n = 0;
+
+    if (!u)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        if (cfg->backends[i].health != HEALTH_NONE)
+            n += (uint32_t)cfg->backends[i].nservers;
+    }
+    u->srvs = lb_calloc(n ? n : 1, sizeof(*u->srvs));
+    u->cbs = lb_calloc(n ? n : 1, sizeof(*u->cbs));
+    u->fresh = lb_calloc(n ? n : 1, sizeof(*u->fresh));
+    if (!u->srvs || !u->cbs || !u->fresh)
+        goto err;
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct cfg_backend *cb = &cfg->backends[i];
+        int slot = pool_slot(t, cb->name);
+
+        if (cb->health == HEALTH_NONE || slot < 0)
+            continue;
+        /* The pool was built from this very section: servers[j] is the
+         * server of cb->servers[j]. */
+        for (uint32_t j = 0; j < t->pools[slot].nservers; j++) {
+            struct server *s = t->pools[slot].servers[j];
+            struct hc_srv *old = NULL, *h;
+
+            for (uint32_t k = 0; hc && k < hc->nsrvs && !old; k++)
+                old = hc->srvs[k]->s == s ? hc->srvs[k] : NULL;
+            u->cbs[u->n] = cb;
+            if (old && probe_same(old->cb, cb)) {
+                u->srvs[u->n++] = old;
+                continue;
+            }
+            h = lb_calloc(1, sizeof(*h));
+            if (!h)
+                goto err;
+            h->s = s;
+            h->cb = cb;
+            h->pool_idx = (uint32_t)slot;
+            if (old) {
+                h->fsm = old->fsm;
+            } else {
+                uint32_t st = atomic_load(&s->health);
+
+                h->fsm.up = st == SRV_UP;
+                h->fsm.checking = st == SRV_CHECKING;
+            }
+            u->srvs[u->n] = h;
+            u->fresh[u->n++] = true;
+            if (hc__probe_init(h) < 0)
+                goto err;
+        }
+    }
+    *out = u;
+    return 0;
+err:
+    update_free(u, true);
+    return -ENOMEM;
+}
+
+/* Arms the first probe of a new entry within <spread> ms. */
+static void first_probe(struct hc *hc, struct hc_srv *h, uint64_t spread)
+{
+    h->hc = hc;
+    timer_init(&h->timer, on_due);
+    timer_init(&h->ramp, on_ramp);
+    if (timer_arm(loop_timers(hc->loop), &h->timer,
+                  hc__tick(loop_now(hc->loop) + 1 + hc_rand(hc) % (spread ? spread : 1))) < 0)
+        log_error("health: out of memory: %s/%s is not checked", h->cb->name, h->s->name);
+}
+
+/* Installs <u> (checker thread). */
+static void update_install(struct hc *hc, struct hc_update *u)
+{
+    for (uint32_t i = 0; i < hc->nsrvs; i++) {
+        struct hc_srv *h = hc->srvs[i];
+        bool kept = false;
+
+        for (uint32_t k = 0; k < u->n && !kept; k++)
+            kept = u->srvs[k] == h;
+        if (kept)
+            continue;
+        hc__probe_abort(h);
+        timer_disarm(loop_timers(hc->loop), &h->timer);
+        timer_disarm(loop_timers(hc->loop), &h->ramp);
+        h->next = hc->retired;
+        hc->retired = h;
+    }
+    lb_free(hc->srvs);
+    hc->srvs = u->srvs;
+    hc->nsrvs = u->n;
+    for (uint32_t k = 0; k < u->n; k++) {
+        struct hc_srv *h = u->srvs[k];
+
+        h->cb = u->cbs[k];
+        /* Added servers wait for their verdict: check them soon. */
+        if (u->fresh[k])
+            first_probe(hc, h, h->fsm.checking ? 1000 : h->cb->health_interval_ms);
+    }
+    u->srvs = NULL;
+    update_free(u, false);
+}
+
+/* Frees retired entries whose last completion has arrived. */
+static void retired_reap(struct hc *hc)
+{
+    for (struct hc_srv **pp = &hc->retired; *pp;) {
+        struct hc_srv *h = *pp;
+
+        if (hc__probe_busy(h)) {
+            pp = &h->next;
+            continue;
+        }
+        *pp = h->next;
+        srv_free(h);
     }
 }
 
@@ -251,6 +469,7 @@ static void *hc_main(void *arg)
     struct hc *hc = arg;
     struct loop_params lp = {
         .buf_size = 4096, .buf_count = 256, .entries = 512, .wake_fd = hc->wake_fd};
+    struct hc_update *u;
     int ret;
 
     /* Named, so that top -H and /proc show what the checker costs. */
@@ -262,16 +481,14 @@ static void *hc_main(void *arg)
         return NULL;
     hc->qsbr_slot = qsbr_register();
     /* The first probes spread over one interval, not all at start-up. */
-    for (uint32_t i = 0; i < hc->nsrvs; i++) {
-        struct hc_srv *h = &hc->srvs[i];
-
-        h->timer.cb = on_due;
-        if (timer_arm(loop_timers(hc->loop), &h->timer,
-                      hc__tick(loop_now(hc->loop) + 1 + hc_rand(hc) % h->cb->health_interval_ms)) <
-            0)
-            log_error("health: out of memory: %s/%s is not checked", h->cb->name, h->s->name);
-    }
+    for (uint32_t i = 0; i < hc->nsrvs; i++)
+        first_probe(hc, hc->srvs[i], hc->srvs[i]->cb->health_interval_ms);
     while (!atomic_load_explicit(&hc->stop, memory_order_acquire)) {
+        u = atomic_exchange_explicit(&hc->update, NULL, memory_order_acquire);
+        if (u) {
+            update_install(hc, u);
+            sem_post(&hc->reloaded);
+        }
         ret = loop_run_once(hc->loop, HC_MAX_WAIT_MS);
         if (ret < 0) {
             log_error("health: event loop failed: %s; servers keep their last state",
@@ -280,20 +497,23 @@ static void *hc_main(void *arg)
         }
         if (atomic_exchange_explicit(&kicked, false, memory_order_acquire))
             passive_scan(hc);
+        if (hc->retired)
+            retired_reap(hc);
         if (hc->qsbr_slot >= 0)
             qsbr_quiescent(hc->qsbr_slot);
         if (hc->retire_pending)
             hc->retire_pending = qsbr_poll() > 0;
     }
     for (uint32_t i = 0; i < hc->nsrvs; i++)
-        hc__probe_abort(&hc->srvs[i]);
+        hc__probe_abort(hc->srvs[i]);
     /* Let the cancellations complete before the loop and the ops go away. */
     for (int turn = 0; turn < 100; turn++) {
         bool busy = false;
 
         for (uint32_t i = 0; i < hc->nsrvs && !busy; i++)
-            busy = hc__probe_busy(&hc->srvs[i]);
-        if (!busy)
+            busy = hc__probe_busy(hc->srvs[i]);
+        retired_reap(hc);
+        if (!busy && !hc->retired)
             break;
         loop_run_once(hc->loop, 10);
     }
@@ -303,6 +523,9 @@ static void *hc_main(void *arg)
     /* A ring is torn down by the thread that owns it. */
     loop_destroy(hc->loop);
     hc->loop = NULL;
+    /* The checker stopped: nobody takes an update any more. */
+    update_free(atomic_exchange(&hc->update, NULL), true);
+    atomic_store_explicit(&hc->exited, true, memory_order_release);
     return NULL;
 }
 
@@ -311,64 +534,57 @@ static void hc_free(struct hc *hc)
     if (!hc)
         return;
     for (uint32_t i = 0; i < hc->nsrvs; i++)
-        lb_free(hc->srvs[i].req);
+        srv_free(hc->srvs[i]);
     lb_free(hc->srvs);
+    while (hc->retired) {
+        struct hc_srv *h = hc->retired;
+
+        hc->retired = h->next;
+        srv_free(h);
+    }
     if (hc->loop)
         loop_destroy(hc->loop);
     if (hc->wake_fd >= 0)
         close(hc->wake_fd);
     sem_destroy(&hc->ready);
+    sem_destroy(&hc->reloaded);
     lb_free(hc);
 }
 
 int hc_start(const struct config *cfg)
 {
-    const struct lb_table *t = backend_table_get();
-    struct hc *hc;
+    struct hc_update *u = NULL;
     struct timespec ts;
-    uint32_t n = 0, k = 0;
+    struct hc *hc;
     int ret;
 
-    for (size_t i = 0; i < cfg->nbackends; i++) {
-        if (cfg->backends[i].health != HEALTH_NONE)
-            n += (uint32_t)cfg->backends[i].nservers;
-    }
-    if (!n) {
+    ret = update_build(cfg, NULL, &u);
+    if (ret < 0)
+        goto err_log;
+    if (!u->n) {
+        update_free(u, true);
         log_info("health: no backend has health checks");
         return 0;
     }
+    ret = -ENOMEM;
     hc = lb_calloc(1, sizeof(*hc));
-    if (!hc)
-        return -ENOMEM;
+    if (!hc) {
+        update_free(u, true);
+        goto err_log;
+    }
     hc->wake_fd = -1;
     hc->qsbr_slot = -1;
     sem_init(&hc->ready, 0, 0);
+    sem_init(&hc->reloaded, 0, 0);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     hc->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
-    hc->srvs = lb_calloc(n, sizeof(*hc->srvs));
-    ret = -ENOMEM;
-    if (!hc->srvs)
-        goto err;
-    for (size_t i = 0; i < cfg->nbackends; i++) {
-        const struct cfg_backend *cb = &cfg->backends[i];
-
-        if (cb->health == HEALTH_NONE)
-            continue;
-        for (size_t j = 0; j < cb->nservers; j++) {
-            struct hc_srv *h = &hc->srvs[k++];
-
-            h->hc = hc;
-            h->s = t->pools[i].servers[j];
-            h->cb = cb;
-            h->pool_idx = (uint32_t)i;
-            h->fsm.up = atomic_load(&h->s->state) == SRV_UP;
-            timer_init(&h->timer, on_due);
-            timer_init(&h->ramp, on_ramp);
-            hc->nsrvs = k;
-            if (hc__probe_init(h) < 0)
-                goto err;
-        }
-    }
+    /* Taken over whole: the thread schedules the first probes. */
+    hc->srvs = u->srvs;
+    hc->nsrvs = u->n;
+    for (uint32_t i = 0; i < u->n; i++)
+        u->srvs[i]->hc = hc;
+    u->srvs = NULL;
+    update_free(u, false);
     hc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (hc->wake_fd < 0) {
         ret = -errno;
@@ -388,13 +604,47 @@ int hc_start(const struct config *cfg)
     }
     checker = hc;
     atomic_store_explicit(&kick_fd, hc->wake_fd, memory_order_release);
-    log_info("health: checking %u server(s) in their own thread (%s)", n,
+    log_info("health: checking %u server(s) in their own thread (%s)", hc->nsrvs,
              lb_rt.backend == LOOP_URING ? "io_uring" : "epoll");
     return 0;
 err:
-    log_error("health: cannot start the checker: %s", strerror(-ret));
     hc_free(hc);
+err_log:
+    log_error("health: cannot start the checker: %s", strerror(-ret));
     return ret;
+}
+
+int hc_reload(const struct config *cfg)
+{
+    struct hc *hc = checker;
+    struct hc_update *u;
+    uint64_t one = 1;
+    int ret;
+
+    if (!hc)
+        return hc_start(cfg);
+    ret = update_build(cfg, hc, &u);
+    if (ret < 0) {
+        log_error("health: cannot take the new servers: %s", strerror(-ret));
+        return ret;
+    }
+    atomic_store_explicit(&hc->update, u, memory_order_release);
+    if (write(hc->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("health: cannot wake the checker: %s", strerror(errno));
+    /* The checker takes it within one loop turn (HC_MAX_WAIT_MS), unless
+     * its loop failed: then it has stopped and frees it itself. */
+    for (;;) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += 1;
+        if (sem_timedwait(&hc->reloaded, &ts) == 0)
+            break;
+        if (atomic_load_explicit(&hc->exited, memory_order_acquire))
+            break;
+    }
+    log_info("health: checking %u server(s)", hc->nsrvs);
+    return 0;
 }
 
 void hc_stop(void)

@@ -30,6 +30,17 @@ struct config;
 int hc_start(const struct config *cfg);
 
 /*
+ * Hands the checker the servers of <cfg> after a reload (main thread; the
+ * new backend table is published). Servers that stay keep their rise/fall
+ * state, slow start and running probe; added ones (SRV_CHECKING) get their
+ * first probe within a second; removed ones are no longer checked. Starts
+ * the checker if it was not running. Returns once the checker no longer
+ * uses the previous config, which the caller may then free. Returns 0 or
+ * -errno (the reason is logged; servers keep their state unchecked).
+ */
+int hc_reload(const struct config *cfg);
+
+/*
  * Stops the checker and joins its thread. Main thread, after the workers
  * have stopped (they may call hc_kick() until then) and before the backend
  * table is destroyed. Hooks still running are left to finish on their own.
@@ -48,6 +59,7 @@ struct hc_fsm {
     uint32_t ok;   /* consecutive successes while down */
     uint32_t fail; /* consecutive failures while up (or that took it down) */
     bool up;
+    bool checking; /* added by a reload, not yet judged (up is false) */
 };
 
 enum hc_change { HC_SAME = 0, HC_WENT_UP, HC_WENT_DOWN };
@@ -55,7 +67,9 @@ enum hc_change { HC_SAME = 0, HC_WENT_UP, HC_WENT_DOWN };
 /*
  * Accounts one probe result. An up server goes down after <fall>
  * consecutive failures, a down one comes up after <rise> consecutive
- * successes; a result of the other kind restarts the count.
+ * successes; a result of the other kind restarts the count. A checking
+ * server goes up after <rise> successes or down after <fall> failures,
+ * whichever comes first in a row.
  */
 enum hc_change hc_fsm_step(struct hc_fsm *f, bool ok, uint32_t rise, uint32_t fall);
 

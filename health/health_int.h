@@ -39,8 +39,13 @@ struct hc_srv {
     char *req;          /* what a probe sends: HTTP request or health_send */
     uint32_t req_len;
     uint32_t resp_len;
+    uint64_t started_ns; /* CLOCK_MONOTONIC at the probe's start, for its duration */
+    struct hc_srv *next; /* on the list of retired servers (reload) */
     char resp[HC_RESP_MAX];
 };
+
+/* The servers to check after a reload (health.c). */
+struct hc_update;
 
 struct hc_hook;
 
@@ -51,8 +56,14 @@ struct hc {
     sem_t ready;
     int start_err;
     _Atomic bool stop;
-    struct hc_srv *srvs;
+    struct hc_srv **srvs;
     uint32_t nsrvs;
+    struct hc_srv *retired; /* no longer checked, freed once their ops are back */
+    /* Set by main during a reload; installed at the next loop turn, which
+     * then posts <reloaded>. */
+    _Atomic(struct hc_update *) update;
+    sem_t reloaded;
+    _Atomic bool exited; /* the thread has ended (its loop failed, or stop) */
     uint64_t rng;
     int qsbr_slot;
     bool retire_pending;   /* a weight change retired a balancer table */
@@ -60,6 +71,9 @@ struct hc {
     uint32_t nhooks;
     struct timer hook_timer; /* reaps hooks while any runs */
 };
+
+/* Notes the start of a probe of <h>, for the duration hc__result() records. */
+void hc__probe_started(struct hc_srv *h);
 
 /* Starts a probe of <h> (probe.c); its result goes to hc__result(). */
 void hc__probe_start(struct hc_srv *h);

@@ -246,6 +246,7 @@ void hc__probe_start(struct hc_srv *h)
     const struct server *s = h->s;
     int fd;
 
+    hc__probe_started(h);
     fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         hc__result(h, false, strerror(errno));

@@ -37,6 +37,13 @@ void qsbr_retire(void *ptr, void (*fn)(void *))
 
 /* ---- fixtures ---------------------------------------------------------- */
 
+/* A test server and its position in pool_new()'s order, for counting picks. */
+struct tsrv {
+    struct server s; /* first: a picked server is its tsrv */
+    uint32_t index;
+};
+#define IDX(sp) (((const struct tsrv *)(sp))->index)
+
 /* A pool of <n> primaries named s0.. with weights <w> (NULL: all 1), then
  * <nbackup> backups named b0.., as config validation would build it. */
 static struct pool *pool_new(const char *algo, uint32_t n, const uint32_t *w, uint32_t nbackup)
@@ -52,21 +59,22 @@ static struct pool *pool_new(const char *algo, uint32_t n, const uint32_t *w, ui
     assert_non_null(p->servers);
     p->nservers = total;
     for (uint32_t i = 0; i < total; i++) {
-        struct server *s = aligned_alloc(64, (sizeof(*s) + 63) / 64 * 64);
+        struct tsrv *ts = aligned_alloc(64, (sizeof(*ts) + 63) / 64 * 64);
+        struct server *s = &ts->s;
         char name[32];
 
-        assert_non_null(s);
-        memset(s, 0, sizeof(*s));
+        assert_non_null(ts);
+        memset(ts, 0, sizeof(*ts));
+        ts->index = i;
         if (i < n)
             snprintf(name, sizeof(name), "s%u", i);
         else
             snprintf(name, sizeof(name), "b%u", i - n);
         s->name = strdup(name);
         s->backup = i >= n;
-        s->cfg_weight = (i < n && w) ? w[i] : 1;
-        s->index = i;
+        atomic_init(&s->cfg_weight, (i < n && w) ? w[i] : 1);
         atomic_init(&s->state, SRV_UP);
-        atomic_init(&s->weight, s->cfg_weight);
+        atomic_init(&s->weight, atomic_load(&s->cfg_weight));
         atomic_init(&s->active, 0);
         atomic_init(&s->conns_total, 0);
         atomic_init(&s->connect_fail, 0);
@@ -154,7 +162,7 @@ static void picks(struct pool *p, uint32_t k, const struct server *avoid, uint32
         struct server *s = pick(p, key_of(i), avoid, &rng);
 
         assert_non_null(s);
-        count[s->index]++;
+        count[IDX(s)]++;
         if (live[i % hold])
             server_put(live[i % hold]);
         assert_true(server_take(s));
@@ -306,7 +314,7 @@ static void test_max_conns(void **state)
     struct server *full = p->servers[1];
     uint32_t count[3];
 
-    full->max_conns = 2;
+    atomic_store(&full->max_conns, 2);
     atomic_store(&full->active, 2);
     sample(p, 3000, NULL, count);
     assert_int_equal(count[1], 0);
@@ -382,7 +390,7 @@ static void map_keys(struct pool *p, uint32_t *out)
         struct server *s = pick(p, key_of(i), NULL, &rng);
 
         assert_non_null(s);
-        out[i] = s->index;
+        out[i] = IDX(s);
     }
 }
 
@@ -525,7 +533,7 @@ static void expect_sequence(const char *algo, const uint32_t *w, uint32_t n, con
     uint64_t rng = 1;
 
     for (size_t i = 0; i < strlen(want); i++)
-        got[i] = (char)('a' + pick(p, 0, NULL, &rng)->index);
+        got[i] = (char)('a' + IDX(pick(p, 0, NULL, &rng)));
     assert_string_equal(got, want);
     pool_free(p);
 }
@@ -578,7 +586,7 @@ static void test_leastconn_fewest(void **state)
     atomic_store(&p->servers[3]->active, 1);
     memset(count, 0, sizeof(count));
     for (int i = 0; i < 300; i++)
-        count[pick(p, 0, NULL, &rng)->index]++;
+        count[IDX(pick(p, 0, NULL, &rng))]++;
     for (int i = 0; i < 4; i++)
         assert_int_equal(count[i], 75);
     pool_free(p);
