@@ -43,6 +43,7 @@ struct cli {
     bool measuring, stopping, bad_data;
     struct timer retry; /* connrate: restarts after a failure */
     uint32_t pending;   /* connrate: connections waiting for <retry> */
+    uint32_t opened;    /* latency, throughput: connections this worker opened */
     char first_error[160];
 };
 
@@ -281,9 +282,17 @@ static int lat_start(struct cli *cl)
 
         if (!c)
             continue;
+        cl->opened++;
         timer_init(&c->base.t, lat_on_timer);
-        if (!o->closed)
-            rb_sched_init(&c->s, o->rate, o->conns, i, cl->cfg->t0);
+        if (!o->closed) {
+            int ret = rb_sched_init(&c->s, o->rate, o->conns, i, cl->cfg->t0);
+
+            /* A zeroed schedule would make every request due at once: a
+             * closed loop in disguise. The parser rules this out; never
+             * run with one anyway. */
+            if (ret < 0)
+                return ret;
+        }
     }
     return 0;
 }
@@ -531,8 +540,10 @@ static int tp_start(struct cli *cl)
 {
     const struct rb_opts *o = cl->cfg->o;
 
-    for (uint32_t i = cl->w->id; i < o->streams; i += cl->w->run->nworkers)
-        cconn_open(cl, i, tp_on_conn, tp_on_rx, tp_on_tx);
+    for (uint32_t i = cl->w->id; i < o->streams; i += cl->w->run->nworkers) {
+        if (cconn_open(cl, i, tp_on_conn, tp_on_rx, tp_on_tx))
+            cl->opened++;
+    }
     return 0;
 }
 
@@ -622,9 +633,42 @@ static void cli_fini(struct rb_worker *w)
 
     if (!cl)
         return;
+    /* Connections left by a worker that timed out: its loop is gone, so
+     * no completion can reach them any more. */
+    rb_conns_drop(&cl->conns);
     rb_hist_free(&cl->hist);
     lb_free(cl);
     w->ctx = NULL;
+}
+
+/* Connections worker <w> opens at the start: its share of the split. */
+static uint32_t opened_want(const struct rb_opts *o, const struct rb_worker *w)
+{
+    uint32_t n = o->cmd == RB_CMD_THROUGHPUT ? o->streams : o->conns;
+
+    if (o->cmd == RB_CMD_CONNRATE)
+        return 0; /* connrate opens and closes all the time: not counted */
+    return w->id < n ? (n - w->id + w->run->nworkers - 1) / w->run->nworkers : 0;
+}
+
+/* The error for a worker whose connections outlived the stop grace: what
+ * the first one still waits for, so a hang can be told from a slow drain. */
+static void describe_stuck(uint32_t wid, struct cli *cl, char *buf, size_t len)
+{
+    struct cconn *c;
+
+    if (!cl || cl->conns.live.next == &cl->conns.live) {
+        snprintf(buf, len, "worker %u: connections still open 10 s after the end", wid);
+        return;
+    }
+    c = (struct cconn *)cl->conns.live.next;
+    snprintf(buf, len,
+             "worker %u: %u connections still open 10 s after the end (#%u: sent %" PRIu64
+             " B, received %" PRIu64 " B, %s)",
+             wid, cl->conns.nlive, c->idx, c->sent, c->rcvd,
+             c->tx.inflight ? "a send still in flight"
+             : c->shut      ? "waiting for the end of the echo"
+                            : "busy");
 }
 
 int rb_client_run(const struct rb_opts *o, struct rb_result *res)
@@ -669,11 +713,19 @@ int rb_client_run(const struct rb_opts *o, struct rb_result *res)
 
         if (w->timed_out) {
             res->errors++;
-            snprintf(res->first_error, sizeof(res->first_error),
-                     "worker %u: connections still open 10 s after the end", i);
+            if (!res->first_error[0])
+                describe_stuck(i, cl, res->first_error, sizeof(res->first_error));
         }
         if (!cl)
             continue;
+        if (cl->opened != opened_want(o, w)) {
+            /* Each connection belongs to exactly one worker; anything else
+             * multiplies the offered load behind the user's back. */
+            res->errors++;
+            snprintf(res->first_error, sizeof(res->first_error),
+                     "internal: worker %u opened %u connections instead of %u", i, cl->opened,
+                     opened_want(o, w));
+        }
         rb_hist_merge(&res->hist, &cl->hist);
         res->count += cl->count;
         res->errors += cl->errors;

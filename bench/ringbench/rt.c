@@ -220,30 +220,40 @@ int rb_run_start(struct rb_run *r, const struct rb_opts *o, const struct rb_role
     r->role = role;
     r->arg = arg;
     r->nworkers = 0;
+    r->nthreads = 0;
     r->interrupted = false;
     atomic_store(&r->phase, RB_PH_WARMUP);
     atomic_store(&r->started, 0);
     r->w = lb_calloc(nworkers, sizeof(*r->w));
     if (!r->w)
         return -ENOMEM;
+    /*
+     * Every field a worker reads is final before the first thread starts
+     * (pthread_create orders these writes before the thread's first
+     * instruction). A role's start() spreads connections with
+     * `i += run->nworkers`: counting workers up while they already run
+     * let worker 0 see 0 (opening connection 0 again and again until the
+     * count moved) or 1 (opening every connection, duplicating worker 1's).
+     */
+    r->nworkers = nworkers;
     for (n = 0; n < nworkers; n++) {
-        struct rb_worker *w = &r->w[n];
-
-        w->id = n;
-        w->run = r;
-        w->tfd = -1;
-        w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-        if (w->wake_fd < 0) {
+        r->w[n].id = n;
+        r->w[n].run = r;
+        r->w[n].tfd = -1;
+        r->w[n].wake_fd = -1;
+    }
+    for (n = 0; n < nworkers; n++) {
+        r->w[n].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (r->w[n].wake_fd < 0) {
             ret = -errno;
             goto err;
         }
-        ret = -pthread_create(&w->th, NULL, worker_main, w);
-        if (ret < 0) {
-            close(w->wake_fd);
-            w->wake_fd = -1;
+    }
+    for (n = 0; n < nworkers; n++) {
+        ret = -pthread_create(&r->w[n].th, NULL, worker_main, &r->w[n]);
+        if (ret < 0)
             goto err;
-        }
-        r->nworkers++;
+        r->nthreads++;
     }
     while (atomic_load(&r->started) < nworkers)
         usleep(1000);
@@ -363,8 +373,9 @@ void rb_run_join(struct rb_run *r)
     if (!r->w)
         return;
     set_phase(r, RB_PH_STOP);
-    for (uint32_t i = 0; i < r->nworkers; i++)
+    for (uint32_t i = 0; i < r->nthreads; i++)
         pthread_join(r->w[i].th, NULL);
+    r->nthreads = 0;
     for (uint32_t i = 0; i < r->nworkers; i++) {
         if (r->w[i].wake_fd >= 0)
             close(r->w[i].wake_fd);
@@ -444,6 +455,26 @@ void rb_conns_reap(struct rb_conns *l)
             continue;
         }
         *pp = c->next;
+        l->free_fn(c);
+    }
+}
+
+void rb_conns_drop(struct rb_conns *l)
+{
+    while (l->live.next != &l->live) {
+        struct rb_conn *c = l->live.next;
+
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        if (c->fd >= 0)
+            close(c->fd);
+        l->free_fn(c);
+    }
+    l->nlive = 0;
+    while (l->zombies) {
+        struct rb_conn *c = l->zombies;
+
+        l->zombies = c->next;
         l->free_fn(c);
     }
 }

@@ -65,7 +65,8 @@ struct rb_worker {
 struct rb_run {
     const struct rb_opts *o;
     const struct rb_role *role;
-    uint32_t nworkers;
+    uint32_t nworkers; /* fixed before any worker starts: roles read it */
+    uint32_t nthreads; /* worker threads created (main thread only) */
     struct rb_worker *w;
     _Atomic int phase;
     _Atomic uint32_t started;
@@ -105,6 +106,9 @@ void rb_conn_close(struct rb_worker *w, struct rb_conns *l, struct rb_conn *c);
 void rb_conns_close_all(struct rb_worker *w, struct rb_conns *l);
 /* Frees closed connections none of whose ops is still in flight. */
 void rb_conns_reap(struct rb_conns *l);
+/* Frees every connection, live or closed, ops in flight or not: only for
+ * after the worker's loop is destroyed (a worker that timed out). */
+void rb_conns_drop(struct rb_conns *l);
 /* No live and no closed-but-unfreed connection left. */
 bool rb_conns_empty(const struct rb_conns *l);
 

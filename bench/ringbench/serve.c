@@ -441,6 +441,10 @@ static bool srv_done(struct rb_worker *w)
 
 static void srv_fini(struct rb_worker *w)
 {
+    struct srv *s = w->ctx;
+
+    if (s)
+        rb_conns_drop(&s->conns); /* left by a worker that timed out */
     lb_free(w->ctx);
     w->ctx = NULL;
 }
