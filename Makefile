@@ -28,14 +28,13 @@ PKGS     := liburing inih
 ifeq ($(SAN),)
 PKGS     += jemalloc
 else
+# SAN names the build (asan, ubsan, tsan) or gives -fsanitize= as is.
+SAN_asan  := address,undefined
+SAN_ubsan := undefined
+SAN_tsan  := thread
 CFLAGS   += -DLB_ALLOC_LIBC -fno-omit-frame-pointer -fno-sanitize-recover=all
-ifeq ($(SAN),asan)
-CFLAGS   += -fsanitize=address,undefined
-LDFLAGS  += -fsanitize=address,undefined
-else
-CFLAGS   += -fsanitize=$(SAN)
-LDFLAGS  += -fsanitize=$(SAN)
-endif
+CFLAGS   += -fsanitize=$(or $(SAN_$(SAN)),$(SAN))
+LDFLAGS  += -fsanitize=$(or $(SAN_$(SAN)),$(SAN))
 endif
 
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)

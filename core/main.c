@@ -231,8 +231,9 @@ int main(int argc, char **argv)
 out_table:
     /* The admin server reports until the end of the shutdown grace. */
     admin_stop();
-    backend_table_destroy();
     metrics_fini();
+    workers_destroy(ws, nworkers);
+    backend_table_destroy();
 out:
     /* A reload may have replaced the config main started with. */
     config_free((struct config *)lb_rt.cfg);

@@ -729,6 +729,11 @@ int workers_join(struct worker *ws, uint32_t n)
     }
     listeners_destroy(ws, n);
     unix_paths_remove(lb_rt.cfg);
-    workers_free(ws, n);
     return failed;
+}
+
+void workers_destroy(struct worker *ws, uint32_t n)
+{
+    if (ws)
+        workers_free(ws, n);
 }

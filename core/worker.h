@@ -148,8 +148,12 @@ void workers_plan_apply(struct listen_plan *p, struct worker *ws, uint32_t n);
 int workers_start(struct worker *ws, uint32_t n);
 /* Asks every worker to stop accepting and drain its connections. */
 void workers_stop(struct worker *ws, uint32_t n);
-/* Joins and frees the workers; returns non-zero if one failed. */
+/* Joins the workers and closes what is left of their listeners; returns
+ * non-zero if one failed. */
 int workers_join(struct worker *ws, uint32_t n);
+/* Frees the joined workers; the admin thread, which reports their counters,
+ * must have stopped. NULL is fine. */
+void workers_destroy(struct worker *ws, uint32_t n);
 
 /* Called by conn.c when a connection of <w> has closed. */
 void worker__conn_closed(struct worker *w);
