@@ -205,6 +205,12 @@ def main(t):
     check(m[("ringlb_config_last_reload_successful", frozenset())] == 1, "last reload successful")
     check(("ringlb_frontend_connections_accepted_total", frozenset({("frontend", "extra")})) in m,
           "the new frontend has metrics")
+    lab = frozenset({("backend", "app"), ("server", "c")})
+    checks = m[("ringlb_server_checks_total", lab)]
+    dur = m[("ringlb_server_check_duration_seconds", lab)]
+    check(checks >= 2 and m[("ringlb_server_check_failures_total", lab)] == 0,
+          f"c's health checks are counted ({checks:.0f}, none failed)")
+    check(0 < dur < 0.5, f"c's last check took {dur * 1e3:.2f} ms (exported, within the timeout)")
     # log_connections = yes took effect: one short connection on the new
     # frontend leaves its line.
     who(fe_b)[0].close()

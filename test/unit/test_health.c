@@ -62,6 +62,37 @@ static void test_fsm_rise(void **state)
     assert_int_equal(hc_fsm_step(&f, false, 3, 2), HC_WENT_DOWN);
 }
 
+static void test_fsm_checking(void **state)
+{
+    struct hc_fsm f = {.checking = true};
+
+    (void)state;
+    /* Up after `rise` successes in a row; a failure restarts the count. */
+    assert_int_equal(hc_fsm_step(&f, true, 2, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, false, 2, 3), HC_SAME);
+    assert_int_equal(f.ok, 0);
+    assert_true(f.checking);
+    assert_int_equal(hc_fsm_step(&f, true, 2, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, true, 2, 3), HC_WENT_UP);
+    assert_true(f.up);
+    assert_false(f.checking);
+    /* Down after `fall` failures in a row, reported once, then the usual
+     * rise rule. */
+    f = (struct hc_fsm){.checking = true};
+    assert_int_equal(hc_fsm_step(&f, false, 2, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, false, 2, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, false, 2, 3), HC_WENT_DOWN);
+    assert_false(f.up);
+    assert_false(f.checking);
+    assert_int_equal(hc_fsm_step(&f, false, 2, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, true, 2, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, true, 2, 3), HC_WENT_UP);
+    /* Passive failures cannot judge a server that takes no traffic. */
+    f = (struct hc_fsm){.checking = true};
+    assert_int_equal(hc_fsm_passive(&f, 5, 3), HC_SAME);
+    assert_true(f.checking);
+}
+
 static void test_fsm_one(void **state)
 {
     struct hc_fsm f = {.up = true};
@@ -272,10 +303,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fsm_fall),       cmocka_unit_test(test_fsm_rise),
         cmocka_unit_test(test_fsm_one),        cmocka_unit_test(test_fsm_passive),
-        cmocka_unit_test(test_http_complete),  cmocka_unit_test(test_http_partial),
-        cmocka_unit_test(test_http_malformed), cmocka_unit_test(test_http_oversized),
-        cmocka_unit_test(test_expect),         cmocka_unit_test(test_printable),
-        cmocka_unit_test(test_hook_expand),
+        cmocka_unit_test(test_fsm_checking),   cmocka_unit_test(test_http_complete),
+        cmocka_unit_test(test_http_partial),   cmocka_unit_test(test_http_malformed),
+        cmocka_unit_test(test_http_oversized), cmocka_unit_test(test_expect),
+        cmocka_unit_test(test_printable),      cmocka_unit_test(test_hook_expand),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
