@@ -12,7 +12,7 @@
  * connection (Connection: close) keeps the state this small.
  *
  * The thread is a QSBR reader (it reads the backend table) and a writer of
- * server state (through server_set_admin / server_set_weight, serialized
+ * server state (through server_set_admin / server_set_user_weight, serialized
  * with the health checker by backend.c); a weight change may retire a
  * balancer table, which this thread frees through qsbr_poll().
  */
@@ -405,7 +405,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
             respond_error(c, 400, "weight needs ?value=N with N from 0 to 1000", NULL);
             return;
         }
-        server_set_weight(pool_slot(pool), srv, w * SRV_WEIGHT_SCALE);
+        server_set_user_weight(pool_slot(pool), srv, w * SRV_WEIGHT_SCALE);
         /* The balancer may have retired a table: free it once workers moved on. */
         adm->retire_pending = true;
         log_info("admin: server %s/%s weight set to %u", pool->name, srv->name, w);

@@ -140,6 +140,7 @@ static struct server *server_new(const struct cfg_server *cs, enum srv_state st)
     atomic_init(&s->state, st);
     atomic_init(&s->health, st == SRV_CHECKING ? SRV_CHECKING : SRV_UP);
     atomic_init(&s->weight, cs->weight * SRV_WEIGHT_SCALE);
+    atomic_init(&s->user_weight, cs->weight * SRV_WEIGHT_SCALE);
     return s;
 }
 
@@ -172,6 +173,7 @@ static bool server_update(struct server *s, const struct cfg_server *cs)
      * changed the weight: then the file is what the operator means now. */
     if (atomic_load_explicit(&s->cfg_weight, memory_order_relaxed) != cs->weight) {
         atomic_store_explicit(&s->cfg_weight, cs->weight, memory_order_relaxed);
+        atomic_store_explicit(&s->user_weight, cs->weight * SRV_WEIGHT_SCALE, memory_order_relaxed);
         atomic_store_explicit(&s->weight, cs->weight * SRV_WEIGHT_SCALE, memory_order_release);
         changed = true;
     }
@@ -464,9 +466,8 @@ void server_set_admin(uint32_t pool, struct server *s, enum srv_admin a)
     pthread_mutex_unlock(&set_lock);
 }
 
-void server_set_weight(uint32_t pool, struct server *s, uint32_t weight)
+static void weight_publish(uint32_t pool, struct server *s, uint32_t weight)
 {
-    pthread_mutex_lock(&set_lock);
     if (atomic_load_explicit(&s->weight, memory_order_relaxed) != weight) {
         const struct lb_table *t = backend_table_get();
 
@@ -474,5 +475,19 @@ void server_set_weight(uint32_t pool, struct server *s, uint32_t weight)
         if (pool < t->npools && t->pools[pool].ops->server_state)
             t->pools[pool].ops->server_state(&t->pools[pool], s);
     }
+}
+
+void server_set_weight(uint32_t pool, struct server *s, uint32_t weight)
+{
+    pthread_mutex_lock(&set_lock);
+    weight_publish(pool, s, weight);
+    pthread_mutex_unlock(&set_lock);
+}
+
+void server_set_user_weight(uint32_t pool, struct server *s, uint32_t weight)
+{
+    pthread_mutex_lock(&set_lock);
+    atomic_store_explicit(&s->user_weight, weight, memory_order_relaxed);
+    weight_publish(pool, s, weight);
     pthread_mutex_unlock(&set_lock);
 }

@@ -89,7 +89,10 @@ struct server {
     /* Hot state, on its own cache lines: written by workers and checker. */
     _Atomic uint32_t state __attribute__((aligned(64))); /* enum srv_state */
     _Atomic uint32_t weight;                             /* effective weight, 0 = no new conns */
-    _Atomic uint32_t active;                             /* live connections */
+    /* The weight asked for, on the same scale: lb.ini's, or the admin
+     * API's once it set one. slow_start ramps <weight> up to it. */
+    _Atomic uint32_t user_weight;
+    _Atomic uint32_t active; /* live connections */
     _Atomic uint64_t conns_total;
     _Atomic uint64_t connect_fail;
     _Atomic uint64_t bytes_in;  /* client -> server */
@@ -236,6 +239,12 @@ void server_set_state(uint32_t pool, struct server *s, enum srv_state st);
 /* Sets a server's effective weight (slow_start) and tells the algorithm,
  * which rebuilds its table if it depends on weights. Same caller rules. */
 void server_set_weight(uint32_t pool, struct server *s, uint32_t weight);
+
+/*
+ * The admin API's weight: sets both <s>'s user weight and its effective
+ * weight. A slow start under way goes on towards the new user weight.
+ */
+void server_set_user_weight(uint32_t pool, struct server *s, uint32_t weight);
 
 /*
  * Records what the admin API asked for <s> and publishes the resulting

@@ -139,10 +139,11 @@ static void schedule(struct hc_srv *h)
 
 /* ---- state changes ---- */
 
-/* The lb.ini weight of <s> on the effective scale; a reload may change it. */
+/* Where a slow start of <s> ends: the weight lb.ini or the admin API asked
+ * for, read at each step since either may change it meanwhile. */
 static uint32_t full_weight(const struct server *s)
 {
-    return atomic_load_explicit(&s->cfg_weight, memory_order_relaxed) * SRV_WEIGHT_SCALE;
+    return atomic_load_explicit(&s->user_weight, memory_order_relaxed);
 }
 
 /* The effective weight <elapsed> ms into a slow start: from 1 up to full. */
