@@ -726,6 +726,46 @@ def run(fn, modes=tuple(MODES), need_mode=True):
     os._exit(rc)  # helper threads may still block in recv; do not wait for them
 
 
+# ---------------------------------------------------------------- named servers
+
+def named_handler(name):
+    """An InProcBackend handler that writes <name> and a newline, then
+    echoes until the client closes: one connection tells who answered and
+    stays usable as long as a test wants."""
+    def handler(s, info):
+        s.sendall(name.encode() + b"\n")
+        while True:
+            b = s.recv(4096)
+            if not b:
+                return
+            s.sendall(b)
+    return handler
+
+
+def who(addr):
+    """Connects to <addr>; returns (socket, name of the named server that
+    answered)."""
+    s = connect(addr)
+    name = b""
+    while not name.endswith(b"\n"):
+        b = s.recv(64)
+        if not b:
+            raise Fail(f"connection closed before the server said its name ({name!r})")
+        name += b
+    return s, name.decode().strip()
+
+
+def spread(addr, n):
+    """Opens and closes <n> connections; returns a Counter of who answered."""
+    import collections
+    c = collections.Counter()
+    for _ in range(n):
+        s, name = who(addr)
+        s.close()
+        c[name] += 1
+    return c
+
+
 # ---------------------------------------------------------------- health (issue #4)
 
 def log_events(lb, pattern):

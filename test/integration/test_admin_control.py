@@ -7,65 +7,33 @@ over the weights). Each server writes its name, then echoes until the
 client closes, so one connection both tells who answered and stays open
 as long as the test wants. Bad requests to the API get 400/404/405.
 """
-import collections
 
 import lbtest
 from lbtest import check
 
 
-def named(name):
-    def handler(s, info):
-        s.sendall(name.encode() + b"\n")
-        while True:
-            b = s.recv(4096)
-            if not b:
-                return
-            s.sendall(b)
-    return handler
-
-
-def who(addr):
-    s = lbtest.connect(addr)
-    name = b""
-    while not name.endswith(b"\n"):
-        b = s.recv(64)
-        if not b:
-            raise lbtest.Fail(f"connection closed before the server said its name ({name!r})")
-        name += b
-    return s, name.decode().strip()
-
-
-def spread(addr, n):
-    c = collections.Counter()
-    for _ in range(n):
-        s, name = who(addr)
-        s.close()
-        c[name] += 1
-    return c
-
-
 def main(t):
-    bes = [t.inproc_backend(named(n)) for n in "abc"]
+    bes = [t.inproc_backend(lbtest.named_handler(n)) for n in "abc"]
     lb, adm = lbtest.admin_ringlb(t, servers=bes)
     fe = lb.addr
     st = lambda name: [x for x in lbtest.admin_json(adm)["backends"][0]["servers"]
                        if x["name"] == name][0]
 
-    c = spread(fe, 30)
+    c = lbtest.spread(fe, 30)
     check(c == {"a": 10, "b": 10, "c": 10}, f"even spread at first: {dict(c)}")
 
     lbtest.admin_post(adm, "be0", "s1", "disable")
     check(st("s1")["state"] == "maint", "disabled s1 shows as maint")
-    c = spread(fe, 30)
+    c = lbtest.spread(fe, 30)
     check(c["b"] == 0 and c["a"] + c["c"] == 30, f"disabled b takes no connection: {dict(c)}")
     lbtest.admin_post(adm, "be0", "s1", "enable")
     check(st("s1")["state"] == "up", "enabled s1 is up again")
-    c = spread(fe, 30)
+    c = lbtest.spread(fe, 30)
     check(c == {"a": 10, "b": 10, "c": 10}, f"even again after enable: {dict(c)}")
 
     # A live connection to c, then drain c: it keeps working, no new ones come.
     for _ in range(6):
-        live, name = who(fe)
+        live, name = lbtest.who(fe)
         if name == "c":
             break
         live.close()
@@ -73,7 +41,7 @@ def main(t):
     lbtest.admin_post(adm, "be0", "s2", "drain")
     check(st("s2")["state"] == "drain" and st("s2")["active"] == 1,
           "drained s2 shows drain with its 1 live connection")
-    c = spread(fe, 30)
+    c = lbtest.spread(fe, 30)
     check(c["c"] == 0 and c["a"] + c["b"] == 30, f"drained c takes no new connection: {dict(c)}")
     live.sendall(b"still there?\n")
     check(lbtest.recv_exact(live, 13) == b"still there?\n",
@@ -83,15 +51,15 @@ def main(t):
 
     lbtest.admin_post(adm, "be0", "s0", "weight?value=3")
     check(st("s0")["weight"] == 3, "s0 weight is 3")
-    c = spread(fe, 50)
+    c = lbtest.spread(fe, 50)
     check(abs(c["a"] - 30) <= 3 and abs(c["b"] - 10) <= 3 and abs(c["c"] - 10) <= 3,
           f"weights 3:1:1 give about 30/10/10 of 50: {dict(c)}")
     lbtest.admin_post(adm, "be0", "s1", "weight?value=0")
-    c = spread(fe, 40)
+    c = lbtest.spread(fe, 40)
     check(c["b"] == 0, f"weight 0 takes no new connection: {dict(c)}")
     lbtest.admin_post(adm, "be0", "s1", "weight?value=1")
     lbtest.admin_post(adm, "be0", "s0", "weight?value=1")
-    c = spread(fe, 30)
+    c = lbtest.spread(fe, 30)
     check(c == {"a": 10, "b": 10, "c": 10}, f"even again with weights 1:1:1: {dict(c)}")
 
     lbtest.admin_post(adm, "be0", "nope", "disable", expect=404)

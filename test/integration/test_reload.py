@@ -15,8 +15,6 @@ every one that fails. The reloads:
  4. the second frontend removed: its port refuses new clients, the client
     accepted there earlier keeps flowing.
 """
-import collections
-import os
 import signal
 import socket
 import threading
@@ -26,41 +24,10 @@ import lbtest
 from lbtest import check
 
 
-def named(name):
-    def handler(s, info):
-        s.sendall(name.encode() + b"\n")
-        while True:
-            b = s.recv(4096)
-            if not b:
-                return
-            s.sendall(b)
-    return handler
-
-
-def who(addr):
-    s = lbtest.connect(addr)
-    name = b""
-    while not name.endswith(b"\n"):
-        b = s.recv(64)
-        if not b:
-            raise lbtest.Fail(f"connection closed before the server said its name ({name!r})")
-        name += b
-    return s, name.decode().strip()
-
-
 def echoes(s, what):
     msg = f"{what} still there?\n".encode()
     s.sendall(msg)
     check(lbtest.recv_exact(s, len(msg)) == msg, f"the live connection {what} still flows")
-
-
-def spread(addr, n):
-    c = collections.Counter()
-    for _ in range(n):
-        s, name = who(addr)
-        s.close()
-        c[name] += 1
-    return c
 
 
 class Load:
@@ -78,7 +45,7 @@ class Load:
         deadline = time.monotonic() + 60
         while not self.stop.is_set() and time.monotonic() < deadline and self.ok < 20000:
             try:
-                s, name = who(self.addr)
+                s, name = lbtest.who(self.addr)
                 with s:
                     s.sendall(b"ping\n")
                     got = lbtest.recv_exact(s, 5)
@@ -154,7 +121,7 @@ def main(t):
     global T
     T = t
     t.require_mode()
-    a, b, c = (t.inproc_backend(named(n)) for n in "abc")
+    a, b, c = (t.inproc_backend(lbtest.named_handler(n)) for n in "abc")
     adm = f"127.0.0.1:{lbtest.free_port()}"
     fe_a = f"127.0.0.1:{lbtest.free_port()}"
     fe_b = f"127.0.0.1:{lbtest.free_port()}"
@@ -164,10 +131,10 @@ def main(t):
     lb.wait_ready()
     lbtest.wait_log(lb, r"admin: listening", 5)
 
-    check(spread(fe_a, 10) == {"a": 5, "b": 5}, "a and b share new connections at first")
+    check(lbtest.spread(fe_a, 10) == {"a": 5, "b": 5}, "a and b share new connections at first")
     live = {}
     while len(live) < 2:
-        s, name = who(fe_a)
+        s, name = lbtest.who(fe_a)
         if name in live:
             s.close()
         else:
@@ -196,8 +163,8 @@ def main(t):
     lbtest.log(f"  ok: {ok} new connections across the reload, none failed")
     echoes(live["b"], "to removed server b")
     echoes(live["a"], "to kept server a")
-    check(spread(fe_a, 10) == {"a": 5, "c": 5}, "a and c share new connections")
-    s, name = who(fe_b)
+    check(lbtest.spread(fe_a, 10) == {"a": 5, "c": 5}, "a and c share new connections")
+    s, name = lbtest.who(fe_b)
     check(name in ("a", "c"), f"the new bind {fe_b} serves ({name})")
     live["fe_b"] = s
     m = lbtest.admin_metrics(adm)
@@ -213,7 +180,7 @@ def main(t):
     check(0 < dur < 0.5, f"c's last check took {dur * 1e3:.2f} ms (exported, within the timeout)")
     # log_connections = yes took effect: one short connection on the new
     # frontend leaves its line.
-    who(fe_b)[0].close()
+    lbtest.who(fe_b)[0].close()
     lbtest.wait_log(lb, r"conn: .*frontend=extra", 5)
 
     # 2. An invalid lb.ini is rejected, the running config serves on.
@@ -222,7 +189,7 @@ def main(t):
     check(lbtest.wait_log(lb, r"balance", 1)[1], "the error names the bad key")
     check(metric(adm, "ringlb_config_last_reload_successful") == 0, "metrics show the failure")
     check(metric(adm, "ringlb_config_reload_failures_total") == 1, "one failed reload counted")
-    check(spread(fe_a, 4) == {"a": 2, "c": 2}, "the old config still serves")
+    check(lbtest.spread(fe_a, 4) == {"a": 2, "c": 2}, "the old config still serves")
 
     # 3. A new bind that cannot be opened rejects the whole reload.
     taken = socket.socket()
@@ -247,7 +214,7 @@ def main(t):
         time.sleep(0.05)
     echoes(live["fe_b"], "accepted by the removed frontend")
     echoes(live["b"], "to removed server b, after two more reloads")
-    check(spread(fe_a, 4) == {"a": 2, "c": 2}, "the main frontend serves on")
+    check(lbtest.spread(fe_a, 4) == {"a": 2, "c": 2}, "the main frontend serves on")
     check(metric(adm, "ringlb_config_generation") == 3, "generation 3")
     for s in live.values():
         s.close()
