@@ -1,21 +1,19 @@
 #!/usr/bin/env python3
-"""ringbench against its own backends, directly and through ringlb.
-NOT IN THE SUITE YET (issue #5): this test fails intermittently on two open
-ringbench bugs (request counts above the open-loop schedule; connections left
-open after throughput --direction both). Run it by hand:
-  PYTHONPATH=test/integration RINGLB=build/ringlb python3 bench/ringbench/wip_test_ringbench.py copy
-and move it to test/integration/test_ringbench.py once both are fixed.
+"""ringbench (issue 5) against its own backends, directly and through ringlb.
 
-
-- latency (open loop): the request count is the offered rate x duration,
-  no errors, percentiles ordered; the same through ringlb.
-- latency (closed loop), connrate: requests/connections counted, no errors;
-  --hist writes a histogram whose total count is the JSON request count.
-- throughput both (echo), up (sink) and down (source): every byte checked,
-  directly and through ringlb.
-- a relay that flips one byte: throughput must fail (exit 1,
-  checksum_ok false) - the proof that the check can fail.
+- latency, open loop: the request count is the offered rate x the measured
+  window (never above what the schedule allows: warm-up + window), no
+  errors, percentiles ordered; the same through ringlb.
+- latency, closed loop, and connrate: requests/connections counted, no
+  errors; --hist writes a histogram whose total is the JSON request count.
+- throughput both (echo), up (sink) and down (source): every byte checked
+  (checksum_ok), directly and through ringlb.
+- a relay that flips one byte: throughput must fail (exit 1, checksum_ok
+  false) - the proof that the check can fail.
 - ringbench serve exits 0 on SIGTERM (a sanitizer report would not).
+
+Every run is bounded (1-2 s measured, each command under a 60 s timeout);
+no assertion is about speed, so a loaded machine only makes it slower.
 """
 import socket
 import threading
@@ -26,20 +24,26 @@ from lbtest import check
 RATE = 2000
 DUR = 2.0
 WARMUP = 0.5
+CONNS = 4
 
 
 def latency_open(target, label):
     rc, d, err = lbtest.ringbench_run(["latency", "--target", target, "--rate", str(RATE),
-                                       "--conns", "4", "--size", "100", "--duration", f"{DUR}s",
-                                       "--warmup", f"{WARMUP}s"])
+                                       "--conns", str(CONNS), "--size", "100",
+                                       "--duration", f"{DUR}s", "--warmup", f"{WARMUP}s"])
     check(rc == 0 and d is not None, f"{label}: latency exits 0 ({rc}, {err.strip()[:200]})")
-    want = RATE * DUR
+    want = RATE * d["duration_s"]
     # Requests scheduled in the warm-up but delayed past its end (a stall)
-    # are still sent, late, in the window: never more than warm-up + window.
-    most = RATE * (DUR + WARMUP) + 4
-    check(want * 0.95 <= d["requests"] <= most,
-          f"{label}: open loop sent {d['requests']} requests, {RATE}/s x {DUR}s = {want:.0f} "
-          f"(-5%, at most {most:.0f})")
+    # are still sent, late, in the window: never more than the schedule
+    # holds for warm-up + window (+1 per connection for rounding). A
+    # connection counted twice, or sending off its schedule, breaks this.
+    most = RATE * (d["duration_s"] + WARMUP) + CONNS
+    # Below: a stall at the very end of the window leaves its requests
+    # uncounted; 20% is far more than a loaded machine loses, far less
+    # than a stuck connection (25% each) costs.
+    check(want * 0.8 <= d["requests"] <= most,
+          f"{label}: open loop sent {d['requests']} requests, {RATE}/s x "
+          f"{d['duration_s']:.3f}s = {want:.0f} (-20%, at most {most:.0f})")
     check(d["errors"] == 0, f"{label}: no errors")
     check(0 < d["p50_us"] <= d["p90_us"] <= d["p99_us"] <= d["p999_us"] <= d["p9999_us"]
           <= d["max_us"], f"{label}: percentiles ordered ({d['p50_us']} .. {d['max_us']} us)")
@@ -139,10 +143,12 @@ def main(t):
           f"{d and d['checksum_ok']}, '{d and d.get('first_error')}'")
 
     # Through ringlb, in this test's mode.
-    lb = t.ringlb(frontends=[(None, [echo], None), (None, [sink], None)])
+    lb = t.ringlb(frontends=[(None, [echo], None), (None, [sink], None),
+                             (None, [source], None)])
     latency_open(lb.addr, "ringlb")
     throughput(lb.addr, "both", "ringlb")
     throughput(lb.fe[1][0], "up", "ringlb")
+    throughput(lb.fe[2][0], "down", "ringlb")
     rc, d, err = lbtest.ringbench_run(["connrate", "--target", lb.addr, "--conns", "4",
                                        "--duration", "1s", "--warmup", "0"])
     check(rc == 0 and d["connections"] > 50 and d["errors"] == 0,
