@@ -17,7 +17,7 @@
 const char rb_usage[] =
     "usage: ringbench COMMAND [FLAGS]\n"
     "\n"
-    "  serve      --listen ADDR [--mode echo|sink|http|name|source] [--name S]\n"
+    "  serve      --listen ADDR [--mode echo|sink|http|name|source|sockperf] [--name S]\n"
     "             [--delay D] [--workers N]\n"
     "  latency    --target ADDR (--rate R | --closed) [--conns N] [--size B]\n"
     "             [--duration D] [--warmup D]\n"
@@ -89,7 +89,7 @@ static const struct flag flags[] = {
 
 static const char *const cmd_names[] = {"",         "serve",      "latency",
                                         "connrate", "throughput", "compare"};
-static const char *const mode_names[] = {"echo", "sink", "http", "name", "source"};
+static const char *const mode_names[] = {"echo", "sink", "http", "name", "source", "sockperf"};
 static const char *const dir_names[] = {"both", "up", "down"};
 static const char *const io_names[] = {"auto", "uring", "epoll"};
 
@@ -300,8 +300,8 @@ static int set_value(const struct flag *f, const char *v, struct rb_opts *o, boo
     case K_MODE:
         if (pick(v, mode_names, sizeof(mode_names) / sizeof(mode_names[0]), &e) < 0)
             return fail(err, errlen,
-                        "ringbench %s: %s: '%s' is not one of echo|sink|http|name|source", cmd,
-                        f->name, v);
+                        "ringbench %s: %s: '%s' is not one of echo|sink|http|name|source|sockperf",
+                        cmd, f->name, v);
         o->mode = (enum rb_mode)e;
         return 0;
     case K_DIR:

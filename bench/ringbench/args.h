@@ -26,7 +26,17 @@ enum rb_cmd {
     RB_CMD_COMPARE
 };
 
-enum rb_mode { RB_MODE_ECHO = 0, RB_MODE_SINK, RB_MODE_HTTP, RB_MODE_NAME, RB_MODE_SOURCE };
+/* RB_MODE_SOCKPERF: an echo that answers sockperf's message header the way
+ * `sockperf server` does, so `sockperf ping-pong --tcp` and `ringbench
+ * latency` can be compared against the same backend. */
+enum rb_mode {
+    RB_MODE_ECHO = 0,
+    RB_MODE_SINK,
+    RB_MODE_HTTP,
+    RB_MODE_NAME,
+    RB_MODE_SOURCE,
+    RB_MODE_SOCKPERF
+};
 
 enum rb_dir { RB_DIR_BOTH = 0, RB_DIR_UP, RB_DIR_DOWN };
 

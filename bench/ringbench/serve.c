@@ -13,6 +13,11 @@
  *           bodies are not expected) with a small 200, keep-alive.
  *   name    writes "<name>\n", shuts down its write side, closes on EOF.
  *   source  sends the throughput pattern until the client goes away.
+ *   sockperf  echo for `sockperf ping-pong --tcp`: its messages start with a
+ *           14-byte header (8-byte sequence, 2-byte flags, 4-byte length,
+ *           network order) and its client drops a reply whose "client" flag
+ *           is still set; `sockperf server` clears it, so this mode does too
+ *           and changes nothing else.
  * --delay holds every response (echoed bytes, http answers, the name) for a
  * fixed time after the bytes that asked for it arrived.
  */
@@ -35,6 +40,12 @@
 #define HTTP_BATCH        64
 #define MARKS             32
 #define ACCEPT_BACKOFF_NS (100ULL * 1000000)
+/* sockperf's message header (src/message.h): the low byte of the flags,
+ * bit 0 MASK_CLIENT, and the big-endian message length. */
+#define SP_HDR         14
+#define SP_FLAGS_LO    9
+#define SP_LEN_AT      10
+#define SP_MASK_CLIENT 1u
 
 static const char http_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
                                 "Content-Type: text/plain\r\n\r\nok\n";
@@ -75,6 +86,9 @@ struct sconn {
     uint32_t tx_units;   /* units in the send in flight */
     uint32_t http_match; /* bytes of "\r\n\r\n" matched so far */
     long bad_at;         /* sink: first byte off the pattern, -1 if none */
+    uint32_t sp_off;     /* sockperf: offset in the current message */
+    uint32_t sp_len;     /* sockperf: its length, once the header is in */
+    uint8_t sp_hdr[SP_HDR];
     struct mark marks[MARKS];
     uint8_t mhead, mlen;
     bool eof, shut, rx_paused, finishing;
@@ -94,6 +108,12 @@ static void sconn_close(struct sconn *c)
 static void sconn_free(struct rb_conn *base)
 {
     lb_free(base);
+}
+
+/* Modes that send back what they receive (and so queue it). */
+static bool echoes(enum rb_mode m)
+{
+    return m == RB_MODE_ECHO || m == RB_MODE_SOCKPERF;
 }
 
 static bool delayed(const struct sconn *c)
@@ -174,6 +194,7 @@ static void sconn_pump(struct sconn *c)
         return;
     switch (cfg->o->mode) {
     case RB_MODE_ECHO:
+    case RB_MODE_SOCKPERF:
         n = loop_bufq_peek(loop, &c->q, &data);
         if (n > sendable(c))
             n = sendable(c);
@@ -222,6 +243,41 @@ static void sconn_pump(struct sconn *c)
     }
 }
 
+/*
+ * sockperf mode: clears the client flag of every message header in <p>,
+ * which continues the stream where the last chunk stopped. Headers may be
+ * split across chunks; a length shorter than a header (not sockperf) is
+ * treated as one header per message, so the stream is still echoed.
+ */
+static void sockperf_mark(struct sconn *c, uint8_t *p, uint32_t n)
+{
+    while (n > 0) {
+        uint32_t take;
+
+        if (c->sp_off < SP_HDR) {
+            take = SP_HDR - c->sp_off < n ? SP_HDR - c->sp_off : n;
+            memcpy(c->sp_hdr + c->sp_off, p, take);
+            if (c->sp_off <= SP_FLAGS_LO && SP_FLAGS_LO < c->sp_off + take)
+                p[SP_FLAGS_LO - c->sp_off] &= (uint8_t)~SP_MASK_CLIENT;
+            if (c->sp_off + take == SP_HDR) {
+                const uint8_t *l = c->sp_hdr + SP_LEN_AT;
+
+                c->sp_len =
+                    (uint32_t)l[0] << 24 | (uint32_t)l[1] << 16 | (uint32_t)l[2] << 8 | l[3];
+                if (c->sp_len < SP_HDR)
+                    c->sp_len = SP_HDR;
+            }
+        } else {
+            take = c->sp_len - c->sp_off < n ? c->sp_len - c->sp_off : n;
+        }
+        c->sp_off += take;
+        p += take;
+        n -= take;
+        if (c->sp_off >= SP_HDR && c->sp_off == c->sp_len)
+            c->sp_off = 0;
+    }
+}
+
 /* Counts complete requests: header blocks ending in CRLF CRLF. */
 static uint64_t http_count(struct sconn *c, const char *p, uint32_t len)
 {
@@ -257,6 +313,10 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         const char *p = loop_buf(loop, op->bid);
 
         switch (mode) {
+        case RB_MODE_SOCKPERF:
+            sockperf_mark(c, loop_buf(loop, op->bid), (uint32_t)res);
+            /* otherwise an echo */
+            __attribute__((fallthrough));
         case RB_MODE_ECHO:
             loop_bufq_push(loop, &c->q, op->bid, (uint32_t)res);
             c->in_units += (uint64_t)res;
@@ -279,7 +339,7 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
             loop_buf_put(loop, op->bid);
             break;
         }
-        if (delayed(c) && c->in_units != before && (mode == RB_MODE_ECHO || mode == RB_MODE_HTTP)) {
+        if (delayed(c) && c->in_units != before && (echoes(mode) || mode == RB_MODE_HTTP)) {
             mark_push(c, c->in_units);
             marks_release(c);
         }
@@ -290,11 +350,11 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         return;
     }
     if (!(flags & LOOP_F_MORE) && !c->eof) {
-        if (mode == RB_MODE_ECHO && c->q.bytes >= HIGH_WATER)
+        if (echoes(mode) && c->q.bytes >= HIGH_WATER)
             c->rx_paused = true;
         else
             loop_submit_recv(loop, &c->rx, c->base.fd);
-    } else if ((flags & LOOP_F_MORE) && mode == RB_MODE_ECHO && c->q.bytes >= HIGH_WATER) {
+    } else if ((flags & LOOP_F_MORE) && echoes(mode) && c->q.bytes >= HIGH_WATER) {
         /* A client that does not read its echo: stop reading from it
          * rather than buffering without bound. */
         loop_cancel(loop, &c->rx);
@@ -316,6 +376,7 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
     }
     switch (c->s->cfg->o->mode) {
     case RB_MODE_ECHO:
+    case RB_MODE_SOCKPERF:
         loop_bufq_consume(loop, &c->q, (uint32_t)res);
         c->out_units += (uint64_t)res;
         if (c->rx_paused && c->q.bytes <= LOW_WATER && !c->rx.inflight) {
