@@ -27,7 +27,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -696,8 +695,7 @@ static void admin_free(struct admin *a)
         return;
     if (a->lfd >= 0) {
         close(a->lfd);
-        if (a->addr.ss.ss_family == AF_UNIX)
-            unlink(((struct sockaddr_un *)&a->addr.ss)->sun_path);
+        net_unlink_unix((const struct sockaddr *)&a->addr.ss);
     }
     if (a->efd >= 0)
         close(a->efd);

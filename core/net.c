@@ -4,12 +4,15 @@
 #include "net.h"
 
 #include <errno.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -79,4 +82,12 @@ long net_raise_nofile(void)
             return -errno;
     }
     return (long)rl.rlim_cur;
+}
+
+void net_unlink_unix(const struct sockaddr *addr)
+{
+    const char *path = ((const struct sockaddr_un *)addr)->sun_path;
+
+    if (addr->sa_family == AF_UNIX && unlink(path) < 0 && errno != ENOENT)
+        log_warn("cannot remove the socket file %s: %s", path, strerror(errno));
 }

@@ -30,4 +30,11 @@ int net_connect_socket(const struct sockaddr *addr);
 /* Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit. */
 long net_raise_nofile(void);
 
+/*
+ * Removes the file of the unix socket <addr> ringlb listened on (a no-op
+ * for other families). A failure other than "already gone" is logged: after
+ * `user =` dropped root, the directory may not be writable any more.
+ */
+void net_unlink_unix(const struct sockaddr *addr);
+
 #endif

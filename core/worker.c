@@ -8,7 +8,6 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
-#include <sys/un.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -392,11 +391,6 @@ static struct wlistener *listener_find(const struct worker *w, const struct cfg_
     return NULL;
 }
 
-static const char *unix_path(const struct cfg_addr *a)
-{
-    return a->ss.ss_family == AF_UNIX ? ((const struct sockaddr_un *)&a->ss)->sun_path : NULL;
-}
-
 static void plan_free(struct listen_plan *p, uint32_t n, bool with_ls)
 {
     for (uint32_t i = 0; p->u && i < n; i++) {
@@ -424,8 +418,7 @@ void workers_plan_abort(struct listen_plan *p, uint32_t n)
             /* A shared socket is worker 0's to close, once. */
             if (l->owned || i == 0) {
                 close(l->fd);
-                if (unix_path(&l->addr))
-                    unlink(unix_path(&l->addr));
+                net_unlink_unix((const struct sockaddr *)&l->addr.ss);
             }
             lb_free(l);
         }
@@ -570,7 +563,7 @@ void workers_plan_apply(struct listen_plan *p, struct worker *ws, uint32_t n)
     }
     for (uint32_t j = 0; j < p->ndrop; j++) {
         close(p->drop_fd[j]);
-        unlink(unix_path(&p->drop_addr[j]));
+        net_unlink_unix((const struct sockaddr *)&p->drop_addr[j].ss);
     }
     /* The ls arrays now belong to the workers. */
     plan_free(p, n, false);
@@ -607,12 +600,8 @@ static void listeners_destroy(struct worker *ws, uint32_t n)
 static void unix_paths_remove(const struct config *cfg)
 {
     for (size_t f = 0; f < cfg->nfrontends; f++) {
-        for (size_t b = 0; b < cfg->frontends[f].nbinds; b++) {
-            const struct cfg_addr *a = &cfg->frontends[f].binds[b];
-
-            if (a->ss.ss_family == AF_UNIX)
-                unlink(((const struct sockaddr_un *)&a->ss)->sun_path);
-        }
+        for (size_t b = 0; b < cfg->frontends[f].nbinds; b++)
+            net_unlink_unix((const struct sockaddr *)&cfg->frontends[f].binds[b].ss);
     }
 }
 
