@@ -92,8 +92,9 @@ unit: $(UNIT_BINS)
 	    echo "== $$t"; $$t || fail=1; \
 	done; exit $$fail
 
+# TESTS="test_a test_b" runs only those (MODES= picks modes, see run.sh).
 integration: all
-	RINGLB=$(BUILD)/ringlb test/integration/run.sh
+	RINGLB=$(BUILD)/ringlb test/integration/run.sh $(TESTS)
 
 test: deps
 	$(MAKE) unit
