@@ -338,8 +338,10 @@ static void respond_error(struct client *c, int status, const char *msg, const c
 
 /* ---- actions ---- */
 
+/* The server <sname> of backend <bname>, with the backend's pool and its
+ * slot, both from the one snapshot it was found in. */
 static struct server *find_server(const char *bname, size_t blen, const char *sname, size_t slen,
-                                  struct pool **pool_out)
+                                  struct pool **pool_out, uint32_t *slot_out)
 {
     const struct lb_table *t = backend_table_get();
 
@@ -349,6 +351,7 @@ static struct server *find_server(const char *bname, size_t blen, const char *sn
         if (p->gone || strlen(p->name) != blen || memcmp(p->name, bname, blen) != 0)
             continue;
         *pool_out = p;
+        *slot_out = i;
         for (uint32_t j = 0; j < p->nservers; j++) {
             if (strlen(p->servers[j]->name) == slen &&
                 memcmp(p->servers[j]->name, sname, slen) == 0)
@@ -360,11 +363,6 @@ static struct server *find_server(const char *bname, size_t blen, const char *sn
     return NULL;
 }
 
-static uint32_t pool_slot(const struct pool *p)
-{
-    return (uint32_t)(p - backend_table_get()->pools);
-}
-
 /* POST /api/backends/{b}/servers/{s}/{action}: <rest> is what follows "/api/backends/". */
 static void server_action(struct client *c, const struct admin_req *r, const char *rest)
 {
@@ -372,6 +370,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
     struct metrics_buf body = {0};
     struct server *srv;
     struct pool *pool;
+    uint32_t slot;
     uint32_t w = 0;
 
     if (!slash || strncmp(slash, "/servers/", 9) != 0) {
@@ -394,7 +393,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
         respond_error(c, 405, "use POST", "Allow: POST\r\n");
         return;
     }
-    srv = find_server(b, (size_t)(slash - b), s, (size_t)(act - 1 - s), &pool);
+    srv = find_server(b, (size_t)(slash - b), s, (size_t)(act - 1 - s), &pool, &slot);
     if (!srv) {
         respond_error(c, 404, pool ? "no such server" : "no such backend", NULL);
         return;
@@ -404,7 +403,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
             respond_error(c, 400, "weight needs ?value=N with N from 0 to 1000", NULL);
             return;
         }
-        server_set_user_weight(pool_slot(pool), srv, w * SRV_WEIGHT_SCALE);
+        server_set_user_weight(slot, srv, w * SRV_WEIGHT_SCALE);
         /* The balancer may have retired a table: free it once workers moved on. */
         adm->retire_pending = true;
         log_info("admin: server %s/%s weight set to %u", pool->name, srv->name, w);
@@ -413,7 +412,7 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
                            : act[1] == 'i' ? SRV_ADMIN_MAINT
                                            : SRV_ADMIN_DRAIN;
 
-        server_set_admin(pool_slot(pool), srv, a);
+        server_set_admin(slot, srv, a);
         log_info("admin: server %s/%s %s (now %s)", pool->name, srv->name,
                  a == SRV_ADMIN_NONE    ? "enabled"
                  : a == SRV_ADMIN_MAINT ? "disabled"
