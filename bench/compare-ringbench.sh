@@ -26,6 +26,12 @@ die() { log "error: $*"; exit 1; }
 [ -x "$RINGBENCH" ] || die "$RINGBENCH not found (run make)"
 [ -x "$RINGLB" ] || die "$RINGLB not found (run make)"
 T=$(mktemp -d "${TMPDIR:-/tmp}/ringbench-cmp.XXXXXX") || die "mktemp failed"
+# Private copies: a rebuild during the run must not change what is measured.
+cp "$RINGBENCH" "$T/ringbench" && cp "$RINGLB" "$T/ringlb" || die "cannot copy the binaries to $T"
+RINGBENCH=$T/ringbench
+RINGLB=$T/ringlb
+NOTES=()
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 PIDS=()
 cleanup() {
     local rc=$? p
@@ -47,11 +53,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+NAMES=()
 start() { # name cmd...
     local name=$1
     shift
     "$@" >"$T/$name.log" 2>&1 &
     PIDS+=($!)
+    NAMES+=("$name")
 }
 wait_port() { # port
     for _ in $(seq 100); do
@@ -108,10 +116,10 @@ EOI
     wait_port "$p"
     TARGETS+=" haproxy=127.0.0.1:$p"
 else
-    log "haproxy not installed: column skipped"
+    NOTES+=("haproxy: not installed, column skipped (Debian: apt-get install haproxy)")
 fi
 NGX_MOD=/usr/lib/nginx/modules/ngx_stream_module.so
-if command -v nginx >/dev/null && { [ -f "$NGX_MOD" ] || nginx -V 2>&1 | grep -q -- '--with-stream '; }; then
+if command -v nginx >/dev/null && { [ -f "$NGX_MOD" ] || nginx -V 2>&1 | grep -qE -- '--with-stream( |$)'; }; then
     p=$(free_port)
     mkdir -p "$T/nginx"
     load=""
@@ -129,9 +137,15 @@ EOI
     start nginx nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf"
     wait_port "$p"
     TARGETS+=" nginx-stream=127.0.0.1:$p"
+elif command -v nginx >/dev/null; then
+    msg="nginx stream: $(nginx -v 2>&1 | sed 's/.*: //') has no stream module"
+    msg+=" (built \`--with-stream=dynamic\`, $NGX_MOD missing;"
+    msg+=" Debian: apt-get install libnginx-mod-stream), column skipped"
+    NOTES+=("$msg")
 else
-    log "nginx stream module not installed (Debian: libnginx-mod-stream): column skipped"
+    NOTES+=("nginx: not installed, column skipped")
 fi
+for n in "${NOTES[@]}"; do log "$n"; done
 
 {
     echo "rounds = $ROUNDS"
@@ -148,19 +162,35 @@ fi
 } >"$T/compare.ini"
 
 log "targets: $TARGETS"
+T0=$(date +%s)
 "$RINGBENCH" compare --config "$T/compare.ini" --md "$T/table.md" --svg "$SVG"
 rc=$?
+# A proxy or backend that died made its cells errors; say which one.
+for i in "${!PIDS[@]}"; do
+    if ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+        NOTES+=("${NAMES[$i]} died during the run: $(tail -3 "$T/${NAMES[$i]}.log" | tr '\n' ' ')")
+        rc=1
+    fi
+done
 {
     echo "# ringbench compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, git $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
     echo
     echo "Backend: \`ringbench serve --mode echo\` ($THREADS workers). Workloads: open-loop"
     echo "latency at ${RATES// /, } req/s (16 connections, 64 B), connrate (16 concurrent),"
     echo "throughput (2 echo streams, every byte checked). Medians of $ROUNDS interleaved rounds of"
-    echo "${DUR} s; ratios are target / direct (for latency, lower is better)."
+    echo "${DUR} s; ratios are target / direct (for latency, lower is better). Load average"
+    echo "at the start: $LOAD0, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (well above 0 at the"
+    echo "start: something else was running). Run time $(($(date +%s) - T0)) s."
     echo
     cat "$T/table.md"
     echo
     echo "![latency by percentile]($(basename "$SVG"))"
+    if [ ${#NOTES[@]} -gt 0 ]; then
+        echo
+        echo "Notes:"
+        echo
+        for n in "${NOTES[@]}"; do echo "- $n"; done
+    fi
 } >"$OUT"
 cat "$OUT"
 exit $rc

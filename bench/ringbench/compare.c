@@ -440,8 +440,8 @@ static int write_svg(const struct cmp *c, const char *path)
         names[t] = c->t[t].name;
         hists[t] = &w->hist[t];
     }
-    snprintf(title, sizeof(title), "%s: latency by percentile, %u rounds merged", w->name,
-             c->rounds);
+    snprintf(title, sizeof(title), "%s: latency by percentile, %u round%s merged", w->name,
+             c->rounds, c->rounds == 1 ? "" : "s");
     f = fopen(path, "w");
     if (!f) {
         fprintf(stderr, "ringbench compare: %s: %s\n", path, strerror(errno));

@@ -10,13 +10,17 @@
   (checksum_ok), directly and through ringlb.
 - a relay that flips one byte: throughput must fail (exit 1, checksum_ok
   false) - the proof that the check can fail.
+- serve --mode sockperf clears only the client flag of each sockperf
+  header, also when headers straddle TCP segments.
 - ringbench serve exits 0 on SIGTERM (a sanitizer report would not).
 
 Every run is bounded (1-2 s measured, each command under a 60 s timeout);
 no assertion is about speed, so a loaded machine only makes it slower.
 """
 import socket
+import struct
 import threading
+import time
 
 import lbtest
 from lbtest import check
@@ -110,10 +114,34 @@ class CorruptingRelay:
         up.close()
 
 
+def sockperf_mode(t):
+    """sockperf's header: u64 sequence, u16 flags (bit 0: from the client),
+    u32 length, big-endian. The reply must be the same bytes with bit 0 of
+    every message's flags cleared, as `sockperf server` answers."""
+    sp = lbtest.ringbench_backend(t, "sockperf")
+    sizes = [64, 14, 100, 64]
+    msgs = [struct.pack(">QHI", i, 0x3, n) + bytes((i + j) & 0xFF for j in range(n - 14))
+            for i, n in enumerate(sizes)]
+    want = b"".join(m[:8] + struct.pack(">H", 0x2) + m[10:] for m in msgs)
+    s = lbtest.connect(sp.addr, timeout=10)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stream = b"".join(msgs)
+    # Odd-sized pieces, paced, so the server sees headers cut in two.
+    for i in range(0, len(stream), 5):
+        s.sendall(stream[i:i + 5])
+        time.sleep(0.001)
+    got = lbtest.recv_exact(s, len(want))
+    s.close()
+    check(got == want, f"serve --mode sockperf clears the client flag of {len(sizes)} headers "
+          f"sent in 5-byte pieces and echoes every other byte")
+    return sp
+
+
 def main(t):
     echo = lbtest.ringbench_backend(t, "echo")
     sink = lbtest.ringbench_backend(t, "sink")
     source = lbtest.ringbench_backend(t, "source")
+    sp = sockperf_mode(t)
 
     # Directly.
     d = latency_open(echo.addr, "direct")
@@ -154,7 +182,7 @@ def main(t):
     check(rc == 0 and d["connections"] > 50 and d["errors"] == 0,
           f"ringlb: connrate {d['connections']} connections, {d['cps']:.0f}/s, no errors")
 
-    for b in (echo, sink, source):
+    for b in (echo, sink, source, sp):
         check(b.stop() == 0, f"ringbench serve {b.mode} exits 0 on SIGTERM")
 
 
