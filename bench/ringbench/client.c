@@ -44,7 +44,7 @@ struct cli {
     bool measuring, stopping, bad_data;
     struct timer retry; /* connrate: restarts after a failure */
     uint32_t pending;   /* connrate: connections waiting for <retry> */
-    uint32_t opened;    /* latency, throughput: connections this worker opened */
+    uint32_t assigned;  /* latency, throughput: connections this worker took on */
     char first_error[160];
 };
 
@@ -305,9 +305,9 @@ static int lat_start(struct cli *cl)
     for (uint32_t i = cl->w->id; i < o->conns; i += cl->w->run->nworkers) {
         struct cconn *c = cconn_open(cl, i, lat_on_conn, lat_on_rx, lat_on_tx);
 
+        cl->assigned++; /* a failed open is an error of its own */
         if (!c)
             continue;
-        cl->opened++;
         timer_init(&c->base.t, lat_on_timer);
         if (!o->closed) {
             int ret = rb_sched_init(&c->s, o->rate, o->conns, i, cl->cfg->t0);
@@ -566,8 +566,8 @@ static int tp_start(struct cli *cl)
     const struct rb_opts *o = cl->cfg->o;
 
     for (uint32_t i = cl->w->id; i < o->streams; i += cl->w->run->nworkers) {
-        if (cconn_open(cl, i, tp_on_conn, tp_on_rx, tp_on_tx))
-            cl->opened++;
+        cconn_open(cl, i, tp_on_conn, tp_on_rx, tp_on_tx);
+        cl->assigned++;
     }
     return 0;
 }
@@ -666,8 +666,8 @@ static void cli_fini(struct rb_worker *w)
     w->ctx = NULL;
 }
 
-/* Connections worker <w> opens at the start: its share of the split. */
-static uint32_t opened_want(const struct rb_opts *o, const struct rb_worker *w)
+/* Connections worker <w> takes on at the start: its share of the split. */
+static uint32_t share_of(const struct rb_opts *o, const struct rb_worker *w)
 {
     uint32_t n = o->cmd == RB_CMD_THROUGHPUT ? o->streams : o->conns;
 
@@ -743,13 +743,13 @@ int rb_client_run(const struct rb_opts *o, struct rb_result *res)
         }
         if (!cl)
             continue;
-        if (cl->opened != opened_want(o, w)) {
+        if (cl->assigned != share_of(o, w)) {
             /* Each connection belongs to exactly one worker; anything else
              * multiplies the offered load behind the user's back. */
             res->errors++;
             snprintf(res->first_error, sizeof(res->first_error),
-                     "internal: worker %u opened %u connections instead of %u", i, cl->opened,
-                     opened_want(o, w));
+                     "internal: worker %u took on %u connections instead of %u", i, cl->assigned,
+                     share_of(o, w));
         }
         rb_hist_merge(&res->hist, &cl->hist);
         res->count += cl->count;
