@@ -68,11 +68,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-on() { # cpu cmd... : runs cmd pinned to <cpu>, or unpinned for ""
-    local cpu=$1
-    shift
-    if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi
-}
+# Command prefixes that pin to a CPU (taskset execs the command, so a
+# background job's $! is the server itself, and cleanup's kill reaches it).
+CPRE=()
+SPRE=()
+[ -z "$CCPU" ] || CPRE=(taskset -c "$CCPU")
+[ -z "$SCPU" ] || SPRE=(taskset -c "$SCPU")
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_port() { # port
     for _ in $(seq 100); do
@@ -85,7 +86,7 @@ wait_port() { # port
 start_server() { # name port cmd...
     local name=$1 port=$2
     shift 2
-    on "$SCPU" "$@" >"$T/$name.log" 2>&1 &
+    "${SPRE[@]}" "$@" >"$T/$name.log" 2>&1 &
     PIDS+=($!)
     wait_port "$port" || die "$name did not start on port $port: $(tail -3 "$T/$name.log")"
 }
@@ -104,7 +105,7 @@ start_server sockperf-server "$P_SP" sockperf server --tcp -i 127.0.0.1 -p "$P_S
 # half of one); the rate is over its valid window (warm-up and tail cut).
 run_sockperf() { # port label
     local f="$T/$2.$r.txt" p50 rate
-    on "$CCPU" sockperf ping-pong --tcp -i 127.0.0.1 -p "$1" -m "$SIZE" -t "$DUR" --full-rtt \
+    "${CPRE[@]}" sockperf ping-pong --tcp -i 127.0.0.1 -p "$1" -m "$SIZE" -t "$DUR" --full-rtt \
         >"$f" 2>&1 || die "sockperf ping-pong against port $1 failed: $(tail -3 "$f")"
     p50=$(sed -n 's/.*percentile 50.000 = *\([0-9.]*\).*/\1/p' "$f")
     rate=$(sed -n 's/.*Valid Duration\] RunTime=\([0-9.]*\) sec; SentMessages=[0-9]*; ReceivedMessages=\([0-9]*\).*/\2 \1/p' "$f" |
@@ -115,7 +116,7 @@ run_sockperf() { # port label
 # ringbench latency -> "p50_rtt_us rate" (its latency is the round trip).
 run_ringbench() { # io label
     local f="$T/$2.$r.json"
-    on "$CCPU" "$RINGBENCH" latency --target "127.0.0.1:$P_RBECHO" --closed --conns 1 \
+    "${CPRE[@]}" "$RINGBENCH" latency --target "127.0.0.1:$P_RBECHO" --closed --conns 1 \
         --size "$SIZE" --workers 1 --io "$1" --duration "${DUR}s" --warmup 500ms --json \
         >"$f" 2>"$T/$2.$r.err" || die "ringbench latency failed: $(cat "$f" "$T/$2.$r.err")"
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["p50_us"], round(d["rps"]))' "$f"
