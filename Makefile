@@ -160,6 +160,7 @@ $(RB_TESTS): $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(RB_LIB) $(LIB)
 
 .PHONY: bench-ringbench
 bench-ringbench: all
+	@.ci/deps bench
 	bench/compare-ringbench.sh
 # ---- end ringbench ----------------------------------------------------------
 
