@@ -45,6 +45,7 @@ typedef int (*key_parse_fn)(struct parser *p, const struct key_def *k, void *obj
 
 #define KEY_REPEAT (1u << 0) /* may be given more than once (bind, server) */
 #define KEY_AUTO   (1u << 1) /* numbers: "auto" stores 0 */
+#define KEY_POW2   (1u << 2) /* numbers: a power of two */
 
 struct key_def {
     enum sect_kind sect;
@@ -636,6 +637,11 @@ static int key_u32(struct parser *p, const struct key_def *k, void *obj, const c
         return perr(p, p->lineno, k->name, "expected %sa number from %u to %u, got '%.64s'",
                     k->flags & KEY_AUTO ? "auto or " : "", k->min, k->max, val);
     }
+    if ((k->flags & KEY_POW2) && (v & (v - 1)))
+        return perr(p, p->lineno, k->name,
+                    "expected a power of two (..., 512, 1024, 2048, ...), "
+                    "got %u",
+                    v);
     *(uint32_t *)field(obj, k) = v;
     return 0;
 }
@@ -974,6 +980,7 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "io", key_word, G(io), 0, 0, io_words, 0},
     {SECT_GLOBAL, "forward", key_word, G(forward), 0, 0, fwd_words, 0},
     {SECT_GLOBAL, "max_conns", key_u32, G(max_conns), 1, 10000000, NULL, 0},
+    {SECT_GLOBAL, "buffers", key_u32, G(buffers), 16, 32768, NULL, KEY_POW2},
     {SECT_GLOBAL, "log_level", key_log_level, 0, 0, 0, NULL, 0},
     {SECT_GLOBAL, "admin", key_admin, 0, 0, 0, NULL, 0},
     {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
@@ -1463,6 +1470,7 @@ static void global_defaults(struct cfg_global *g)
     g->io = IO_AUTO;
     g->forward = FWD_AUTO;
     g->max_conns = 100000;
+    g->buffers = 1024;
     g->log_level = LOG_INFO;
     g->has_admin = true;
     in->sin_family = AF_INET;

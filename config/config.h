@@ -100,6 +100,7 @@ struct cfg_global {
     enum io_mode io;            /* default auto */
     enum fwd_mode forward;      /* default auto */
     uint32_t max_conns;         /* default 100000 */
+    uint32_t buffers;           /* receive buffers per worker (16 KiB each), default 1024 */
     enum log_level log_level;   /* default info */
     bool has_admin;             /* admin = empty turns it off */
     struct cfg_addr admin;      /* default 127.0.0.1:9100 */

@@ -17,6 +17,14 @@
  *    while bytes move and returns it, empty, before it waits for input, so
  *    idle connections cost two descriptors, not six.
  *
+ * The pool is shared by the worker's connections, so it can run dry: every
+ * buffer queued for a destination that does not read. If those
+ * destinations wait for this worker to read from them first (an echo, any
+ * peer that stops reading while it cannot write), waiting for a buffer
+ * would wait forever. A direction whose receive finds the pool empty
+ * therefore moves to splice, whose pipe is its own, and comes back to copy
+ * when it next goes idle (half_starved).
+ *
  * A FIN from the source is forwarded as shutdown(SHUT_WR) on the destination
  * once everything queued has been sent; the other half keeps flowing. The
  * connection ends when both halves have forwarded their FIN, on any error,
@@ -77,6 +85,7 @@ struct half {
     uint8_t rx_wait;    /* splice: the source had nothing, poll before splicing */
     uint8_t full_reads; /* consecutive receives that filled a buffer */
     uint8_t to_splice;  /* proved bulk under forward = auto: switch when idle */
+    uint8_t starved;    /* on splice because the buffer pool ran dry: back to copy when idle */
     uint64_t bytes;
 };
 
@@ -250,6 +259,21 @@ static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
     }
 }
 
+/*
+ * The receive of <h> waits for a pool buffer (see the top of the file).
+ * Moving to splice reorders nothing: the switch in copy_pump waits until
+ * the receive has stopped and what is queued has been sent.
+ */
+static void half_starved(struct conn *c, struct half *h)
+{
+    if (h->splice || h->to_splice)
+        return;
+    atomic_fetch_add_explicit(&c->w->starved, 1, memory_order_relaxed);
+    h->starved = 1;
+    h->to_splice = 1;
+    loop_cancel(c->w->loop, &h->rx);
+}
+
 static void half_forward_fin(struct conn *c, struct half *h)
 {
     if (h->shut || c->state != CS_ESTABLISHED)
@@ -265,8 +289,9 @@ static void copy_pump(struct conn *c, struct half *h)
     if (h->to_splice && !h->rx.inflight && !h->tx.inflight && !h->q.bytes && !h->eof) {
         h->to_splice = 0;
         h->splice = 1;
-        log_debug("conn %d<->%d: %s is bulk, switching to splice", c->cfd, c->bfd,
-                  h->dir == DIR_C2B ? "client->server" : "server->client");
+        log_debug("conn %d<->%d: %s %s, switching to splice", c->cfd, c->bfd,
+                  h->dir == DIR_C2B ? "client->server" : "server->client",
+                  h->starved ? "found the buffer pool empty" : "is bulk");
         splice_pump(c, h);
         return;
     }
@@ -362,6 +387,16 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         /* Nothing to read: give the (empty) pipe back while we wait. */
         h->rx_wait = 1;
         half_pipe_release(c, h);
+        if (h->starved) {
+            /* Idle again after a dry pool: copy, as configured. */
+            h->starved = 0;
+            h->splice = 0;
+            h->rx_wait = 0;
+        }
+    } else if (res == -ENOBUFS) {
+        /* Still armed, waiting for a buffer. */
+        half_starved(c, h);
+        return;
     } else if (res > 0) {
         if (flags & LOOP_F_BUF) {
             loop_bufq_push(c->w->loop, &h->q, op->bid, (uint32_t)res);
@@ -553,6 +588,7 @@ static void half_init(struct half *h, enum half_dir dir)
 {
     h->dir = (uint8_t)dir;
     h->rx.cb = on_rx;
+    h->rx.notify_nobuf = 1;
     h->tx.cb = on_tx;
     h->pipe.rd = h->pipe.wr = -1;
     loop_bufq_init(&h->q);

@@ -63,10 +63,11 @@ struct loop_op {
     uint8_t kind;     /* enum loop_op_kind */
     uint8_t inflight; /* set by submit, cleared before the final callback */
     uint8_t cancelled;
-    uint8_t out;    /* splice: the socket is fd_out; poll: wait for output */
-    uint16_t bid;   /* recv: buffer of the completion */
-    uint8_t bstate; /* backend-private: where the op waits */
-    int32_t res;    /* backend-private: a result waiting to be delivered */
+    uint8_t out;          /* splice: the socket is fd_out; poll: wait for output */
+    uint8_t notify_nobuf; /* recv: report waits for buffers (loop_submit_recv) */
+    uint16_t bid;         /* recv: buffer of the completion */
+    uint8_t bstate;       /* backend-private: where the op waits */
+    int32_t res;          /* backend-private: a result waiting to be delivered */
     union {
         struct {
             const void *buf;
@@ -125,7 +126,13 @@ void loop_submit_accept(struct loop *loop, struct loop_op *op, int fd);
 /* Non-blocking connect of <fd> (created SOCK_NONBLOCK); res 0 or -errno. */
 void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd, const struct sockaddr *addr,
                          socklen_t len);
-/* Multishot receive into pool buffers; res > 0 bytes, 0 EOF, or -errno. */
+/*
+ * Multishot receive into pool buffers; res > 0 bytes, 0 EOF, or -errno.
+ * When the pool is empty the receive waits, still armed, until buffers
+ * come back; with <op->notify_nobuf> set it says so first with one
+ * completion of -ENOBUFS and LOOP_F_MORE, so that its owner may cancel it
+ * and move the bytes another way.
+ */
 void loop_submit_recv(struct loop *loop, struct loop_op *op, int fd);
 /* Sends all <len> bytes unless an error stops it; res is bytes sent or -errno. */
 void loop_submit_send(struct loop *loop, struct loop_op *op, int fd, const void *buf, uint32_t len);

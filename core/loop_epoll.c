@@ -179,6 +179,8 @@ static void do_recv(struct loop_epoll *le, struct loop_op *op)
             op->bstate = ES_NOBUF;
             op->next = le->nobuf;
             le->nobuf = op;
+            if (op->notify_nobuf)
+                loop__complete(op, -ENOBUFS, LOOP_F_MORE);
             return;
         }
         bid = le->free_bufs[--le->nfree];

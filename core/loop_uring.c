@@ -279,6 +279,8 @@ static void dispatch(struct loop_uring *lu, struct loop_op *op, int res, unsigne
             } else if (res == -ENOBUFS) {
                 op->next = lu->nobuf;
                 lu->nobuf = op;
+                if (op->notify_nobuf)
+                    loop__complete(op, -ENOBUFS, LOOP_F_MORE);
             } else {
                 prep_recv(lu, op);
             }

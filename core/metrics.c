@@ -392,6 +392,12 @@ void metrics_render_prom(struct metrics_buf *b)
     for (uint32_t i = 0; i < nworkers; i++)
         metrics_buf_printf(b, "ringlb_worker_connections_accepted_total{worker=\"%u\"} %llu\n", i,
                            (unsigned long long)LD(workers[i].accepted));
+    prom_head(b, "ringlb_worker_buffer_starved_total", "counter",
+              "Receives that found the worker's buffer pool empty (that direction then "
+              "splices until idle).");
+    for (uint32_t i = 0; i < nworkers; i++)
+        metrics_buf_printf(b, "ringlb_worker_buffer_starved_total{worker=\"%u\"} %llu\n", i,
+                           (unsigned long long)LD(workers[i].starved));
     prom_head(b, "ringlb_worker_connections_active", "gauge",
               "Connections the worker owns (as of its last loop turn).");
     for (uint32_t i = 0; i < nworkers; i++)

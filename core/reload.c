@@ -53,6 +53,10 @@ static int keep_restart_only(const struct config *old, struct config *cfg)
         restart_only("workers");
         g->workers = o->workers;
     }
+    if (g->buffers != o->buffers) {
+        restart_only("buffers");
+        g->buffers = o->buffers;
+    }
     if (g->io != o->io) {
         restart_only("io");
         g->io = o->io;

@@ -271,7 +271,7 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct loop_params lp = {
-        .buf_size = 16384, .buf_count = 1024, .entries = 1024, .wake_fd = w->wake_fd};
+        .buf_size = 16384, .buf_count = w->buffers, .entries = 1024, .wake_fd = w->wake_fd};
     int ret;
 
     pin(w);
@@ -657,6 +657,7 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
         ws[i].cpu = ncpus ? cpus[i % (uint32_t)ncpus] : -1;
         ws[i].qsbr_slot = -1;
         ws[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1);
+        ws[i].buffers = cfg->global.buffers;
         ws[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (ws[i].wake_fd < 0) {
             ret = -errno;

@@ -79,7 +79,8 @@ struct pipe_pair {
 
 struct worker {
     uint32_t id;
-    int cpu; /* -1: not pinned */
+    int cpu;          /* -1: not pinned */
+    uint32_t buffers; /* receive buffers of its pool */
     pthread_t thread;
     bool started;
     sem_t ready; /* posted once the loop exists (or failed to) */
@@ -119,6 +120,7 @@ struct worker {
 
     _Atomic uint64_t accepted;
     _Atomic uint64_t loops;
+    _Atomic uint64_t starved;    /* receives that found the buffer pool empty */
     _Atomic uint32_t nconns_pub; /* nconns as of the last loop turn, for /metrics */
 };
 

@@ -123,6 +123,7 @@ static void test_design_example(void **state)
     assert_int_equal(cfg->global.io, IO_AUTO);
     assert_int_equal(cfg->global.forward, FWD_AUTO);
     assert_int_equal(cfg->global.max_conns, 100000);
+    assert_int_equal(cfg->global.buffers, 1024);
     assert_int_equal(cfg->global.log_level, LOG_INFO);
     assert_true(cfg->global.has_admin);
     assert_addr(&cfg->global.admin, "127.0.0.1:9100");
@@ -350,6 +351,7 @@ static void test_other_values(void **state)
                                  "io = epoll\n"
                                  "forward = splice\n"
                                  "max_conns = 10000000\n"
+                                 "buffers = 32768\n"
                                  "log_level = debug\n"
                                  "admin =\n"
                                  "shutdown_grace = 0\n" MIN_FE "[backend app]\n"
@@ -370,6 +372,7 @@ static void test_other_values(void **state)
     assert_int_equal(cfg->global.io, IO_EPOLL);
     assert_int_equal(cfg->global.forward, FWD_SPLICE);
     assert_int_equal(cfg->global.max_conns, 10000000);
+    assert_int_equal(cfg->global.buffers, 32768);
     assert_int_equal(cfg->global.log_level, LOG_DEBUG);
     assert_false(cfg->global.has_admin);
     assert_int_equal(cfg->global.shutdown_grace_ms, 0);
@@ -526,6 +529,8 @@ static const struct err_case err_cases[] = {
     {"[global]\nworkers\n" MIN_INI, 2, "syntax error", NULL},
     /* global values */
     {"[global]\nworkers = 0\n" MIN_INI, 2, "workers", "1 to 1024"},
+    {"[global]\nbuffers = 1000\n" MIN_INI, 2, "buffers", "power of two"},
+    {"[global]\nbuffers = 8\n" MIN_INI, 2, "buffers", "16 to 32768"},
     {"[global]\nworkers = 1025\n" MIN_INI, 2, "workers", NULL},
     {"[global]\nworkers = many\n" MIN_INI, 2, "workers", NULL},
     {"[global]\nworkers = -1\n" MIN_INI, 2, "workers", NULL},
