@@ -124,6 +124,10 @@ if command -v nginx >/dev/null && { [ -f "$NGX_MOD" ] || nginx -V 2>&1 | grep -q
     mkdir -p "$T/nginx"
     load=""
     [ -f "$NGX_MOD" ] && load="load_module $NGX_MOD;"
+    # proxy_half_close: without it nginx tears down both directions when the
+    # client shuts down its write side, dropping the echo still in flight,
+    # and the checked bulk workload reports lost bytes. ringlb and HAProxy
+    # forward the FIN and keep the other direction open.
     cat >"$T/nginx/nginx.conf" <<EOI
 $load
 $([ "$(id -u)" = 0 ] && echo "user $(id -un) $(id -gn);")
@@ -132,7 +136,7 @@ daemon off;
 pid $T/nginx/nginx.pid;
 error_log $T/nginx/error.log warn;
 events { worker_connections 4096; }
-stream { server { listen 127.0.0.1:$p; proxy_pass 127.0.0.1:$P_ECHO; } }
+stream { server { listen 127.0.0.1:$p; proxy_pass 127.0.0.1:$P_ECHO; proxy_half_close on; } }
 EOI
     start nginx nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf"
     wait_port "$p"
@@ -179,8 +183,8 @@ done
     echo "latency at ${RATES// /, } req/s (16 connections, 64 B), connrate (16 concurrent),"
     echo "throughput (2 echo streams, every byte checked). Medians of $ROUNDS interleaved rounds of"
     echo "${DUR} s; ratios are target / direct (for latency, lower is better). Load average"
-    echo "at the start: $LOAD0, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (well above 0 at the"
-    echo "start: something else was running). Run time $(($(date +%s) - T0)) s."
+    echo "at the start: $LOAD0, at the end: $(cut -d' ' -f1-3 /proc/loadavg) (a start value well"
+    echo "above 0 means something else was running). Run time $(($(date +%s) - T0)) s."
     echo
     cat "$T/table.md"
     echo
