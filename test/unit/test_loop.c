@@ -420,6 +420,32 @@ static void test_timer_wakes_loop(void **state)
     assert_true(loop_now(c->loop) >= start + 30);
 }
 
+/*
+ * A wait armed for a far deadline, then given an earlier one, must wake at
+ * the earlier one: the io_uring backend keeps one timer armed across waits
+ * and has to move it. Without the move, the second wait sleeps until the
+ * far deadline (1 s), which the last assertion catches.
+ */
+static void test_timer_earlier_deadline(void **state)
+{
+    struct ctx *c = ctx_or_skip(state);
+    struct timer far, near;
+    uint64_t start = loop_now(c->loop);
+
+    timer_init(&far, timer_fired);
+    timer_init(&near, timer_fired);
+    assert_int_equal(timer_arm(loop_timers(c->loop), &far, start + 1000), 0);
+    assert_int_equal(eventfd_write(c->wake_fd, 1), 0);
+    assert_int_equal(loop_run_once(c->loop, 2000), 0); /* ends on the wake */
+    assert_true(loop_now(c->loop) < start + 1000);
+    timer_disarm(loop_timers(c->loop), &far);
+    assert_int_equal(timer_arm(loop_timers(c->loop), &near, loop_now(c->loop) + 30), 0);
+    for (int i = 0; i < 5 && near.cb; i++)
+        assert_int_equal(loop_run_once(c->loop, 2000), 0);
+    assert_null(near.cb);
+    assert_true(loop_now(c->loop) < start + 1000);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_uring, teardown),                                    \
         cmocka_unit_test_setup_teardown(fn, setup_epoll, teardown)
@@ -436,6 +462,7 @@ int main(void)
         BOTH(test_accept_connect),
         BOTH(test_connect_refused),
         BOTH(test_timer_wakes_loop),
+        BOTH(test_timer_earlier_deadline),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
