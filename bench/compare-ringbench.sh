@@ -11,6 +11,7 @@
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 QUICK=${QUICK:-0}
 if [ "$QUICK" = 1 ]; then ROUNDS=${ROUNDS:-1} DUR=${DUR:-2}; else ROUNDS=${ROUNDS:-3} DUR=${DUR:-5}; fi
 RATES=${RATES:-5000 20000}
@@ -20,37 +21,16 @@ RINGBENCH=${RINGBENCH:-$ROOT/build/ringbench}
 OUT=${OUT:-$ROOT/bench/results/ringbench.md}
 SVG=${SVG:-${OUT%.md}-latency.svg}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 [ -x "$RINGBENCH" ] || die "$RINGBENCH not found (run make)"
 [ -x "$RINGLB" ] || die "$RINGLB not found (run make)"
-T=$(mktemp -d "${TMPDIR:-/tmp}/ringbench-cmp.XXXXXX") || die "mktemp failed"
+bench_tmpdir ringbench-cmp
 # Private copies: a rebuild during the run must not change what is measured.
 cp "$RINGBENCH" "$T/ringbench" && cp "$RINGLB" "$T/ringlb" || die "cannot copy the binaries to $T"
 RINGBENCH=$T/ringbench
 RINGLB=$T/ringlb
 NOTES=()
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
-PIDS=()
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for _ in $(seq 50); do
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null && log "warning: pid $p needed SIGKILL"; done
-    wait 2>/dev/null
-    if [ "${KEEP:-0}" = 1 ] || [ $rc != 0 ]; then log "kept $T"; else rm -rf "$T"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 NAMES=()

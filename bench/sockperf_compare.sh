@@ -23,17 +23,13 @@
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$ROOT/bench/lib.sh"
 ROUNDS=${ROUNDS:-3}
 DUR=${DUR:-5}
 SIZE=${SIZE:-64}
 PIN=${PIN:-both}
 RINGBENCH=${RINGBENCH:-$ROOT/build/ringbench}
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
 
 command -v sockperf >/dev/null || die "sockperf not installed (apt-get install sockperf)"
 command -v taskset >/dev/null || die "taskset not installed (util-linux)"
@@ -47,26 +43,7 @@ none) CCPU= SCPU= ;;
 esac
 [ "$PIN" != split ] || [ "$(nproc)" -ge 2 ] || die "PIN=split needs 2 CPUs"
 
-T=$(mktemp -d "${TMPDIR:-/tmp}/sockperf-cmp.XXXXXX") || die "mktemp failed"
-PIDS=()
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for _ in $(seq 50); do
-        local alive=0
-        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-        [ $alive = 0 ] && break
-        sleep 0.1
-    done
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null && log "warning: pid $p needed SIGKILL"; done
-    wait 2>/dev/null
-    if [ "${KEEP:-0}" = 1 ] || [ $rc != 0 ]; then log "kept $T"; else rm -rf "$T"; fi
-    exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_tmpdir sockperf-cmp
 
 # Command prefixes that pin to a CPU (taskset execs the command, so a
 # background job's $! is the server itself, and cleanup's kill reaches it).
