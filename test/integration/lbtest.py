@@ -207,6 +207,22 @@ def recv_until_eof(sock, limit=1 << 30):
             raise Fail(f"more than {limit} bytes received")
 
 
+def forward(src, dst, edit=None):
+    """Copies <src> to <dst> until EOF, then shuts down <dst>'s write side,
+    as a proxy forwards a FIN. <edit>(offset, chunk) may return a changed
+    chunk. Returns the byte count; socket errors propagate."""
+    n = 0
+    while True:
+        b = src.recv(1 << 16)
+        if not b:
+            dst.shutdown(socket.SHUT_WR)
+            return n
+        if edit:
+            b = edit(n, b)
+        dst.sendall(b)
+        n += len(b)
+
+
 def recv_exact(sock, n):
     buf = bytearray()
     while len(buf) < n:

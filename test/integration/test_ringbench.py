@@ -77,6 +77,13 @@ class CorruptingRelay:
         self.inner = t.inproc_backend(self.handle)
         self.addr = self.inner.addr
 
+    def flip(self, seen, b):
+        if seen <= self.at < seen + len(b):
+            b = bytearray(b)
+            b[self.at - seen] ^= 0x20
+            self.flipped += 1
+        return b
+
     def handle(self, client, info):
         up = lbtest.connect(self.backend)
         up.settimeout(None)
@@ -84,30 +91,14 @@ class CorruptingRelay:
 
         def c2b():
             try:
-                while True:
-                    b = client.recv(1 << 16)
-                    if not b:
-                        up.shutdown(socket.SHUT_WR)
-                        return
-                    up.sendall(b)
+                lbtest.forward(client, up)
             except OSError:
                 pass
 
         th = threading.Thread(target=c2b, daemon=True)
         th.start()
-        seen = 0
         try:
-            while True:
-                b = up.recv(1 << 16)
-                if not b:
-                    client.shutdown(socket.SHUT_WR)
-                    break
-                if seen <= self.at < seen + len(b):
-                    b = bytearray(b)
-                    b[self.at - seen] ^= 0x20
-                    self.flipped += 1
-                seen += len(b)
-                client.sendall(b)
+            lbtest.forward(up, client, self.flip)
         except OSError:
             pass
         th.join(5)

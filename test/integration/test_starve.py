@@ -28,12 +28,7 @@ def echo(s, info):
     # ringlb sends it waits in ringlb's queues, as with a busy server.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 << 10)
-    while True:
-        b = s.recv(1 << 16)
-        if not b:
-            s.shutdown(socket.SHUT_WR)
-            return
-        s.sendall(b)
+    lbtest.forward(s, s)
 
 
 def main(t):
