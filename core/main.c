@@ -181,6 +181,7 @@ int main(int argc, char **argv)
         log_warn("cannot raise the open-files limit: %s", strerror((int)-nofile));
     else
         log_info("open-files limit: %ld", nofile);
+    net_warn_fd_budget(cfg->global.max_conns);
     if (choose_backend(cfg) < 0)
         goto out;
 

@@ -84,6 +84,33 @@ long net_raise_nofile(void)
     return (long)rl.rlim_cur;
 }
 
+/* Descriptors that are not per connection: listeners, rings, eventfds, the
+ * admin server, the checker's probes, logs. A rough allowance: the warning
+ * says "about". */
+#define NET_FD_RESERVE 64
+
+/*
+ * A connection holds two sockets, and a pipe pair per direction while it
+ * splices. Past the limit accept fails with EMFILE and the worker backs off
+ * until connections close, so a max_conns the limit cannot hold is not an
+ * error, but an operator should hear that the real ceiling is lower
+ * (ringlb.service raises LimitNOFILE for that reason).
+ */
+void net_warn_fd_budget(uint32_t max_conns)
+{
+    struct rlimit rl;
+    uint64_t need = (uint64_t)max_conns * 2 + NET_FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+        return;
+    log_warn("max_conns %u needs over %llu open files (2 per connection, 6 while it "
+             "splices) but the open-files limit is %llu: accepts will pause at about %llu "
+             "connections (raise the limit, e.g. LimitNOFILE=, or lower max_conns)",
+             max_conns, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+             rl.rlim_cur > NET_FD_RESERVE ? (unsigned long long)(rl.rlim_cur - NET_FD_RESERVE) / 2
+                                          : 0ULL);
+}
+
 void net_unlink_unix(const struct sockaddr *addr)
 {
     const char *path = ((const struct sockaddr_un *)addr)->sun_path;

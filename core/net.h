@@ -8,6 +8,7 @@
 #define LB_NET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #define NET_BACKLOG 4096
@@ -29,6 +30,10 @@ int net_connect_socket(const struct sockaddr *addr);
 
 /* Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit. */
 long net_raise_nofile(void);
+
+/* Logs a warning when <max_conns> cannot be reached under the open-files
+ * limit, saying where accepts will start to pause instead. */
+void net_warn_fd_budget(uint32_t max_conns);
 
 /*
  * Removes the file of the unix socket <addr> ringlb listened on (a no-op

@@ -339,9 +339,15 @@ def pump(streams, timeout):
 
 # ---------------------------------------------------------------- processes
 
-def _spawn(argv, stdout, stderr):
+def _spawn(argv, stdout, stderr, nofile=None):
     """Starts <argv> so that it dies with this process even if we are killed
-    with SIGKILL (PR_SET_PDEATHSIG through setpriv, when present)."""
+    with SIGKILL (PR_SET_PDEATHSIG through setpriv, when present), with its
+    open-files limit (soft and hard) set to <nofile> if given."""
+    if nofile is not None:
+        prlimit = shutil.which("prlimit")
+        if not prlimit:
+            raise Fail("prlimit (util-linux) is needed to set an open-files limit")
+        argv = [prlimit, f"--nofile={nofile}:{nofile}", "--"] + argv
     setpriv = shutil.which("setpriv")
     if setpriv:
         argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
@@ -433,7 +439,7 @@ class Ringlb:
     """A running build/ringlb. <fe[i]> lists the bind addresses of frontend
     i; <addr> is the first frontend's first bind."""
 
-    def __init__(self, t, cfgpath, fe, name):
+    def __init__(self, t, cfgpath, fe, name, nofile=None):
         self.t = t
         self.cfgpath = cfgpath
         self.fe = fe
@@ -441,7 +447,7 @@ class Ringlb:
         self.addr = self.addrs[0]
         self.logpath = os.path.join(t.dir, f"{name}.log")
         self.logf = open(self.logpath, "wb")
-        self.proc = _spawn([RINGLB, "-c", cfgpath], subprocess.DEVNULL, self.logf)
+        self.proc = _spawn([RINGLB, "-c", cfgpath], subprocess.DEVNULL, self.logf, nofile)
         self.exit_code = None
 
     def log_text(self):
@@ -580,12 +586,13 @@ class Test:
         return path, fe
 
     def ringlb(self, servers=None, backend_opts=None, global_opts=None, binds=None,
-               frontends=None, wait=True):
-        """Writes a config (see config()), starts ringlb -c on it and, unless
-        <wait> is false, waits until it accepts."""
+               frontends=None, wait=True, nofile=None):
+        """Writes a config (see config()), starts ringlb -c on it (with its
+        open-files limit set to <nofile> if given) and, unless <wait> is
+        false, waits until it accepts."""
         self.require_mode()
         path, fe = self.config(servers, backend_opts, global_opts, binds, frontends)
-        lb = Ringlb(self, path, fe, f"ringlb{len(self.lbs)}")
+        lb = Ringlb(self, path, fe, f"ringlb{len(self.lbs)}", nofile)
         self.lbs.append(lb)
         log(f"  started ringlb ({self.mode}) on {', '.join(lb.addrs)}, config {path}")
         if wait:

@@ -65,6 +65,16 @@ def main(t):
     for s in socks:
         s.close()
     check(lb.alive(), "ringlb still running")
+    check(not lbtest.log_events(lb, r"open-files limit is"),
+          f"no open-files warning for max_conns {MAX}")
+
+    # A max_conns the open-files limit cannot hold is named at start-up,
+    # with the connection count where accepts will pause instead.
+    big = t.ringlb(servers=[echo], global_opts={"max_conns": "5000"}, nofile=1000)
+    line = lbtest.wait_log(big, r"max_conns 5000 needs .* open-files limit is 1000", 5)[1]
+    check(line and "about 468 connections" in line,
+          f"the open-files limit is reported against max_conns: {line and line.strip()}")
+    check(big.alive(), "ringlb runs on under the lower limit")
 
 
 if __name__ == "__main__":
