@@ -110,20 +110,24 @@ asan ubsan tsan:
 test-asan test-ubsan test-tsan:
 	$(MAKE) BUILD=build-$(@:test-%=%) SAN=$(@:test-%=%) OPT=-O1 unit integration
 
-# libFuzzer drivers (clang). FUZZ_TIME=seconds per driver; new inputs go to
-# build-fuzz/corpus-NAME so the committed seed corpus stays small.
+# libFuzzer drivers (clang): make fuzz runs each, make fuzz-NAME one.
+# FUZZ_TIME=seconds per driver; new inputs go to build-fuzz/corpus-NAME so
+# the committed seed corpus (test/fuzz/corpus/NAME) stays small.
 FUZZ_TIME ?= 60
-FUZZ_DRIVERS := $(wildcard test/fuzz/fuzz_*.c)
-fuzz:
-	@mkdir -p build-fuzz
-	@for d in $(FUZZ_DRIVERS); do \
-	    n=$$(basename $$d .c); c=$${n#fuzz_}; mkdir -p build-fuzz/corpus-$$c; \
-	    clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DLB_ALLOC_LIBC -fno-omit-frame-pointer \
-	        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all $(WARN) \
-	        -o build-fuzz/$$n $$d config/*.c core/log.c core/log_syslog.c balancers/*.c -linih || exit 1; \
-	    build-fuzz/$$n -max_total_time=$(FUZZ_TIME) -max_len=20000 \
-	        build-fuzz/corpus-$$c test/fuzz/corpus/$$c || exit 1; \
-	done
+FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+# What each driver links besides itself.
+FUZZ_SRCS_config := $(wildcard config/*.c balancers/*.c) core/log.c core/log_syslog.c core/qsbr.c -linih
+FUZZ_SRCS_admin := core/admin_parse.c
+.PHONY: $(FUZZ_NAMES:%=fuzz-%)
+fuzz: $(FUZZ_NAMES:%=fuzz-%)
+$(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c
+	@mkdir -p build-fuzz/corpus-$*
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DLB_ALLOC_LIBC -fno-omit-frame-pointer \
+	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    $(filter-out -Wduplicated-cond,$(WARN)) \
+	    -o build-fuzz/fuzz_$* $< $(FUZZ_SRCS_$*)
+	build-fuzz/fuzz_$* -max_total_time=$(FUZZ_TIME) -max_len=20000 \
+	    build-fuzz/corpus-$* test/fuzz/corpus/$*
 
 FMT_SRCS = $(wildcard core/*.[ch] balancers/*.[ch] health/*.[ch] config/*.[ch] bench/*.[ch] \
                       test/unit/*.[ch] test/fuzz/*.[ch])

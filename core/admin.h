@@ -37,7 +37,7 @@ int admin_start(const struct config *cfg);
 /* Stops and joins the admin thread; before the backend table is destroyed. */
 void admin_stop(void);
 
-/* ---- the request parser, exported for unit tests ---- */
+/* ---- the request parser (admin_parse.c), for the server, tests, fuzzer ---- */
 
 struct admin_req {
     char method[8];
