@@ -981,6 +981,7 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "forward", key_word, G(forward), 0, 0, fwd_words, 0},
     {SECT_GLOBAL, "max_conns", key_u32, G(max_conns), 1, 10000000, NULL, 0},
     {SECT_GLOBAL, "buffers", key_u32, G(buffers), 16, 32768, NULL, KEY_POW2},
+    {SECT_GLOBAL, "pin_workers", key_bool, G(pin_workers), 0, 0, NULL, 0},
     {SECT_GLOBAL, "log_level", key_log_level, 0, 0, 0, NULL, 0},
     {SECT_GLOBAL, "admin", key_admin, 0, 0, 0, NULL, 0},
     {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
@@ -1471,6 +1472,7 @@ static void global_defaults(struct cfg_global *g)
     g->forward = FWD_AUTO;
     g->max_conns = 100000;
     g->buffers = 1024;
+    g->pin_workers = true;
     g->log_level = LOG_INFO;
     g->has_admin = true;
     in->sin_family = AF_INET;

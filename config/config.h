@@ -101,6 +101,7 @@ struct cfg_global {
     enum fwd_mode forward;      /* default auto */
     uint32_t max_conns;         /* default 100000 */
     uint32_t buffers;           /* receive buffers per worker (16 KiB each), default 1024 */
+    bool pin_workers;           /* default yes: worker i runs on the i-th allowed CPU */
     enum log_level log_level;   /* default info */
     bool has_admin;             /* admin = empty turns it off */
     struct cfg_addr admin;      /* default 127.0.0.1:9100 */

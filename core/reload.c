@@ -58,6 +58,10 @@ static int keep_restart_only(const struct config *old, struct config *cfg)
         restart_only("buffers");
         g->buffers = o->buffers;
     }
+    if (g->pin_workers != o->pin_workers) {
+        restart_only("pin_workers");
+        g->pin_workers = o->pin_workers;
+    }
     if (g->io != o->io) {
         restart_only("io");
         g->io = o->io;

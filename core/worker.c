@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <string.h>
@@ -255,11 +256,16 @@ static void begin_stop(struct worker *w)
         log_info("worker %u: stopping, waiting for %u connection(s)", w->id, w->nconns);
 }
 
-static void pin(struct worker *w)
+/* Names the worker thread and pins it to its CPU, if it has one. */
+static void thread_setup(struct worker *w)
 {
     cpu_set_t set;
+    char name[16];
 
-    if (w->cpu < 0 || getenv("RINGLB_NOPIN"))
+    /* Visible in top -H, ps -L and /proc: "ringlb-w0", "ringlb-w1", ... */
+    snprintf(name, sizeof(name), "ringlb-w%u", w->id);
+    pthread_setname_np(pthread_self(), name);
+    if (w->cpu < 0)
         return;
     CPU_ZERO(&set);
     CPU_SET(w->cpu, &set);
@@ -274,7 +280,7 @@ static void *worker_main(void *arg)
         .buf_size = 16384, .buf_count = w->buffers, .entries = 1024, .wake_fd = w->wake_fd};
     int ret;
 
-    pin(w);
+    thread_setup(w);
     ret = loop_create(lb_rt.backend, &lp, &w->loop);
     if (ret < 0) {
         log_error("worker %u: cannot create its event loop: %s", w->id, strerror(-ret));
@@ -654,7 +660,7 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
     }
     for (uint32_t i = 0; i < n; i++) {
         ws[i].id = i;
-        ws[i].cpu = ncpus ? cpus[i % (uint32_t)ncpus] : -1;
+        ws[i].cpu = ncpus && cfg->global.pin_workers ? cpus[i % (uint32_t)ncpus] : -1;
         ws[i].qsbr_slot = -1;
         ws[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1);
         ws[i].buffers = cfg->global.buffers;

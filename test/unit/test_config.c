@@ -194,6 +194,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->global.io, IO_AUTO);
     assert_int_equal(cfg->global.forward, FWD_AUTO);
     assert_int_equal(cfg->global.max_conns, 100000);
+    assert_true(cfg->global.pin_workers);
     assert_int_equal(cfg->global.log_level, LOG_INFO);
     assert_true(cfg->global.has_admin);
     assert_addr(&cfg->global.admin, "127.0.0.1:9100");
@@ -545,6 +546,7 @@ static const struct err_case err_cases[] = {
     {"[global]\nshutdown_grace = 50d\n" MIN_INI, 2, "shutdown_grace", "bad duration"},
     {"[global]\nshutdown_grace = 5000000000ms\n" MIN_INI, 2, "shutdown_grace", "too long"},
     {"[global]\nlog_connections = sometimes\n" MIN_INI, 2, "log_connections", "yes or no"},
+    {"[global]\npin_workers = 2\n" MIN_INI, 2, "pin_workers", "yes or no"},
     {"[global]\nlog = file\n" MIN_INI, 2, "log", "stderr, syslog"},
     {"[global]\nuser =\n" MIN_INI, 2, "user", "1-32 characters"},
     {"[global]\nuser = -r\n" MIN_INI, 2, "user", "1-32 characters"},
@@ -906,8 +908,9 @@ static void test_operating_keys(void **state)
     config_free(cfg);
 
     cfg = load_ok("[global]\nlog_connections = yes\nlog = syslog\nuser = ringlb\n"
-                  "group = nogroup\n" MIN_INI);
+                  "group = nogroup\npin_workers = no\n" MIN_INI);
     assert_true(cfg->global.log_connections);
+    assert_false(cfg->global.pin_workers);
     assert_int_equal(cfg->global.log_to, LOG_TO_SYSLOG);
     assert_string_equal(cfg->global.user, "ringlb");
     assert_string_equal(cfg->global.group, "nogroup");

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Worker threads: named ringlb-w0, ringlb-w1, ...; with pin_workers = yes
+(the default) worker i may run only on the i-th CPU of ringlb's affinity
+mask, with pin_workers = no on all of them. Both serve.
+"""
+import os
+
+import lbtest
+from lbtest import check
+
+
+def cpu_list(text):
+    """'0-2,5' -> {0, 1, 2, 5}"""
+    cpus = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def workers(pid):
+    """{thread name: allowed CPUs} of the worker threads of <pid>."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            d = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        if d["Name"].startswith("ringlb-w"):
+            out[d["Name"]] = cpu_list(d["Cpus_allowed_list"])
+    return out
+
+
+def echoes(lb):
+    s = lbtest.connect(lb.addr)
+    s.sendall(b"ping\n")
+    ok = lbtest.recv_exact(s, 5) == b"ping\n"
+    s.close()
+    return ok
+
+
+def main(t):
+    allowed = os.sched_getaffinity(0)  # ringlb inherits it
+    cpus = sorted(allowed)
+    echo = t.backend("echo")
+
+    lb = t.ringlb(servers=[echo], global_opts={"workers": "3"})
+    ws = workers(lb.proc.pid)
+    check(sorted(ws) == ["ringlb-w0", "ringlb-w1", "ringlb-w2"],
+          f"three named worker threads: {sorted(ws)}")
+    for i in range(3):
+        want = {cpus[i % len(cpus)]}
+        check(ws.get(f"ringlb-w{i}") == want,
+              f"pinned: ringlb-w{i} runs on CPU {want} ({ws.get(f'ringlb-w{i}')})")
+    check(echoes(lb), "the pinned workers serve")
+
+    lb2 = t.ringlb(servers=[echo], global_opts={"workers": "3", "pin_workers": "no"})
+    ws = workers(lb2.proc.pid)
+    check(len(ws) == 3 and all(a == allowed for a in ws.values()),
+          f"pin_workers = no: every worker may run on all of {cpus} ({ws})")
+    check(echoes(lb2), "the unpinned workers serve")
+
+
+if __name__ == "__main__":
+    lbtest.run(main)
