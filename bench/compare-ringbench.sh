@@ -55,15 +55,11 @@ start echo "$RINGBENCH" serve --listen "127.0.0.1:$P_ECHO" --mode echo --workers
 wait_port "$P_ECHO"
 
 TARGETS="direct=127.0.0.1:$P_ECHO"
-# pin_workers = no: HAProxy's threads and nginx's workers are not pinned
-# either, and on a small machine shared with the client and the backend a
-# pinned worker cannot follow its wake-ups (README, pin_workers).
 for fwd in copy splice; do
     p=$(free_port)
     cat >"$T/ringlb-$fwd.ini" <<EOI
 [global]
 workers = $THREADS
-pin_workers = no
 io = uring
 forward = $fwd
 admin =
@@ -163,8 +159,7 @@ done
 {
     echo "# ringbench compare: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, git $(git -C "$ROOT" describe --always --dirty 2>/dev/null)"
     echo
-    echo "Backend: \`ringbench serve --mode echo\` ($THREADS workers); ringlb with \`pin_workers = no\`,"
-    echo "as HAProxy's and nginx's threads are not pinned either. Workloads: open-loop"
+    echo "Backend: \`ringbench serve --mode echo\` ($THREADS workers). Workloads: open-loop"
     echo "latency at ${RATES// /, } req/s (16 connections, 64 B), connrate (16 concurrent),"
     echo "throughput (2 echo streams, every byte checked). Medians of $ROUNDS interleaved rounds of"
     echo "${DUR} s; ratios are target / direct (for latency, lower is better). Load average"
