@@ -41,6 +41,15 @@ static void restart_only(const char *key)
              key);
 }
 
+/* In keep_restart_only: a scalar <field> of g (<key> in lb.ini) keeps o's value. */
+#define KEEP_SCALAR(field, key)                                                                    \
+    do {                                                                                           \
+        if (g->field != o->field) {                                                                \
+            restart_only(key);                                                                     \
+            g->field = o->field;                                                                   \
+        }                                                                                          \
+    } while (0)
+
 /*
  * Gives the settings a running process cannot change their running values
  * in <cfg>, so that what it holds is what runs. Returns 0 or -1.
@@ -50,32 +59,17 @@ static int keep_restart_only(const struct config *old, struct config *cfg)
     struct cfg_global *g = &cfg->global;
     const struct cfg_global *o = &old->global;
 
-    if (g->workers != o->workers) {
-        restart_only("workers");
-        g->workers = o->workers;
-    }
-    if (g->buffers != o->buffers) {
-        restart_only("buffers");
-        g->buffers = o->buffers;
-    }
-    if (g->pin_workers != o->pin_workers) {
-        restart_only("pin_workers");
-        g->pin_workers = o->pin_workers;
-    }
-    if (g->io != o->io) {
-        restart_only("io");
-        g->io = o->io;
-    }
+    KEEP_SCALAR(workers, "workers");
+    KEEP_SCALAR(pin_workers, "pin_workers");
+    KEEP_SCALAR(buffers, "buffers");
+    KEEP_SCALAR(io, "io");
+    KEEP_SCALAR(log_to, "log");
     if (g->has_admin != o->has_admin ||
         (g->has_admin &&
          (g->admin.len != o->admin.len || memcmp(&g->admin.ss, &o->admin.ss, g->admin.len) != 0))) {
         restart_only("admin");
         g->has_admin = o->has_admin;
         g->admin = o->admin;
-    }
-    if (g->log_to != o->log_to) {
-        restart_only("log");
-        g->log_to = o->log_to;
     }
     if (!str_eq(g->user, o->user)) {
         restart_only("user");
@@ -89,6 +83,7 @@ static int keep_restart_only(const struct config *old, struct config *cfg)
     }
     return 0;
 }
+#undef KEEP_SCALAR
 
 /* Publishes the settings a connection reads when it starts. */
 static void settings_apply(const struct config *cfg)

@@ -216,6 +216,20 @@ def main(t):
     echoes(live["b"], "to removed server b, after two more reloads")
     check(lbtest.spread(fe_a, 4) == {"a": 2, "c": 2}, "the main frontend serves on")
     check(metric(adm, "ringlb_config_generation") == 3, "generation 3")
+
+    # 5. Keys only a restart changes are named in a warning and keep their
+    # running values; the rest of the reload happens.
+    t0 = time.time()
+    reload(lb, ini(adm, [("main", [fe_a])], [("a", a.addr), ("c", c.addr)], "pin_workers = no")
+           .replace("workers = 2", "workers = 3"))
+    for key in ("workers", "pin_workers"):
+        check(lbtest.wait_log(lb, rf"reload: {key} changed; .*keeping the running value", 2,
+                              after=t0)[1], f"the reload warns that {key} needs a restart")
+    ws = lbtest.worker_threads(lb.proc.pid)
+    check(len(ws) == 2 and all(len(c) == 1 for c in ws.values()),
+          f"still 2 workers, each pinned: {ws}")
+    check(metric(adm, "ringlb_config_generation") == 4, "generation 4")
+    check(lbtest.spread(fe_a, 4) == {"a": 2, "c": 2}, "it serves on")
     for s in live.values():
         s.close()
 

@@ -9,26 +9,6 @@ import lbtest
 from lbtest import check
 
 
-def cpu_list(text):
-    """'0-2,5' -> {0, 1, 2, 5}"""
-    cpus = set()
-    for part in text.strip().split(","):
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
-
-def workers(pid):
-    """{thread name: allowed CPUs} of the worker threads of <pid>."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/status") as f:
-            d = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-        if d["Name"].startswith("ringlb-w"):
-            out[d["Name"]] = cpu_list(d["Cpus_allowed_list"])
-    return out
-
-
 def echoes(lb):
     s = lbtest.connect(lb.addr)
     s.sendall(b"ping\n")
@@ -43,7 +23,7 @@ def main(t):
     echo = t.backend("echo")
 
     lb = t.ringlb(servers=[echo], global_opts={"workers": "3"})
-    ws = workers(lb.proc.pid)
+    ws = lbtest.worker_threads(lb.proc.pid)
     check(sorted(ws) == ["ringlb-w0", "ringlb-w1", "ringlb-w2"],
           f"three named worker threads: {sorted(ws)}")
     for i in range(3):
@@ -53,7 +33,7 @@ def main(t):
     check(echoes(lb), "the pinned workers serve")
 
     lb2 = t.ringlb(servers=[echo], global_opts={"workers": "3", "pin_workers": "no"})
-    ws = workers(lb2.proc.pid)
+    ws = lbtest.worker_threads(lb2.proc.pid)
     check(len(ws) == 3 and all(a == allowed for a in ws.values()),
           f"pin_workers = no: every worker may run on all of {cpus} ({ws})")
     check(echoes(lb2), "the unpinned workers serve")
