@@ -21,7 +21,6 @@ RINGBENCH=${RINGBENCH:-$ROOT/build/ringbench}
 OUT=${OUT:-$ROOT/bench/results/ringbench.md}
 SVG=${SVG:-${OUT%.md}-latency.svg}
 
-
 [ -x "$RINGBENCH" ] || die "$RINGBENCH not found (run make)"
 [ -x "$RINGLB" ] || die "$RINGLB not found (run make)"
 bench_tmpdir ringbench-cmp
@@ -32,27 +31,10 @@ RINGLB=$T/ringlb
 NOTES=()
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-NAMES=()
-start() { # name cmd...
-    local name=$1
-    shift
-    "$@" >"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    NAMES+=("$name")
-}
-wait_port() { # port
-    for _ in $(seq 100); do
-        python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $1), 1).close()" 2>/dev/null && return 0
-        sleep 0.1
-    done
-    die "nothing listens on 127.0.0.1:$1 (logs in $T)"
-}
-
 # Backends: one echo (latency, connrate, throughput both).
 P_ECHO=$(free_port)
-start echo "$RINGBENCH" serve --listen "127.0.0.1:$P_ECHO" --mode echo --workers "$THREADS"
-wait_port "$P_ECHO"
+bench_start echo "$P_ECHO" "$RINGBENCH" serve --listen "127.0.0.1:$P_ECHO" --mode echo \
+    --workers "$THREADS"
 
 TARGETS="direct=127.0.0.1:$P_ECHO"
 for fwd in copy splice; do
@@ -71,8 +53,7 @@ backend = b
 health = none
 server = s 127.0.0.1:$P_ECHO
 EOI
-    start "ringlb-$fwd" "$RINGLB" -c "$T/ringlb-$fwd.ini"
-    wait_port "$p"
+    bench_start "ringlb-$fwd" "$p" "$RINGLB" -c "$T/ringlb-$fwd.ini"
     TARGETS+=" ringlb-$fwd=127.0.0.1:$p"
 done
 if command -v haproxy >/dev/null; then
@@ -92,8 +73,7 @@ frontend f
 backend b
     server s 127.0.0.1:$P_ECHO
 EOI
-    start haproxy haproxy -db -f "$T/haproxy.cfg"
-    wait_port "$p"
+    bench_start haproxy "$p" haproxy -db -f "$T/haproxy.cfg"
     TARGETS+=" haproxy=127.0.0.1:$p"
 else
     NOTES+=("haproxy: not installed, column skipped (Debian: apt-get install haproxy)")
@@ -118,8 +98,7 @@ error_log $T/nginx/error.log warn;
 events { worker_connections 4096; }
 stream { server { listen 127.0.0.1:$p; proxy_pass 127.0.0.1:$P_ECHO; proxy_half_close on; } }
 EOI
-    start nginx nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf"
-    wait_port "$p"
+    bench_start nginx "$p" nginx -p "$T/nginx/" -c "$T/nginx/nginx.conf"
     TARGETS+=" nginx-stream=127.0.0.1:$p"
 elif command -v nginx >/dev/null; then
     msg="nginx stream: $(nginx -v 2>&1 | sed 's/.*: //') has no stream module"

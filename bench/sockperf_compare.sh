@@ -30,7 +30,6 @@ SIZE=${SIZE:-64}
 PIN=${PIN:-both}
 RINGBENCH=${RINGBENCH:-$ROOT/build/ringbench}
 
-
 command -v sockperf >/dev/null || die "sockperf not installed (apt-get install sockperf)"
 command -v taskset >/dev/null || die "taskset not installed (util-linux)"
 [ -x "$RINGBENCH" ] || die "$RINGBENCH not found (run make)"
@@ -51,32 +50,16 @@ CPRE=()
 SPRE=()
 [ -z "$CCPU" ] || CPRE=(taskset -c "$CCPU")
 [ -z "$SCPU" ] || SPRE=(taskset -c "$SCPU")
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_port() { # port
-    for _ in $(seq 100); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1).close()" \
-            2>/dev/null && return 0
-        sleep 0.1
-    done
-    return 1
-}
-start_server() { # name port cmd...
-    local name=$1 port=$2
-    shift 2
-    "${SPRE[@]}" "$@" >"$T/$name.log" 2>&1 &
-    PIDS+=($!)
-    wait_port "$port" || die "$name did not start on port $port: $(tail -3 "$T/$name.log")"
-}
 
 P_RBSP=$(free_port)
 P_RBECHO=$(free_port)
 P_SP=$(free_port)
 # One worker: the client has one connection, and sockperf server is one thread.
-start_server rb-sockperf "$P_RBSP" "$RINGBENCH" serve --listen "127.0.0.1:$P_RBSP" \
+bench_start rb-sockperf "$P_RBSP" "${SPRE[@]}" "$RINGBENCH" serve --listen "127.0.0.1:$P_RBSP" \
     --mode sockperf --workers 1
-start_server rb-echo "$P_RBECHO" "$RINGBENCH" serve --listen "127.0.0.1:$P_RBECHO" \
+bench_start rb-echo "$P_RBECHO" "${SPRE[@]}" "$RINGBENCH" serve --listen "127.0.0.1:$P_RBECHO" \
     --mode echo --workers 1
-start_server sockperf-server "$P_SP" sockperf server --tcp -i 127.0.0.1 -p "$P_SP"
+bench_start sockperf-server "$P_SP" "${SPRE[@]}" sockperf server --tcp -i 127.0.0.1 -p "$P_SP"
 
 # sockperf -> "p50_rtt_us rate": --full-rtt prints round trips (without it,
 # half of one); the rate is over its valid window (warm-up and tail cut).
