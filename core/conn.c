@@ -385,13 +385,13 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         h->rx_wait = 0;
     } else if (res == -EAGAIN && h->splice) {
         /* Nothing to read: give the (empty) pipe back while we wait. */
-        h->rx_wait = 1;
         half_pipe_release(c, h);
         if (h->starved) {
             /* Idle again after a dry pool: copy, as configured. */
             h->starved = 0;
             h->splice = 0;
-            h->rx_wait = 0;
+        } else {
+            h->rx_wait = 1;
         }
     } else if (res == -ENOBUFS) {
         /* Still armed, waiting for a buffer. */

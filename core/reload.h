@@ -16,8 +16,9 @@ struct worker;
  * backend table (the point of no return), then hand the workers their
  * listeners and the checker its servers, and only then free the old config.
  *
- * Settings that cannot change in a running process (workers, buffers, io, admin,
- * user, group, log) keep their running values, with a warning. Returns 0,
+ * Settings that cannot change in a running process (workers, pin_workers,
+ * buffers, io, admin, user, group, log) keep their running values, with a
+ * warning. Returns 0,
  * or -1 when the new config was rejected (its error is logged).
  */
 int reload_config(const char *path, struct worker *ws, uint32_t n);

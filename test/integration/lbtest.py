@@ -749,6 +749,30 @@ def run(fn, modes=tuple(MODES), need_mode=True):
     os._exit(rc)  # helper threads may still block in recv; do not wait for them
 
 
+def thread_status(pid):
+    """[{field: value}] from /proc/<pid>/task/*/status, one dict a thread."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/status") as f:
+            out.append({k: v.strip() for k, _, v in (line.partition(":") for line in f)})
+    return out
+
+
+def cpu_list(text):
+    """'0-2,5' -> {0, 1, 2, 5}"""
+    cpus = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        cpus.update(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def worker_threads(pid):
+    """{thread name: CPUs it may run on} of the ringlb-wN threads of <pid>."""
+    return {d["Name"]: cpu_list(d["Cpus_allowed_list"])
+            for d in thread_status(pid) if d["Name"].startswith("ringlb-w")}
+
+
 # ---------------------------------------------------------------- named servers
 
 def named_handler(name):
@@ -790,26 +814,6 @@ def spread(addr, n):
 
 
 # ---------------------------------------------------------------- health (issue #4)
-
-def cpu_list(text):
-    """'0-2,5' -> {0, 1, 2, 5}"""
-    cpus = set()
-    for part in text.strip().split(","):
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
-
-
-def worker_threads(pid):
-    """{thread name: CPUs it may run on} of the ringlb-wN threads of <pid>."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/status") as f:
-            d = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
-        if d["Name"].startswith("ringlb-w"):
-            out[d["Name"]] = cpu_list(d["Cpus_allowed_list"])
-    return out
-
 
 def log_events(lb, pattern):
     """Returns [(epoch seconds, line)] for ringlb log lines matching the

@@ -23,13 +23,9 @@ def recv_notify(sock, timeout):
 
 
 def ids(pid):
-    """{'Uid': [...], 'Gid': [...]} of every thread of <pid>."""
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/status") as f:
-            d = dict(line.split(":", 1) for line in f if ":" in line)
-        out.append((d["Uid"].split(), d["Gid"].split(), d["Groups"].split()))
-    return out
+    """[(uids, gids, groups)] of every thread of <pid>."""
+    return [(d["Uid"].split(), d["Gid"].split(), d["Groups"].split())
+            for d in lbtest.thread_status(pid)]
 
 
 def main(t):

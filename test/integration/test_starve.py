@@ -8,10 +8,10 @@ the receives that would take those answers wait for a buffer. ringlb runs
 with `buffers = 16` (256 KiB per worker, one direction's worth); eight
 clients each push 16 MiB through a plain echo server (a thread per
 connection with small socket buffers, so it reads only while its writes go
-through) and read the echo at the same time. Every byte must come back intact, and /metrics must show
-that the pool did run dry (the receives that found it empty splice until
-idle). In splice mode the pool is not used: the transfer must still
-complete.
+through) and read the echo at the same time. Every byte must come back
+intact, and /metrics must show that the pool did run dry (the receives that
+found it empty splice until idle). In splice mode the pool is not used: the
+transfer must still complete.
 """
 import hashlib
 import os

@@ -422,9 +422,9 @@ static void test_timer_wakes_loop(void **state)
 
 /*
  * A wait armed for a far deadline, then given an earlier one, must wake at
- * the earlier one: the io_uring backend keeps one timer armed across waits
- * and has to move it. Without the move, the second wait sleeps until the
- * far deadline (1 s), which the last assertion catches.
+ * the earlier one. A backend that kept its first deadline (say, one timer
+ * armed across waits and never moved) would sleep until the far one (1 s),
+ * which the last assertion catches.
  */
 static void test_timer_earlier_deadline(void **state)
 {
