@@ -117,6 +117,13 @@ static void submit(struct loop *loop, struct loop_op *op, uint8_t kind, int fd)
 
 void loop_submit_accept(struct loop *loop, struct loop_op *op, int fd)
 {
+    op->u.accept.once = 0;
+    submit(loop, op, LOOP_OP_ACCEPT, fd);
+}
+
+void loop_submit_accept_one(struct loop *loop, struct loop_op *op, int fd)
+{
+    op->u.accept.once = 1;
     submit(loop, op, LOOP_OP_ACCEPT, fd);
 }
 
@@ -177,6 +184,12 @@ void loop_close(struct loop *loop, int fd)
         loop->vt->close(loop, fd);
 }
 
+void loop_forget(struct loop *loop, int fd)
+{
+    if (fd >= 0 && loop->vt->forget)
+        loop->vt->forget(loop, fd);
+}
+
 void loop_shutdown_wr(struct loop *loop, int fd)
 {
     loop->vt->shutdown_wr(loop, fd);
@@ -194,7 +207,13 @@ uint32_t loop_buf_size(const struct loop *loop)
 
 void loop_buf_put(struct loop *loop, uint16_t bid)
 {
+    loop->buf_out--;
     loop->vt->buf_put(loop, bid);
+}
+
+uint32_t loop_buf_avail(const struct loop *loop)
+{
+    return loop->buf_count - loop->buf_out;
 }
 
 void loop_bufq_init(struct buf_queue *q)

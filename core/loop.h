@@ -84,6 +84,9 @@ struct loop_op {
             socklen_t len;
             uint8_t started; /* epoll backend: connect(2) already called */
         } connect;
+        struct {
+            uint8_t once; /* loop_submit_accept_one: final after one client */
+        } accept;
     } u;
     struct loop_op *next; /* backend-private queue link */
 };
@@ -123,6 +126,12 @@ enum loop_backend loop_backend(const struct loop *loop);
 
 /* Multishot accept of non-blocking, close-on-exec sockets; res is the fd. */
 void loop_submit_accept(struct loop *loop, struct loop_op *op, int fd);
+/*
+ * Accepts one client, then completes for good (no LOOP_F_MORE). A multishot
+ * accept may take the whole listen backlog before its owner can stop it;
+ * this one leaves every other client in the kernel's queue.
+ */
+void loop_submit_accept_one(struct loop *loop, struct loop_op *op, int fd);
 /* Non-blocking connect of <fd> (created SOCK_NONBLOCK); res 0 or -errno. */
 void loop_submit_connect(struct loop *loop, struct loop_op *op, int fd, const struct sockaddr *addr,
                          socklen_t len);
@@ -163,11 +172,20 @@ void loop_shutdown_wr(struct loop *loop, int fd);
  * completions may still be pending: io_uring holds its own file reference).
  */
 void loop_close(struct loop *loop, int fd);
+/*
+ * Lets go of <fd> without closing it: another thread owns and closes it (a
+ * listener shared by several workers). After this the loop keeps no state
+ * about the fd number, so a socket that reuses it later starts afresh. Ops
+ * on <fd> must have been cancelled first.
+ */
+void loop_forget(struct loop *loop, int fd);
 
 /* Receive buffer pool. */
 void *loop_buf(struct loop *loop, uint16_t bid);
 uint32_t loop_buf_size(const struct loop *loop);
 void loop_buf_put(struct loop *loop, uint16_t bid);
+/* Buffers in the pool now, not handed out with a receive. */
+uint32_t loop_buf_avail(const struct loop *loop);
 
 /*
  * A FIFO of received buffers, linked through the pool's per-buffer metadata

@@ -157,6 +157,10 @@ static void do_accept(struct loop_epoll *le, struct loop_op *op)
                 loop__complete(op, -errno, 0);
             return;
         }
+        if (op->u.accept.once) {
+            loop__complete(op, fd, 0);
+            return;
+        }
         loop__complete(op, fd, LOOP_F_MORE);
         if (op->cancelled)
             break;
@@ -197,6 +201,7 @@ static void do_recv(struct loop_epoll *le, struct loop_op *op)
             return;
         }
         op->bid = bid;
+        le->base.buf_out++;
         e = efd_get(le, op->fd);
         loop__complete(op, (int)n, LOOP_F_MORE | LOOP_F_BUF);
         /* A short read drained the socket; the next edge says when more
@@ -398,10 +403,10 @@ static void epoll_cancel(struct loop *loop, struct loop_op *op)
     }
 }
 
-static void epoll_close(struct loop *loop, int fd)
+/* Drops what the loop knows about <fd>: parked ops (a caller bug, failed
+ * rather than left to a reused fd number) and the registration. */
+static void efd_reset(struct loop_epoll *le, int fd)
 {
-    struct loop_epoll *le = (struct loop_epoll *)loop;
-
     if ((uint32_t)fd < le->nfds) {
         struct efd *e = &le->fds[fd];
 
@@ -417,7 +422,27 @@ static void epoll_close(struct loop *loop, int fd)
         }
         memset(e, 0, sizeof(*e));
     }
+}
+
+static void epoll_close(struct loop *loop, int fd)
+{
+    efd_reset((struct loop_epoll *)loop, fd);
     close(fd);
+}
+
+/*
+ * The fd stays open in another thread, so closing it here would not take it
+ * out of our epoll set: delete it explicitly, or the kernel would report
+ * its events under a number that a later socket of ours may reuse, and the
+ * record would claim that socket registered when it is not.
+ */
+static void epoll_forget(struct loop *loop, int fd)
+{
+    struct loop_epoll *le = (struct loop_epoll *)loop;
+
+    if ((uint32_t)fd < le->nfds && le->fds[fd].registered)
+        (void)epoll_ctl(le->epfd, EPOLL_CTL_DEL, fd, NULL);
+    efd_reset(le, fd);
 }
 
 static void epoll_shutdown_wr(struct loop *loop, int fd)
@@ -528,6 +553,7 @@ static const struct loop_vtbl epoll_vtbl = {
     .cancel = epoll_cancel,
     .buf_put = epoll_buf_put,
     .close = epoll_close,
+    .forget = epoll_forget,
     .shutdown_wr = epoll_shutdown_wr,
     .destroy = epoll_destroy,
 };

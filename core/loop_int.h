@@ -18,6 +18,7 @@ struct loop_vtbl {
     void (*cancel)(struct loop *loop, struct loop_op *op);
     void (*buf_put)(struct loop *loop, uint16_t bid);
     void (*close)(struct loop *loop, int fd);
+    void (*forget)(struct loop *loop, int fd); /* NULL: nothing to forget */
     void (*shutdown_wr)(struct loop *loop, int fd);
     void (*destroy)(struct loop *loop);
 };
@@ -31,6 +32,7 @@ struct loop {
     char *buf_mem;
     uint32_t buf_size;
     uint32_t buf_count;
+    uint32_t buf_out; /* handed to callers by receives, not yet put back */
     struct loop_bufmeta *meta;
     int wake_fd; /* eventfd, owned by the loop's creator */
     struct loop_op wake_op;

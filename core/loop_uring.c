@@ -153,7 +153,10 @@ static void uring_submit(struct loop *loop, struct loop_op *op)
     switch (op->kind) {
     case LOOP_OP_ACCEPT:
         sqe = get_sqe(lu);
-        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (op->u.accept.once)
+            io_uring_prep_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        else
+            io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         io_uring_sqe_set_data(sqe, op);
         break;
     case LOOP_OP_CONNECT:
@@ -269,6 +272,7 @@ static void dispatch(struct loop_uring *lu, struct loop_op *op, int res, unsigne
     case LOOP_OP_RECV:
         if (cflags & IORING_CQE_F_BUFFER) {
             op->bid = (uint16_t)(cflags >> IORING_CQE_BUFFER_SHIFT);
+            lu->base.buf_out++;
             loop__complete(op, res, more | LOOP_F_BUF);
         } else if (res == -ENOBUFS || res == -EAGAIN || res == -EINTR) {
             /* Transient: the pool ran dry (wait for buffers), or the io-wq

@@ -204,9 +204,11 @@ static void test_buffers_run_dry_and_recover(void **state)
     }
     assert_int_equal(r.finals, 0);
     assert_true(r.op.inflight);
+    assert_int_equal(loop_buf_avail(c->loop), 64 - nheld);
     /* Hand them back; the receive resumes by itself. */
     for (int k = 0; k < nheld; k++)
         loop_buf_put(c->loop, held[k]);
+    assert_int_equal(loop_buf_avail(c->loop), 64);
     r.op.cb = recv_cb;
     r.bytes = 0;
     RUN_UNTIL(c->loop, r.bytes > 0);
@@ -381,6 +383,97 @@ static void test_accept_connect(void **state)
     loop_close(c->loop, cfd);
 }
 
+/* A listening socket on 127.0.0.1 with a kernel-chosen port, in <sa>. */
+static int listen_any(struct sockaddr_in *sa)
+{
+    socklen_t len = sizeof(*sa);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(lfd, (struct sockaddr *)sa, sizeof(*sa)), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)sa, &len), 0);
+    return lfd;
+}
+
+/* A single accept takes one client and leaves the next in the backlog. */
+static void test_accept_one(void **state)
+{
+    struct ctx *c = ctx_or_skip(state);
+    static struct rec acc;
+    struct sockaddr_in sa;
+    int lfd = listen_any(&sa), cl[2], left;
+
+    memset(&acc, 0, sizeof(acc));
+    for (int i = 0; i < 2; i++) {
+        cl[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(cl[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    }
+    acc.op.cb = rec_cb;
+    loop_submit_accept_one(c->loop, &acc.op, lfd);
+    RUN_UNTIL(c->loop, acc.finals == 1);
+    for (int i = 0; i < 5; i++)
+        loop_run_once(c->loop, 1);
+    assert_int_equal(acc.calls, 1);
+    assert_true(acc.last_res >= 0);
+    assert_false(acc.last_flags & LOOP_F_MORE);
+    close(acc.last_res);
+    left = accept4(lfd, NULL, NULL, SOCK_NONBLOCK);
+    assert_true(left >= 0); /* the second client waited in the backlog */
+    close(left);
+    /* Submitted again, it waits for the next client. */
+    loop_submit_accept_one(c->loop, &acc.op, lfd);
+    loop_run_once(c->loop, 1);
+    assert_int_equal(acc.finals, 1);
+    loop_cancel(c->loop, &acc.op);
+    RUN_UNTIL(c->loop, acc.finals == 2);
+    assert_int_equal(acc.last_res, -ECANCELED);
+    for (int i = 0; i < 2; i++)
+        close(cl[i]);
+    loop_close(c->loop, lfd);
+}
+
+/*
+ * A listener shared with other threads is let go with loop_forget() and
+ * closed elsewhere; a socket that then gets the same fd number must be
+ * watched afresh (epoll once kept the old record and never woke it).
+ */
+static void test_forget_fd(void **state)
+{
+    struct ctx *c = ctx_or_skip(state);
+    static struct rec acc, r;
+    struct sockaddr_in sa;
+    int lfd = listen_any(&sa), sv[2], num;
+
+    memset(&acc, 0, sizeof(acc));
+    memset(&r, 0, sizeof(r));
+    acc.op.cb = rec_cb;
+    loop_submit_accept(c->loop, &acc.op, lfd);
+    loop_run_once(c->loop, 1); /* parked on the listener */
+    loop_cancel(c->loop, &acc.op);
+    RUN_UNTIL(c->loop, acc.finals == 1);
+    loop_forget(c->loop, lfd);
+    num = lfd;
+    close(lfd);
+    pair(sv);
+    if (sv[0] != num) {
+        assert_int_equal(dup2(sv[0], num), num);
+        close(sv[0]);
+        sv[0] = num;
+    }
+    r.op.cb = recv_cb;
+    loop_submit_recv(c->loop, &r.op, sv[0]);
+    loop_run_once(c->loop, 1);
+    assert_int_equal(write(sv[1], "ping", 4), 4);
+    RUN_UNTIL(c->loop, r.bytes == 4);
+    loop_cancel(c->loop, &r.op);
+    RUN_UNTIL(c->loop, r.finals == 1);
+    loop_close(c->loop, sv[0]);
+    close(sv[1]);
+}
+
 static void test_connect_refused(void **state)
 {
     struct ctx *c = ctx_or_skip(state);
@@ -460,6 +553,8 @@ int main(void)
         BOTH(test_sendmsg_gathers),
         BOTH(test_splice_through_pipe),
         BOTH(test_accept_connect),
+        BOTH(test_accept_one),
+        BOTH(test_forget_fd),
         BOTH(test_connect_refused),
         BOTH(test_timer_wakes_loop),
         BOTH(test_timer_earlier_deadline),
