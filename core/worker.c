@@ -35,25 +35,6 @@ struct listen_update {
     uint32_t nls;
 };
 
-static void accept_arm(struct wlistener *l)
-{
-    if (l->armed || l->fd < 0 || l->w->stopping || l->w->accept_paused || timer_armed(&l->backoff))
-        return;
-    l->armed = true;
-    loop_submit_accept(l->w->loop, &l->op, l->fd);
-}
-
-static void accept_pause(struct worker *w)
-{
-    if (w->accept_paused)
-        return;
-    w->accept_paused = true;
-    log_debug("worker %u: max_conns %u reached, pausing accept", w->id,
-              atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed));
-    for (uint32_t i = 0; i < w->nls; i++)
-        loop_cancel(w->loop, &w->ls[i]->op);
-}
-
 /* Reserves a global connection slot; false when max_conns is reached. */
 static bool slot_take(void)
 {
@@ -85,33 +66,88 @@ static int hold(struct worker *w, int fd, uint32_t frontend)
     return 0;
 }
 
-/* Serves held clients and resumes accepting when slots are free again. */
+/*
+ * What the worker wants from its listeners now (accept_fsm.h): nothing
+ * while it stops, holds clients or max_conns is reached; one client per
+ * accept when fewer free slots are left than multishot accepts could take
+ * at once (each may empty its listen backlog before we see the first
+ * client), so that clients over max_conns wait in the kernel's backlog
+ * rather than in ours; multishot otherwise.
+ */
+static enum accept_want accept_want(const struct worker *w)
+{
+    uint32_t active = atomic_load_explicit(&lb_rt.active, memory_order_relaxed);
+    uint32_t max = atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed);
+    uint64_t burst = (uint64_t)NET_BACKLOG * (w->nls ? w->nls : 1) * w->nworkers;
+
+    if (w->stopping || w->nheld || active >= max)
+        return ACC_WANT_NONE;
+    return max - active <= burst ? ACC_WANT_ONE : ACC_WANT_MULTI;
+}
+
+static void listener_step(struct wlistener *l, enum accept_event ev)
+{
+    struct worker *w = l->w;
+    enum accept_want want = accept_want(w);
+
+    if (want != w->acc_want) {
+        if (want == ACC_WANT_NONE && !w->stopping)
+            log_debug("worker %u: max_conns %u reached, pausing accept", w->id,
+                      atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed));
+        else if (w->acc_want == ACC_WANT_NONE)
+            log_debug("worker %u: below max_conns, accepting again", w->id);
+        w->acc_want = (uint8_t)want;
+    }
+    switch (accept_fsm_step(&l->acc, ev, want)) {
+    case ACC_ACT_SUBMIT_ONE:
+        loop_submit_accept_one(w->loop, &l->op, l->fd);
+        break;
+    case ACC_ACT_SUBMIT_MULTI:
+        loop_submit_accept(w->loop, &l->op, l->fd);
+        break;
+    case ACC_ACT_CANCEL:
+        loop_cancel(w->loop, &l->op);
+        break;
+    case ACC_ACT_ARM_TIMER:
+        if (timer_arm(loop_timers(w->loop), &l->backoff, loop_now(w->loop) + ACCEPT_BACKOFF_MS) < 0)
+            listener_step(l, ACC_EV_TIMER);
+        break;
+    case ACC_ACT_DISARM_TIMER:
+        timer_disarm(loop_timers(w->loop), &l->backoff);
+        break;
+    case ACC_ACT_NONE:
+        break;
+    }
+}
+
+/* Tells every listener of <w> what is wanted now. */
+static void accept_sync(struct worker *w)
+{
+    for (uint32_t i = 0; i < w->nls; i++)
+        listener_step(w->ls[i], ACC_EV_SYNC);
+}
+
+/* Serves held clients, oldest first, while slots are free. */
 static void accept_resume(struct worker *w)
 {
     if (w->stopping)
         return;
+    /* One at a time: conn_accept() may close the client at once, and that
+     * comes back here, so the list must be consistent at each call. */
     while (w->nheld && slot_take()) {
         struct held_client h = w->held[0];
 
-        memmove(w->held, w->held + 1, (w->nheld - 1) * sizeof(*w->held));
         w->nheld--;
+        memmove(w->held, w->held + 1, w->nheld * sizeof(*w->held));
         conn_accept(w, h.fd, h.frontend);
     }
-    if (w->nheld || !w->accept_paused)
-        return;
-    if (atomic_load_explicit(&lb_rt.active, memory_order_relaxed) >=
-        atomic_load_explicit(&lb_rt.max_conns, memory_order_relaxed))
-        return;
-    w->accept_paused = false;
-    log_debug("worker %u: below max_conns, accepting again", w->id);
-    for (uint32_t i = 0; i < w->nls; i++)
-        accept_arm(w->ls[i]);
+    accept_sync(w);
 }
 
 void worker__conn_closed(struct worker *w)
 {
     atomic_fetch_sub_explicit(&lb_rt.active, 1, memory_order_relaxed);
-    if (w->nheld || w->accept_paused)
+    if (w->acc_want != ACC_WANT_MULTI)
         accept_resume(w);
 }
 
@@ -120,7 +156,49 @@ static void on_backoff(struct timer *t, uint64_t now)
     struct wlistener *l = (struct wlistener *)((char *)t - offsetof(struct wlistener, backoff));
 
     (void)now;
-    accept_arm(l);
+    listener_step(l, ACC_EV_TIMER);
+}
+
+/* A client accepted on <l>: served, held until a slot frees, or closed. */
+static void accept_client(struct wlistener *l, int fd)
+{
+    struct worker *w = l->w;
+
+    atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&backend_table_get()->frontends[l->frontend].stats->accepted, 1,
+                              memory_order_relaxed);
+    if (w->stopping) {
+        close(fd);
+    } else if (!w->nheld && slot_take()) {
+        conn_accept(w, fd, l->frontend);
+    } else if (hold(w, fd, l->frontend) < 0) {
+        /* The kernel handed us more than max_conns allows (a multishot
+         * accept, or a reload that lowered max_conns): keep it unserved,
+         * like the backlog would, rather than drop it, unless out of
+         * memory. */
+        log_warn("worker %u: cannot hold client over max_conns, closing it", w->id);
+        close(fd);
+    }
+}
+
+/* The event of a final completion with <res>, logging a failure. */
+static enum accept_event accept_final_event(struct wlistener *l, int res)
+{
+    struct worker *w = l->w;
+
+    if (res >= 0 || res == -ECANCELED || w->stopping || l->acc.state == ACC_CLOSED)
+        return ACC_EV_FINAL;
+    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM)
+        /* Retrying at once would spin: give closing connections time to
+         * free descriptors, and say so (once per backoff period). */
+        log_warn("worker %u: accept on %s: %s, pausing %d ms", w->id,
+                 backend_table_get()->frontends[l->frontend].name, strerror(-res),
+                 ACCEPT_BACKOFF_MS);
+    else
+        log_error("worker %u: accept on %s: %s, retrying in %d ms", w->id,
+                  backend_table_get()->frontends[l->frontend].name, strerror(-res),
+                  ACCEPT_BACKOFF_MS);
+    return ACC_EV_FINAL_ERROR;
 }
 
 static void on_accept(struct loop_op *op, int res, unsigned flags)
@@ -128,53 +206,28 @@ static void on_accept(struct loop_op *op, int res, unsigned flags)
     struct wlistener *l = (struct wlistener *)((char *)op - offsetof(struct wlistener, op));
     struct worker *w = l->w;
 
+    if (res >= 0)
+        accept_client(l, res);
     if (!(flags & LOOP_F_MORE))
-        l->armed = false;
-    if (res >= 0) {
-        atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&backend_table_get()->frontends[l->frontend].stats->accepted, 1,
-                                  memory_order_relaxed);
-        if (w->stopping) {
-            close(res);
-        } else if (slot_take()) {
-            conn_accept(w, res, l->frontend);
-        } else {
-            /* The kernel handed us one more than max_conns allows: keep it
-             * unserved, like the backlog would, rather than drop it. */
-            if (hold(w, res, l->frontend) < 0) {
-                log_warn("worker %u: cannot hold client over max_conns, closing it", w->id);
-                close(res);
-            }
-            accept_pause(w);
-        }
-        if (!l->armed)
-            accept_arm(l);
-        return;
-    }
-    if (res == -ECANCELED || w->stopping)
-        return;
-    if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-        /* Retrying at once would spin: give closing connections time to
-         * free descriptors, and say so (once per backoff period). */
-        log_warn("worker %u: accept on %s: %s, pausing %d ms", w->id,
-                 backend_table_get()->frontends[l->frontend].name, strerror(-res),
-                 ACCEPT_BACKOFF_MS);
-    } else {
-        log_error("worker %u: accept on %s: %s", w->id,
-                  backend_table_get()->frontends[l->frontend].name, strerror(-res));
-    }
-    if (timer_arm(loop_timers(w->loop), &l->backoff, loop_now(w->loop) + ACCEPT_BACKOFF_MS) < 0)
-        accept_arm(l);
+        listener_step(l, accept_final_event(l, res));
+    /* What is wanted may have changed with this client (max_conns near or
+     * reached, a client held): tell every listener. */
+    if (res >= 0)
+        accept_sync(w);
 }
 
 /* Stops accepting on <l>. A shared listener stays open: main closes it. */
 static void listener_close(struct worker *w, struct wlistener *l)
 {
-    timer_disarm(loop_timers(w->loop), &l->backoff);
-    loop_cancel(w->loop, &l->op);
-    if (l->owned && l->fd >= 0) {
+    listener_step(l, ACC_EV_CLOSE);
+    if (l->fd < 0)
+        return;
+    if (l->owned) {
         loop_close(w->loop, l->fd);
         l->fd = -1;
+    } else {
+        /* Main closes it once every worker has let go (workers_plan_apply). */
+        loop_forget(w->loop, l->fd);
     }
 }
 
@@ -205,10 +258,9 @@ static void listeners_update(struct worker *w, struct listen_update *u)
     lb_free(w->ls);
     w->ls = u->ls;
     w->nls = u->nls;
-    for (uint32_t i = 0; i < w->nls; i++) {
+    for (uint32_t i = 0; i < w->nls; i++)
         w->ls[i]->frontend = u->frontend[i];
-        accept_arm(w->ls[i]);
-    }
+    accept_sync(w);
 }
 
 /* Frees the closed listeners whose last completion has arrived. */
@@ -230,9 +282,9 @@ static void on_tick(struct timer *t, uint64_t now)
 {
     struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, tick));
 
-    /* Other workers free slots without telling us: look again. */
-    if (w->nheld || w->accept_paused)
-        accept_resume(w);
+    /* Other workers free and take slots without telling us: look again
+     * (this also moves a multishot accept to single ones near max_conns). */
+    accept_resume(w);
     /* The checker marked a server with on_down_close down: one scan of our
      * connections, only then, so the common tick costs one load. */
     if (atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire) != w->close_gen) {
@@ -294,8 +346,7 @@ static void *worker_main(void *arg)
     w->close_gen = atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire);
     timer_init(&w->tick, on_tick);
     timer_arm(loop_timers(w->loop), &w->tick, loop_now(w->loop) + TICK_MS);
-    for (uint32_t i = 0; i < w->nls; i++)
-        accept_arm(w->ls[i]);
+    accept_sync(w);
     for (;;) {
         if (!w->stopping && atomic_load_explicit(&w->stop, memory_order_acquire))
             begin_stop(w);
@@ -664,6 +715,7 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
         ws[i].qsbr_slot = -1;
         ws[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1);
         ws[i].buffers = cfg->global.buffers;
+        ws[i].nworkers = n;
         ws[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (ws[i].wake_fd < 0) {
             ret = -errno;

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "../config/config.h"
+#include "accept_fsm.h"
 #include "loop.h"
 #include "timer.h"
 
@@ -58,7 +59,7 @@ struct wlistener {
     int fd;
     uint32_t frontend; /* frontend slot (core/backend.h); set by its worker */
     bool owned;        /* closed by this worker (else shared, closed by main) */
-    bool armed;        /* accept op in flight */
+    struct accept_fsm acc;
     struct cfg_addr addr;
     struct loop_op op;
     struct timer backoff;
@@ -100,10 +101,13 @@ struct worker {
     uint32_t nconns;
     uint32_t nfree_conns;
 
-    /* Accepted while max_conns was reached: served when a slot frees up. */
+    /* Accepted while max_conns was reached: served when a slot frees up.
+     * Near max_conns listeners take one client per accept (accept_fsm.h),
+     * so this holds at most about one client per listener. */
     struct held_client *held;
     uint32_t nheld, held_cap;
-    bool accept_paused;
+    uint8_t acc_want; /* enum accept_want, as last computed */
+    uint32_t nworkers;
 
     struct pipe_pair *pipes; /* idle pipes kept for splice */
     uint32_t npipes;
