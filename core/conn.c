@@ -22,8 +22,21 @@
  * destinations wait for this worker to read from them first (an echo, any
  * peer that stops reading while it cannot write), waiting for a buffer
  * would wait forever. A direction whose receive finds the pool empty
- * therefore moves to splice, whose pipe is its own, and comes back to copy
- * when it next goes idle (half_starved).
+ * therefore moves to splice, whose pipe is its own (half_starved). When it
+ * goes idle it comes back to copy if the pool has buffers again, and
+ * otherwise waits for input with a poll: a receive armed on a dry pool
+ * fails at once, even on an idle socket, so going straight back would spin.
+ *
+ * Each half is in one forwarding mode at a time, changed only through
+ * half_set_mode(), which knows the allowed transitions:
+ *
+ *   COPY -> TO_SPLICE -> SPLICE        a bulk flow (forward = auto)
+ *   COPY -> TO_STARVED -> STARVED      the pool ran dry
+ *   STARVED -> COPY                    idle again, and the pool has buffers
+ *   SPLICE|STARVED -> COPY             no pipe could be had
+ *
+ * The TO_ modes drain: the multishot receive stops and the queued buffers
+ * are sent before the first splice, so no byte is reordered.
  *
  * A FIN from the source is forwarded as shutdown(SHUT_WR) on the destination
  * once everything queued has been sent; the other half keeps flowing. The
@@ -70,6 +83,28 @@
 enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING };
 enum half_dir { DIR_C2B = 0, DIR_B2C };
 
+/* How a half moves bytes (see the top of the file). */
+enum half_mode {
+    HM_COPY = 0,   /* multishot receive into pool buffers, queued sends */
+    HM_TO_SPLICE,  /* bulk: draining the copy path before splicing */
+    HM_SPLICE,     /* socket -> pipe -> socket */
+    HM_TO_STARVED, /* the pool ran dry: draining before splicing */
+    HM_STARVED,    /* splicing until idle with buffers in the pool */
+    HM_COUNT,
+};
+
+static const char *const half_mode_names[HM_COUNT] = {"copy", "to-splice", "splice", "to-starved",
+                                                      "starved"};
+
+/* half_mode_next[from] has bit <to> set when <from> may move to <to>. */
+static const uint8_t half_mode_next[HM_COUNT] = {
+    [HM_COPY] = 1u << HM_TO_SPLICE | 1u << HM_TO_STARVED | 1u << HM_SPLICE,
+    [HM_TO_SPLICE] = 1u << HM_SPLICE,
+    [HM_SPLICE] = 1u << HM_COPY,
+    [HM_TO_STARVED] = 1u << HM_STARVED,
+    [HM_STARVED] = 1u << HM_COPY,
+};
+
 struct half {
     struct loop_op rx;
     struct loop_op tx;
@@ -79,13 +114,11 @@ struct half {
     struct pipe_pair pipe; /* splice only; rd == -1 when none */
     uint32_t in_pipe;
     uint8_t dir;        /* enum half_dir */
-    uint8_t splice;     /* this half forwards with splice */
+    uint8_t mode;       /* enum half_mode, set by half_set_mode() */
     uint8_t eof;        /* the source sent its FIN */
     uint8_t shut;       /* the FIN went on to the destination */
     uint8_t rx_wait;    /* splice: the source had nothing, poll before splicing */
     uint8_t full_reads; /* consecutive receives that filled a buffer */
-    uint8_t to_splice;  /* proved bulk under forward = auto: switch when idle */
-    uint8_t starved;    /* on splice because the buffer pool ran dry: back to copy when idle */
     uint64_t bytes;
 };
 
@@ -136,6 +169,34 @@ static int half_src(const struct conn *c, const struct half *h)
 static int half_dst(const struct conn *c, const struct half *h)
 {
     return h->dir == DIR_C2B ? c->bfd : c->cfd;
+}
+
+static bool half_splices(const struct half *h)
+{
+    return h->mode == HM_SPLICE || h->mode == HM_STARVED;
+}
+
+/* Whether the copy path is being drained for a switch to splice. */
+static bool half_draining(const struct half *h)
+{
+    return h->mode == HM_TO_SPLICE || h->mode == HM_TO_STARVED;
+}
+
+/* The one place a half changes mode; a transition the table does not
+ * allow is a bug, logged and refused. */
+static bool half_set_mode(struct conn *c, struct half *h, enum half_mode to)
+{
+    if (!(half_mode_next[h->mode] & (1u << to))) {
+        log_error("conn %d<->%d: %s: no transition from %s to %s", c->cfd, c->bfd,
+                  h->dir == DIR_C2B ? "client->server" : "server->client", half_mode_names[h->mode],
+                  half_mode_names[to]);
+        return false;
+    }
+    log_debug("conn %d<->%d: %s: %s -> %s", c->cfd, c->bfd,
+              h->dir == DIR_C2B ? "client->server" : "server->client", half_mode_names[h->mode],
+              half_mode_names[to]);
+    h->mode = (uint8_t)to;
+    return true;
 }
 
 static bool conn_busy(const struct conn *c)
@@ -247,16 +308,14 @@ static void conn_check_done(struct conn *c)
  */
 static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
 {
-    if (c->forward != FWD_AUTO || h->to_splice)
+    if (c->forward != FWD_AUTO || h->mode != HM_COPY)
         return;
     if (len < loop_buf_size(c->w->loop)) {
         h->full_reads = 0;
         return;
     }
-    if (++h->full_reads >= BULK_READS) {
-        h->to_splice = 1;
+    if (++h->full_reads >= BULK_READS && half_set_mode(c, h, HM_TO_SPLICE))
         loop_cancel(c->w->loop, &h->rx);
-    }
 }
 
 /*
@@ -266,11 +325,10 @@ static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
  */
 static void half_starved(struct conn *c, struct half *h)
 {
-    if (h->splice || h->to_splice)
+    if (h->mode != HM_COPY)
         return;
     atomic_fetch_add_explicit(&c->w->starved, 1, memory_order_relaxed);
-    h->starved = 1;
-    h->to_splice = 1;
+    half_set_mode(c, h, HM_TO_STARVED);
     loop_cancel(c->w->loop, &h->rx);
 }
 
@@ -286,19 +344,15 @@ static void copy_pump(struct conn *c, struct half *h)
 {
     struct loop *loop = c->w->loop;
 
-    if (h->to_splice && !h->rx.inflight && !h->tx.inflight && !h->q.bytes && !h->eof) {
-        h->to_splice = 0;
-        h->splice = 1;
-        log_debug("conn %d<->%d: %s %s, switching to splice", c->cfd, c->bfd,
-                  h->dir == DIR_C2B ? "client->server" : "server->client",
-                  h->starved ? "found the buffer pool empty" : "is bulk");
+    if (half_draining(h) && !h->rx.inflight && !h->tx.inflight && !h->q.bytes && !h->eof) {
+        half_set_mode(c, h, h->mode == HM_TO_SPLICE ? HM_SPLICE : HM_STARVED);
         splice_pump(c, h);
         return;
     }
     if (h->rx.inflight) {
         if (!h->rx.cancelled && h->q.bytes >= HIGH_WATER)
             loop_cancel(loop, &h->rx);
-    } else if (!h->eof && !h->to_splice && h->q.bytes <= LOW_WATER) {
+    } else if (!h->eof && !half_draining(h) && h->q.bytes <= LOW_WATER) {
         loop_submit_recv(loop, &h->rx, half_src(c, h));
     }
     if (h->tx.inflight || c->state != CS_ESTABLISHED)
@@ -339,7 +393,7 @@ static void splice_pump(struct conn *c, struct half *h)
     } else {
         /* Out of pipes or descriptors: copying still works, only slower.
          * The pipe is empty and nothing is in flight, so no byte reorders. */
-        h->splice = 0;
+        half_set_mode(c, h, HM_COPY);
         copy_pump(c, h);
     }
 }
@@ -348,13 +402,29 @@ static void half_pump(struct conn *c, struct half *h)
 {
     if (c->state == CS_CLOSING)
         return;
-    if (h->splice)
+    if (half_splices(h))
         splice_pump(c, h);
     else
         copy_pump(c, h);
 }
 
-/* A receive error or reset ends both directions: nothing more can flow. */
+/*
+ * Makes the close of both sockets abortive (an RST, not a FIN): after an
+ * error the stream is truncated, and a FIN would tell the peer it ended
+ * well (a client could take a cut-off reply for a complete one).
+ */
+static void conn_set_abortive(struct conn *c)
+{
+    static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
+
+    if (c->cfd >= 0)
+        (void)setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+    if (c->bfd >= 0 && c->state == CS_ESTABLISHED)
+        (void)setsockopt(c->bfd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+}
+
+/* A receive error or reset ends both directions: nothing more can flow,
+ * and each peer is told so with a reset (conn_set_abortive). */
 static void half_fail(struct conn *c, struct half *h, int err)
 {
     /* The direction, not the side: a failed send and a failed receive of
@@ -364,7 +434,21 @@ static void half_fail(struct conn *c, struct half *h, int err)
     log_debug("conn %d<->%d: %s %s: %s", c->cfd, c->bfd,
               h->dir == DIR_C2B ? "client->server" : "server->client",
               err == -ETIMEDOUT ? "timeout" : "error", strerror(-err));
+    conn_set_abortive(c);
     conn_close(c);
+}
+
+/*
+ * A starved half with nothing in its pipe: back to copy if the pool has a
+ * buffer again; otherwise it stays on splice, waiting for input with a
+ * poll (rx_wait), because a receive armed on a dry pool fails at once.
+ */
+static void half_unstarve(struct conn *c, struct half *h)
+{
+    if (h->mode != HM_STARVED || h->in_pipe || h->pipe.rd >= 0 || !loop_buf_avail(c->w->loop))
+        return;
+    h->rx_wait = 0;
+    half_set_mode(c, h, HM_COPY);
 }
 
 static void on_rx(struct loop_op *op, int res, unsigned flags)
@@ -383,16 +467,12 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
             return;
         }
         h->rx_wait = 0;
-    } else if (res == -EAGAIN && h->splice) {
+        half_unstarve(c, h);
+    } else if (res == -EAGAIN && half_splices(h)) {
         /* Nothing to read: give the (empty) pipe back while we wait. */
         half_pipe_release(c, h);
-        if (h->starved) {
-            /* Idle again after a dry pool: copy, as configured. */
-            h->starved = 0;
-            h->splice = 0;
-        } else {
-            h->rx_wait = 1;
-        }
+        h->rx_wait = 1;
+        half_unstarve(c, h);
     } else if (res == -ENOBUFS) {
         /* Still armed, waiting for a buffer. */
         half_starved(c, h);
@@ -434,7 +514,7 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
         half_pump(c, h);
         return;
     }
-    if (res == -EAGAIN && h->splice) {
+    if (res == -EAGAIN && half_splices(h)) {
         loop_submit_poll(c->w->loop, &h->tx, half_dst(c, h), true);
         return;
     }
@@ -442,7 +522,7 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
         half_fail(c, h, res < 0 ? res : -EPIPE);
         return;
     }
-    if (h->splice)
+    if (half_splices(h))
         h->in_pipe -= (uint32_t)res;
     else
         loop_bufq_consume(c->w->loop, &h->q, (uint32_t)res);
@@ -496,7 +576,8 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
             timer_disarm(loop_timers(c->w->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
-        c->b2c.splice = c->forward == FWD_SPLICE;
+        if (c->forward == FWD_SPLICE)
+            half_set_mode(c, &c->b2c, HM_SPLICE);
         half_pump(c, &c->b2c);
         half_pump(c, &c->c2b);
         return;
@@ -651,7 +732,8 @@ void conn_accept(struct worker *w, int fd, uint32_t frontend)
         return;
     /* Read the client while the backend connect is in flight: its first
      * bytes then leave as soon as the connection is up. */
-    c->c2b.splice = c->forward == FWD_SPLICE;
+    if (c->forward == FWD_SPLICE)
+        half_set_mode(c, &c->c2b, HM_SPLICE);
     half_pump(c, &c->c2b);
 }
 

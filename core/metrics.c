@@ -394,7 +394,7 @@ void metrics_render_prom(struct metrics_buf *b)
                            (unsigned long long)LD(workers[i].accepted));
     prom_head(b, "ringlb_worker_buffer_starved_total", "counter",
               "Receives that found the worker's buffer pool empty (that direction then "
-              "splices until idle).");
+              "splices until idle and the pool has buffers again).");
     for (uint32_t i = 0; i < nworkers; i++)
         metrics_buf_printf(b, "ringlb_worker_buffer_starved_total{worker=\"%u\"} %llu\n", i,
                            (unsigned long long)LD(workers[i].starved));
@@ -403,6 +403,12 @@ void metrics_render_prom(struct metrics_buf *b)
     for (uint32_t i = 0; i < nworkers; i++)
         metrics_buf_printf(b, "ringlb_worker_connections_active{worker=\"%u\"} %u\n", i,
                            LD(workers[i].nconns_pub));
+    prom_head(b, "ringlb_worker_buffers_free", "gauge",
+              "Receive buffers in the worker's pool, not holding bytes (as of its last loop "
+              "turn); 0 means receives wait or splice.");
+    for (uint32_t i = 0; i < nworkers; i++)
+        metrics_buf_printf(b, "ringlb_worker_buffers_free{worker=\"%u\"} %u\n", i,
+                           LD(workers[i].bufs_free_pub));
 }
 
 /* ---- JSON ---- */

@@ -375,6 +375,7 @@ static void *worker_main(void *arg)
             listeners_reap(w);
         atomic_fetch_add_explicit(&w->loops, 1, memory_order_relaxed);
         atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
+        atomic_store_explicit(&w->bufs_free_pub, loop_buf_avail(w->loop), memory_order_relaxed);
         if (w->qsbr_slot >= 0)
             qsbr_quiescent(w->qsbr_slot);
     }

@@ -124,8 +124,9 @@ struct worker {
 
     _Atomic uint64_t accepted;
     _Atomic uint64_t loops;
-    _Atomic uint64_t starved;    /* receives that found the buffer pool empty */
-    _Atomic uint32_t nconns_pub; /* nconns as of the last loop turn, for /metrics */
+    _Atomic uint64_t starved;       /* receives that found the buffer pool empty */
+    _Atomic uint32_t nconns_pub;    /* nconns as of the last loop turn, for /metrics */
+    _Atomic uint32_t bufs_free_pub; /* loop_buf_avail() as of the last loop turn */
 };
 
 /*
