@@ -39,6 +39,13 @@ void admin_stop(void);
 
 /* ---- the request parser (admin_parse.c), for the server, tests, fuzzer ---- */
 
+/* A header value inside the parsed buffer (not terminated); p is NULL when
+ * the header is absent, and non-NULL with len 0 when it is present but empty. */
+struct admin_hdr {
+    const char *p;
+    size_t len;
+};
+
 struct admin_req {
     char method[8];
     char path[ADMIN_TARGET_MAX];  /* target up to '?' */
@@ -46,13 +53,21 @@ struct admin_req {
     size_t head_len;              /* bytes of the head, blank line included */
     size_t body_len;              /* Content-Length */
     int minor;                    /* HTTP/1.<minor> */
+    /* The headers the server acts on, each allowed once; they point into
+     * the buffer given to admin_parse_request and live as long as it. */
+    struct admin_hdr length; /* Content-Length (its value is body_len) */
+    struct admin_hdr host;
+    struct admin_hdr origin;
+    struct admin_hdr ctype; /* Content-Type */
 };
 
 /*
  * Parses the request head at the start of <buf> (<len> bytes). Returns 1
  * when the head is complete and valid (<r> filled), 0 when more bytes are
- * needed and nothing seen so far is wrong, or -STATUS: -400 malformed,
- * -413 body too large, -414 target too long, -431 head too large, -501
+ * needed and nothing seen so far is wrong, or -STATUS: -400 malformed
+ * (also: Host, Content-Length, Origin or Content-Type twice; Content-Length
+ * not 1*DIGIT; Transfer-Encoding after a Content-Length), -413 body too
+ * large, -414 target too long, -431 head too large, -501
  * Transfer-Encoding, -505 not HTTP/1.x. Pure function; any thread.
  */
 int admin_parse_request(const char *buf, size_t len, struct admin_req *r);

@@ -41,6 +41,17 @@ static int known(int ret)
     }
 }
 
+/* A header value lies within the head. */
+static int inside(const struct admin_hdr *h, const char *buf, size_t head_len)
+{
+    return !h->p || (h->p >= buf && h->p + h->len <= buf + head_len);
+}
+
+static int same_hdr(const struct admin_hdr *a, const struct admin_hdr *b)
+{
+    return a->p == b->p && a->len == b->len;
+}
+
 static int terminated(const char *s, size_t cap)
 {
     return memchr(s, '\0', cap) != NULL;
@@ -61,6 +72,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(terminated(whole.path, sizeof(whole.path)));
         check(terminated(whole.query, sizeof(whole.query)));
         check(whole.body_len <= ADMIN_BODY_MAX);
+        check(inside(&whole.length, buf, whole.head_len) &&
+              inside(&whole.host, buf, whole.head_len) &&
+              inside(&whole.origin, buf, whole.head_len) &&
+              inside(&whole.ctype, buf, whole.head_len));
+        check(whole.body_len == 0 || whole.length.p != NULL); /* a body only by Content-Length */
     }
     /* Every split point for short inputs, a spread of them for long ones. */
     for (size_t k = 0; k < size; k += size <= 512 ? 1 : size / 256 + 1) {
@@ -72,7 +88,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pret == 1) {
             check(ret == 1 && part.head_len == whole.head_len && part.body_len == whole.body_len &&
                   part.minor == whole.minor && strcmp(part.method, whole.method) == 0 &&
-                  strcmp(part.path, whole.path) == 0 && strcmp(part.query, whole.query) == 0);
+                  strcmp(part.path, whole.path) == 0 && strcmp(part.query, whole.query) == 0 &&
+                  same_hdr(&part.length, &whole.length) && same_hdr(&part.host, &whole.host) &&
+                  same_hdr(&part.origin, &whole.origin) && same_hdr(&part.ctype, &whole.ctype));
         }
         if (ret == 1 && k >= whole.head_len)
             check(pret == 1);

@@ -35,6 +35,23 @@ static void test_good(void **state)
     assert_int_equal(r.minor, 1);
     assert_int_equal(r.body_len, 3);
     assert_int_equal(r.head_len, strlen(req) - 3);
+    assert_int_equal(r.host.len, 1);
+    assert_memory_equal(r.host.p, "x", 1);
+    assert_null(r.origin.p);
+    assert_null(r.ctype.p);
+
+    /* Header values are kept without the spaces around them; an empty one
+     * is present (non-NULL) with length 0. */
+    assert_int_equal(parse("POST / HTTP/1.1\r\nhost:  a:1 \t\r\nContent-Type: application/json\r\n"
+                           "ORIGIN:\r\nContent-Length: 007\r\n\r\n",
+                           &r),
+                     1);
+    assert_int_equal(r.host.len, 3);
+    assert_memory_equal(r.host.p, "a:1", 3);
+    assert_int_equal(r.ctype.len, 16);
+    assert_non_null(r.origin.p);
+    assert_int_equal(r.origin.len, 0);
+    assert_int_equal(r.body_len, 7);
 
     /* Bare LF line ends and HTTP/1.0 are accepted. */
     assert_int_equal(parse("GET /metrics HTTP/1.0\n\n", &r), 1);
@@ -81,6 +98,20 @@ static void test_bad(void **state)
         {"GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", -400},
         {"GET / HTTP/1.1\r\nContent-Length:\r\n\r\n", -400},
         {"GET / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n", -501},
+        /* Framing that two readers could take differently (issue #19). */
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 0\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Length: 5 5\r\n\r\n", -400},
+        /* Headers the policy checks read may not appear twice either. */
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nOrigin: http://a\r\nOrigin: http://a\r\n\r\n", -400},
+        {"POST / HTTP/1.1\r\nContent-Type: text/plain\r\nContent-type: application/json\r\n"
+         "\r\n",
+         -400},
     };
     struct admin_req r;
 
