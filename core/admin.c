@@ -90,6 +90,8 @@ static const char *reason(int status)
         return "OK";
     case 400:
         return "Bad Request";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:
@@ -100,6 +102,10 @@ static const char *reason(int status)
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 421:
+        return "Misdirected Request";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
@@ -358,6 +364,36 @@ static void client_respond_now(struct admin *a, struct client *c)
         client_write(a, c);
 }
 
+/* admin_check_request for <r> on <c>, with the connection's own address
+ * (on a wildcard bind, the one the client reached). */
+static int check_request(struct client *c, const struct admin_req *r)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -500;
+    return admin_check_request(r, ss.ss_family == AF_UNIX ? NULL : (struct sockaddr *)&ss);
+}
+
+/* What a refusal by admin_check_request tells the client (see admin.h). */
+static const char *check_message(int status)
+{
+    switch (status) {
+    case 400:
+        return "HTTP/1.1 needs one Host header";
+    case 403:
+        return "Origin is not this admin server";
+    case 415:
+        return "writes need Content-Type: application/json";
+    case 421:
+        return "Host must be this admin server's address and port (or localhost:PORT on "
+               "loopback)";
+    default:
+        return NULL;
+    }
+}
+
 static void client_read(struct admin *a, struct client *c)
 {
     struct admin_req r;
@@ -388,6 +424,8 @@ static void client_read(struct admin *a, struct client *c)
         respond_error(c, -ret, NULL, NULL);
     } else if (c->len < r.head_len + r.body_len) {
         return; /* the body is still coming; it fits: ADMIN_BUF is head + body max */
+    } else if ((ret = check_request(c, &r)) < 0) {
+        respond_error(c, -ret, check_message(-ret), NULL);
     } else {
         route(c, &r);
     }

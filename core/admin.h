@@ -14,10 +14,12 @@
 #ifndef LB_ADMIN_H
 #define LB_ADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct config;
+struct sockaddr;
 
 #define ADMIN_HEAD_MAX       8192
 #define ADMIN_BODY_MAX       4096
@@ -71,6 +73,43 @@ struct admin_req {
  * Transfer-Encoding, -505 not HTTP/1.x. Pure function; any thread.
  */
 int admin_parse_request(const char *buf, size_t len, struct admin_req *r);
+
+/*
+ * Decides whether the parsed request <r>, which arrived on a connection
+ * whose local address is <local> (NULL for a unix socket), may be served.
+ * The admin server does what it is told by whoever reaches it, so it must
+ * tell a request sent on purpose from one a web page made a browser send:
+ *  - Host must name this server (admin_authority_ok): a page that rebinds
+ *    its own DNS name to 127.0.0.1 reaches us with its name in Host
+ *    (DNS rebinding, which would let it read /api and /metrics), so a
+ *    foreign Host is refused on every request: -421 (Misdirected
+ *    Request). HTTP/1.1 without Host: -400; HTTP/1.0 may omit it. On a
+ *    unix socket, which no browser reaches, Host is not checked.
+ *  - Origin, when present, must be http:// and such a Host: -403. A page
+ *    elsewhere that makes the browser send a request (CSRF) cannot hide
+ *    its Origin on a POST. On a unix socket any Origin is refused.
+ *  - A write (any method but GET and HEAD) must carry Content-Type:
+ *    application/json, which no page can send cross-site without a CORS
+ *    preflight that this server refuses: -415 otherwise.
+ * Returns 0 or -STATUS. Pure function; any thread.
+ */
+int admin_check_request(const struct admin_req *r, const struct sockaddr *local);
+
+/*
+ * Whether the authority <s> (<n> bytes, "host" or "host:port", as in Host
+ * and Origin) names <local>, an AF_INET or AF_INET6 address: an IP literal
+ * equal to <local> ("[v6]" in brackets) with <local>'s port (no port means
+ * 80). When <local> is a loopback address, "localhost", "127.0.0.1" and
+ * "[::1]" with that port name it too. Names other than localhost never do:
+ * ringlb cannot know which names are its own.
+ */
+bool admin_authority_ok(const char *s, size_t n, const struct sockaddr *local);
+
+/* Whether <sa> is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
+bool admin_addr_loopback(const struct sockaddr *sa);
+
+/* GET and HEAD change nothing; every other method is a write. */
+bool admin_method_safe(const char *method);
 
 /*
  * Parses "value=N" (N from 0 to <max>) out of the query string <q>.

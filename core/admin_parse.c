@@ -9,11 +9,15 @@
  */
 #include "admin.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 static bool is_tchar(char c)
 {
@@ -235,4 +239,168 @@ int admin_query_uint(const char *q, const char *key, uint32_t max, uint32_t *out
         q += n + (amp ? 1 : 0);
     }
     return -EINVAL;
+}
+
+/* ---- who may ask what (admin_check_request) ---- */
+
+bool admin_addr_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* Whether the IPv4 address <a4> is the one of <local> (IPv4, or IPv4-mapped
+ * on an IPv6 socket). */
+static bool v4_is_local(const struct in_addr *a4, const struct sockaddr *local)
+{
+    if (local->sa_family == AF_INET)
+        return ((const struct sockaddr_in *)local)->sin_addr.s_addr == a4->s_addr;
+    if (local->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)local)->sin6_addr;
+
+        return IN6_IS_ADDR_V4MAPPED(a) && memcmp(&a->s6_addr[12], &a4->s_addr, 4) == 0;
+    }
+    return false;
+}
+
+bool admin_authority_ok(const char *s, size_t n, const struct sockaddr *local)
+{
+    const char *end = s + n, *hs = s, *he, *port = NULL;
+    char host[INET6_ADDRSTRLEN];
+    unsigned want, got = 0;
+    bool v6 = n > 0 && s[0] == '[';
+    size_t hl;
+
+    if (local->sa_family == AF_INET)
+        want = ntohs(((const struct sockaddr_in *)local)->sin_port);
+    else if (local->sa_family == AF_INET6)
+        want = ntohs(((const struct sockaddr_in6 *)local)->sin6_port);
+    else
+        return false;
+    if (v6) {
+        he = memchr(s, ']', n);
+        if (!he)
+            return false;
+        hs = s + 1;
+        if (he + 1 < end) {
+            if (he[1] != ':')
+                return false;
+            port = he + 2;
+        }
+    } else {
+        he = memchr(s, ':', n);
+        if (he)
+            port = he + 1;
+        else
+            he = end;
+    }
+    /* No port means 80, as in a URL (RFC 9110 4.2.1); a port is written as
+     * browsers write it, without leading zeros. */
+    if (port) {
+        if (port == end || end - port > 5 || (port[0] == '0' && end - port > 1))
+            return false;
+        for (const char *c = port; c < end; c++) {
+            if (*c < '0' || *c > '9')
+                return false;
+            got = got * 10 + (unsigned)(*c - '0');
+        }
+    } else {
+        got = 80;
+    }
+    if (got != want)
+        return false;
+    hl = (size_t)(he - hs);
+    if (hl == 0 || hl >= sizeof(host))
+        return false;
+    memcpy(host, hs, hl);
+    host[hl] = '\0';
+    if (v6) {
+        struct in6_addr a6;
+
+        if (inet_pton(AF_INET6, host, &a6) != 1)
+            return false;
+        if (IN6_IS_ADDR_LOOPBACK(&a6))
+            return admin_addr_loopback(local);
+        return local->sa_family == AF_INET6 &&
+               memcmp(&((const struct sockaddr_in6 *)local)->sin6_addr, &a6, sizeof(a6)) == 0;
+    } else {
+        struct in_addr a4;
+
+        /* A name other than "localhost" is what DNS rebinding gives: refused. */
+        if (strcasecmp(host, "localhost") == 0)
+            return admin_addr_loopback(local);
+        if (inet_pton(AF_INET, host, &a4) != 1)
+            return false;
+        if (a4.s_addr == htonl(INADDR_LOOPBACK) && admin_addr_loopback(local))
+            return true;
+        return v4_is_local(&a4, local);
+    }
+}
+
+/* Whether the Origin <h> is this server: "http://" and an authority that
+ * admin_authority_ok takes. "null" (a sandboxed or privacy-stripped origin)
+ * and anything on a unix socket (<local> NULL: no page is served from one)
+ * are not. */
+static bool origin_ok(const struct admin_hdr *h, const struct sockaddr *local)
+{
+    return local && h->len > 7 && strncasecmp(h->p, "http://", 7) == 0 &&
+           admin_authority_ok(h->p + 7, h->len - 7, local);
+}
+
+/* Whether the media type of Content-Type <h> is <want>; parameters such as
+ * "; charset=utf-8" are allowed. */
+static bool media_type_is(const struct admin_hdr *h, const char *want)
+{
+    size_t n = 0, wl = strlen(want);
+
+    while (n < h->len && h->p[n] != ';' && h->p[n] != ' ' && h->p[n] != '\t')
+        n++;
+    return n == wl && strncasecmp(h->p, want, wl) == 0;
+}
+
+/*
+ * What proves that a write was not sent by a web page behind the
+ * operator's back. A page may POST cross-site without asking only with a
+ * "simple" Content-Type (text/plain, a form); application/json makes the
+ * browser ask first (a CORS preflight, OPTIONS), and this server never says
+ * yes. When admin_token_file comes, a valid "Authorization: Bearer" is the
+ * proof instead (a browser never adds one by itself): this is the one
+ * place to change.
+ */
+static int write_proof(const struct admin_req *r)
+{
+    if (!r->ctype.p || !media_type_is(&r->ctype, "application/json"))
+        return -415;
+    return 0;
+}
+
+bool admin_method_safe(const char *method)
+{
+    return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+}
+
+int admin_check_request(const struct admin_req *r, const struct sockaddr *local)
+{
+    if (!r->host.p) {
+        /* HTTP/1.1 requires Host (RFC 9112 3.2); a browser always sends it,
+         * so an HTTP/1.0 request without one is no rebinding attempt. */
+        if (r->minor >= 1)
+            return -400;
+    } else if (local && !admin_authority_ok(r->host.p, r->host.len, local)) {
+        return -421;
+    }
+    if (r->origin.p && !origin_ok(&r->origin, local))
+        return -403;
+    if (!admin_method_safe(r->method))
+        return write_proof(r);
+    return 0;
 }

@@ -14,6 +14,9 @@ import time
 import lbtest
 from lbtest import check
 
+H = b"Host: ADMIN\r\n"  # replaced by the admin address: every HTTP/1.1 request needs it
+J = b"Content-Type: application/json\r\n"  # and every write this (issue #19)
+
 CASES = [
     (b"\x00\x01\x02\x03garbage\r\n\r\n", 400, "binary garbage"),
     (b"hello\r\n\r\n", 400, "a line that is no request"),
@@ -30,12 +33,13 @@ CASES = [
      413, "a 999999-byte body"),
     (b"POST / HTTP/1.1\r\nContent-Length: 12x\r\n\r\n", 400, "a bad Content-Length"),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501, "chunked"),
-    (b"GET /nothing-here HTTP/1.1\r\n\r\n", 404, "an unknown path"),
-    (b"DELETE /metrics HTTP/1.1\r\n\r\n", 405, "DELETE /metrics"),
+    (b"GET /nothing-here HTTP/1.1\r\n" + H + b"\r\n", 404, "an unknown path"),
+    (b"DELETE /metrics HTTP/1.1\r\n" + H + J + b"\r\n", 405, "DELETE /metrics"),
     (b"GET /metrics HTTP/1.0\r\n\r\n", 200, "a plain HTTP/1.0 GET"),
-    (b"HEAD /stats HTTP/1.1\r\nHost: x\r\n\r\n", 200, "HEAD /stats"),
-    (b"POST /api/backends/be0/servers/s0/enable HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
-     200, "a POST with a small body"),
+    (b"HEAD /stats HTTP/1.1\r\n" + H + b"\r\n", 200, "HEAD /stats"),
+    (b"HEAD /stats HTTP/1.1\r\nHost: x\r\n\r\n", 421, "HEAD /stats with a foreign Host"),
+    (b"POST /api/backends/be0/servers/s0/enable HTTP/1.1\r\n" + H + J +
+     b"Content-Length: 5\r\n\r\nhello", 200, "a POST with a small body"),
 ]
 
 
@@ -44,16 +48,18 @@ def main(t):
     lb, adm = lbtest.admin_ringlb(t, servers=[be])
 
     for data, want, what in CASES:
-        st, out, _ = lbtest.admin_raw(adm, data)
+        st, out, _ = lbtest.admin_raw(adm, data.replace(b"Host: ADMIN", b"Host: " + adm.encode()))
         check(st == want, f"{what}: {want} (got {st}, {out[:40]!r})")
-    st, out, _ = lbtest.admin_raw(adm, b"HEAD /stats HTTP/1.1\r\n\r\n")
+    st, out, _ = lbtest.admin_raw(adm, b"HEAD /stats HTTP/1.1\r\nHost: " + adm.encode() +
+                                  b"\r\n\r\n")
     check(out.endswith(b"\r\n\r\n"), "HEAD gets headers only")
 
     # Slowloris: one byte every 0.2 s never finishes a request in 5 s.
     res = {}
 
     def slow():
-        res["slow"] = lbtest.admin_raw(adm, b"GET /metrics HTTP/1.1\r\nX-Slow: " + b"a" * 200,
+        res["slow"] = lbtest.admin_raw(adm, b"GET /metrics HTTP/1.1\r\nHost: " + adm.encode() +
+                                       b"\r\nX-Slow: " + b"a" * 200,
                                        pace=0.2, timeout=20)
 
     th = threading.Thread(target=slow, daemon=True)

@@ -6,12 +6,17 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "../../core/admin.h"
 #include "../../core/metrics.h"
@@ -153,6 +158,190 @@ static void test_limits(void **state)
     assert_int_equal(admin_parse_request(buf, n, &r), -431);
 }
 
+static struct sockaddr_storage addr(const char *ip, unsigned port)
+{
+    struct sockaddr_storage ss;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+        a->sin_family = AF_INET;
+        a->sin_port = htons((uint16_t)port);
+        assert_int_equal(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+    }
+    return ss;
+}
+
+static bool auth_ok(const char *host, const char *ip, unsigned port)
+{
+    struct sockaddr_storage ss = addr(ip, port);
+
+    return admin_authority_ok(host, strlen(host), (struct sockaddr *)&ss);
+}
+
+static void test_authority(void **state)
+{
+    (void)state;
+    /* The address itself, and on loopback the usual names of loopback. */
+    assert_true(auth_ok("127.0.0.1:9100", "127.0.0.1", 9100));
+    assert_true(auth_ok("localhost:9100", "127.0.0.1", 9100));
+    assert_true(auth_ok("LocalHost:9100", "127.0.0.1", 9100));
+    assert_true(auth_ok("[::1]:9100", "127.0.0.1", 9100));
+    assert_true(auth_ok("127.0.0.2:9100", "127.0.0.2", 9100));
+    assert_true(auth_ok("127.0.0.1:9100", "127.0.0.2", 9100));
+    assert_true(auth_ok("[::1]:9100", "::1", 9100));
+    assert_true(auth_ok("localhost:9100", "::1", 9100));
+    assert_true(auth_ok("127.0.0.1:9100", "::1", 9100));
+    assert_true(auth_ok("[0:0::1]:9100", "::1", 9100));
+    assert_true(auth_ok("10.1.2.3:9100", "10.1.2.3", 9100));
+    assert_true(auth_ok("[2001:db8::1]:9100", "2001:db8::1", 9100));
+    assert_true(auth_ok("10.1.2.3:9100", "::ffff:10.1.2.3", 9100));
+    /* No port is port 80. */
+    assert_true(auth_ok("localhost", "127.0.0.1", 80));
+    assert_true(auth_ok("10.1.2.3", "10.1.2.3", 80));
+    assert_false(auth_ok("localhost", "127.0.0.1", 9100));
+    assert_false(auth_ok("127.0.0.1", "127.0.0.1", 9100));
+
+    /* Names (DNS rebinding), other addresses and ports, and junk. */
+    assert_false(auth_ok("evil.example:9100", "127.0.0.1", 9100));
+    assert_false(auth_ok("evil.example", "127.0.0.1", 80));
+    assert_false(auth_ok("localhost.:9100", "127.0.0.1", 9100));
+    assert_false(auth_ok("localhost:9100", "10.1.2.3", 9100));
+    assert_false(auth_ok("127.0.0.1:9100", "10.1.2.3", 9100));
+    assert_false(auth_ok("[::1]:9100", "10.1.2.3", 9100));
+    assert_false(auth_ok("10.1.2.4:9100", "10.1.2.3", 9100));
+    assert_false(auth_ok("127.0.0.1:9101", "127.0.0.1", 9100));
+    assert_false(auth_ok("127.0.0.1:09100", "127.0.0.1", 9100));
+    assert_false(auth_ok("127.0.0.1:", "127.0.0.1", 9100));
+    assert_false(auth_ok("127.0.0.1:9100:1", "127.0.0.1", 9100));
+    assert_false(auth_ok("127.0.0.1:+9100", "127.0.0.1", 9100));
+    assert_false(auth_ok("127.1:9100", "127.0.0.1", 9100));
+    assert_false(auth_ok("0x7f.0.0.1:9100", "127.0.0.1", 9100));
+    assert_false(auth_ok("[::1:9100", "::1", 9100));
+    assert_false(auth_ok("[::1]9100", "::1", 9100));
+    assert_false(auth_ok("[]:9100", "::1", 9100));
+    assert_false(auth_ok("::1:9100", "::1", 9100));
+    assert_false(auth_ok("[fe80::1%25lo]:9100", "::1", 9100));
+    assert_false(auth_ok("user@127.0.0.1:9100", "127.0.0.1", 9100));
+    assert_false(auth_ok("", "127.0.0.1", 80));
+    assert_false(auth_ok(":9100", "127.0.0.1", 9100));
+}
+
+/* admin_check_request of <req> arriving at <ip>:<port> (NULL: a unix socket). */
+static int check(const char *req, const char *ip, unsigned port)
+{
+    struct sockaddr_storage ss;
+    struct admin_req r;
+
+    assert_int_equal(parse(req, &r), 1);
+    if (!ip)
+        return admin_check_request(&r, NULL);
+    ss = addr(ip, port);
+    return admin_check_request(&r, (struct sockaddr *)&ss);
+}
+
+static void test_check(void **state)
+{
+    static const struct {
+        const char *req;
+        const char *ip;
+        int want;
+    } cases[] = {
+        /* Reads: Host must be ours; HTTP/1.0 may omit it. */
+        {"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n\r\n", "127.0.0.1", 0},
+        {"GET /metrics HTTP/1.1\r\nHost: localhost:9100\r\n\r\n", "127.0.0.1", 0},
+        {"GET /metrics HTTP/1.0\r\n\r\n", "127.0.0.1", 0},
+        {"GET /metrics HTTP/1.1\r\n\r\n", "127.0.0.1", -400},
+        {"GET /api/backends HTTP/1.1\r\nHost: evil.example:9100\r\n\r\n", "127.0.0.1", -421},
+        {"GET /api/backends HTTP/1.0\r\nHost: evil.example:9100\r\n\r\n", "127.0.0.1", -421},
+        {"HEAD /stats HTTP/1.1\r\nHost: 127.0.0.1:9101\r\n\r\n", "127.0.0.1", -421},
+        {"GET / HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nOrigin: http://127.0.0.1:9100\r\n\r\n",
+         "127.0.0.1", 0},
+        {"GET / HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nOrigin: http://evil.example\r\n\r\n",
+         "127.0.0.1", -403},
+        /* Writes: also Content-Type: application/json, and a foreign
+         * Origin is refused even with the right Host (CSRF). */
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: application/json\r\n\r\n",
+         "127.0.0.1", 0},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n"
+         "Content-Type: Application/JSON; charset=utf-8\r\n\r\n",
+         "127.0.0.1", 0},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: application/json\r\n"
+         "Origin: http://localhost:9100\r\n\r\n",
+         "127.0.0.1", 0},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n\r\n", "127.0.0.1", -415},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: text/plain\r\n\r\n",
+         "127.0.0.1", -415},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: application/jsonx\r\n\r\n",
+         "127.0.0.1", -415},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: application/json\r\n"
+         "Origin: http://evil.example\r\n\r\n",
+         "127.0.0.1", -403},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: application/json\r\n"
+         "Origin: null\r\n\r\n",
+         "127.0.0.1", -403},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\nContent-Type: application/json\r\n"
+         "Origin: https://127.0.0.1:9100\r\n\r\n",
+         "127.0.0.1", -403},
+        /* The request issue #19 found draining a server. */
+        {"POST /api/backends/be0/servers/s0/drain HTTP/1.1\r\nHost: evil.example\r\n"
+         "Origin: http://evil.example\r\nContent-Type: text/plain\r\n\r\n",
+         "127.0.0.1", -421},
+        {"DELETE /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n\r\n", "127.0.0.1", -415},
+        {"PUT /x HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n\r\n", "127.0.0.1", -415},
+        {"POST /x HTTP/1.0\r\nContent-Type: application/json\r\n\r\n", "127.0.0.1", 0},
+        /* A wildcard bind: the address the client reached. */
+        {"GET / HTTP/1.1\r\nHost: 10.1.2.3:9100\r\n\r\n", "10.1.2.3", 0},
+        {"GET / HTTP/1.1\r\nHost: localhost:9100\r\n\r\n", "10.1.2.3", -421},
+        /* A unix socket: Host is free, Origin never ours, writes need JSON. */
+        {"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", NULL, 0},
+        {"GET / HTTP/1.1\r\nHost: evil.example\r\n\r\n", NULL, 0},
+        {"GET / HTTP/1.1\r\n\r\n", NULL, -400},
+        {"POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n", NULL, 0},
+        {"POST /x HTTP/1.1\r\nHost: x\r\n\r\n", NULL, -415},
+        {"POST /x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+         "Origin: http://x\r\n\r\n",
+         NULL, -403},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int got = check(cases[i].req, cases[i].ip, 9100);
+
+        if (got != cases[i].want)
+            print_error("case %zu: got %d, want %d\n", i, got, cases[i].want);
+        assert_int_equal(got, cases[i].want);
+    }
+    assert_true(admin_method_safe("GET"));
+    assert_true(admin_method_safe("HEAD"));
+    assert_false(admin_method_safe("OPTIONS"));
+}
+
+static void test_loopback(void **state)
+{
+    static const struct {
+        const char *ip;
+        bool want;
+    } cases[] = {
+        {"127.0.0.1", true}, {"127.255.0.9", true}, {"::1", true},       {"::ffff:127.0.0.1", true},
+        {"0.0.0.0", false},  {"::", false},         {"10.0.0.1", false}, {"::ffff:10.0.0.1", false},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sockaddr_storage ss = addr(cases[i].ip, 9100);
+
+        assert_int_equal(admin_addr_loopback((struct sockaddr *)&ss), cases[i].want);
+    }
+}
+
 static void test_query(void **state)
 {
     uint32_t v = 77;
@@ -196,9 +385,11 @@ static void test_escapes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),  cmocka_unit_test(test_incomplete),
-        cmocka_unit_test(test_bad),   cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_query), cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_good),      cmocka_unit_test(test_incomplete),
+        cmocka_unit_test(test_bad),       cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_query),     cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_authority), cmocka_unit_test(test_check),
+        cmocka_unit_test(test_loopback),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
