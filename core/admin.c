@@ -47,8 +47,20 @@
 #define ADMIN_MAX_WAIT_MS 500
 /* How often server connection rates are sampled for /stats. */
 #define ADMIN_RATE_MS 1000
+/* Out of descriptors, how long the listener is not watched (as workers do). */
+#define ADMIN_ACCEPT_BACKOFF_MS 100
+/* At most one accept warning per this long, however many backoffs. */
+#define ADMIN_ACCEPT_WARN_MS 10000
 
 enum cl_phase { CL_FREE = 0, CL_READ, CL_WRITE, CL_LINGER };
+
+/*
+ * The listener: watched by epoll (ACCEPTING), or out of the epoll set for
+ * ADMIN_ACCEPT_BACKOFF_MS after accept failed for want of a resource
+ * (PAUSED). The listener is level-triggered, so a failing accept left in
+ * the set would be reported ready again at once and spin the thread.
+ */
+enum ls_state { LS_ACCEPTING = 0, LS_PAUSED };
 
 struct client {
     int fd;
@@ -67,8 +79,13 @@ struct admin {
     char addr_text[128];
     int qsbr_slot;
     bool retire_pending;
-    struct client *cl; /* ADMIN_MAX_CLIENTS */
-    uint64_t rate_at;  /* when server rates were last sampled */
+    struct client *cl;   /* ADMIN_MAX_CLIENTS */
+    uint64_t rate_at;    /* when server rates were last sampled */
+    uint8_t ls_state;    /* enum ls_state */
+    uint64_t ls_resume;  /* PAUSED: when to watch the listener again */
+    uint64_t ls_warn_at; /* no accept warning before this */
+    unsigned ls_pauses;  /* backoffs since the last warning */
+    bool ls_warned;      /* a warning was logged and no accept succeeded since */
 };
 
 static struct admin *adm;
@@ -432,6 +449,73 @@ static void client_read(struct admin *a, struct client *c)
     client_respond_now(a, c);
 }
 
+/* ---- the listener ---- */
+
+/*
+ * Moves the listener to <to> (see enum ls_state): the one place that adds
+ * it to or takes it out of the epoll set. A listener that cannot be added
+ * back stays PAUSED and is tried again a backoff later.
+ */
+static void listener_set(struct admin *a, enum ls_state to, uint64_t now)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+
+    if (to == a->ls_state)
+        return;
+    if (to == LS_PAUSED) {
+        epoll_ctl(a->efd, EPOLL_CTL_DEL, a->lfd, NULL);
+        a->ls_resume = now + ADMIN_ACCEPT_BACKOFF_MS;
+        a->ls_state = LS_PAUSED;
+        return;
+    }
+    if (epoll_ctl(a->efd, EPOLL_CTL_ADD, a->lfd, &ev) < 0) {
+        log_warn("admin: cannot watch the listener again: %s", strerror(errno));
+        a->ls_resume = now + ADMIN_ACCEPT_BACKOFF_MS;
+        return;
+    }
+    a->ls_state = LS_ACCEPTING;
+}
+
+/*
+ * accept failed with <err> for want of a resource (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM) or for a reason nobody expects: retrying at once would find the
+ * same, so stop watching the listener for a while; clients wait in the
+ * backlog meanwhile. Said at most once per ADMIN_ACCEPT_WARN_MS: under
+ * descriptor exhaustion a line per backoff would flood the log too.
+ */
+static void accept_backoff(struct admin *a, int err)
+{
+    uint64_t now = now_ms();
+
+    a->ls_pauses++;
+    if (now >= a->ls_warn_at) {
+        log_warn("admin: accept: %s; not accepting for %d ms at a time until it works "
+                 "(%u pause(s), next warning in %d s at the earliest)",
+                 strerror(err), ADMIN_ACCEPT_BACKOFF_MS, a->ls_pauses, ADMIN_ACCEPT_WARN_MS / 1000);
+        a->ls_warn_at = now + ADMIN_ACCEPT_WARN_MS;
+        a->ls_pauses = 0;
+        a->ls_warned = true;
+    }
+    listener_set(a, LS_PAUSED, now);
+}
+
+/* Sends <msg> if the socket takes it now, and closes <fd>; never waits. */
+static void close_with(int fd, const char *msg, size_t len)
+{
+    if (send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_debug("admin: client closed without an answer: %s", strerror(errno));
+    close(fd);
+}
+
+static struct client *client_slot(struct admin *a)
+{
+    for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
+        if (a->cl[k].phase == CL_FREE)
+            return &a->cl[k];
+    }
+    return NULL;
+}
+
 static void on_accept(struct admin *a)
 {
     for (int i = 0; i < 64; i++) {
@@ -440,24 +524,23 @@ static void on_accept(struct admin *a)
         struct epoll_event ev = {.events = EPOLLIN};
 
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("admin: accept: %s", strerror(errno));
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                accept_backoff(a, errno);
             return;
         }
-        for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
-            if (a->cl[k].phase == CL_FREE) {
-                c = &a->cl[k];
-                break;
-            }
+        if (a->ls_warned) {
+            log_info("admin: accepting again");
+            a->ls_warned = false;
         }
+        c = client_slot(a);
         if (!c) {
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                        "Connection: close\r\n\r\n";
 
             /* Best effort, never waiting: the client gets a 503 or a close. */
-            if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-                log_debug("admin: busy, client closed: %s", strerror(errno));
-            close(fd);
+            close_with(fd, busy, sizeof(busy) - 1);
             continue;
         }
         memset(&c->out, 0, sizeof(c->out));
@@ -501,9 +584,14 @@ static void *admin_main(void *arg)
     rates_sample(a, now_ms());
     for (;;) {
         uint64_t now = now_ms();
+        int wait = ADMIN_MAX_WAIT_MS;
         int n;
 
-        n = epoll_wait(a->efd, evs, 32, ADMIN_MAX_WAIT_MS);
+        if (a->ls_state == LS_PAUSED)
+            wait = a->ls_resume <= now                      ? 0
+                   : a->ls_resume - now < ADMIN_MAX_WAIT_MS ? (int)(a->ls_resume - now)
+                                                            : ADMIN_MAX_WAIT_MS;
+        n = epoll_wait(a->efd, evs, 32, wait);
         if (n < 0 && errno != EINTR) {
             log_error("admin: epoll_wait: %s; admin server stopped", strerror(errno));
             break;
@@ -521,6 +609,8 @@ static void *admin_main(void *arg)
                 client_read(a, c);
         }
         now = now_ms();
+        if (a->ls_state == LS_PAUSED && now >= a->ls_resume)
+            listener_set(a, LS_ACCEPTING, now);
         check_deadlines(a, now);
         if (now >= a->rate_at + ADMIN_RATE_MS)
             rates_sample(a, now);

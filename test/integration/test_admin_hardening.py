@@ -5,7 +5,13 @@
   own address gets 421 (reads too), a foreign Origin 403, and a write
   without Content-Type: application/json 415; none of them changes a server.
 - Framing: two Content-Lengths, or one with Transfer-Encoding, get 400.
+- Out of file descriptors (EMFILE), the admin thread backs off instead of
+  spinning on its level-triggered listener: its CPU stays low, the log
+  holds a few accept warnings rather than millions, and once descriptors
+  are free again /metrics answers.
 """
+import os
+import time
 
 import lbtest
 from lbtest import check
@@ -91,12 +97,83 @@ def framing(adm):
     check(state(adm) == ("up", 1), "no badly framed request changed s0")
 
 
+def wait_metrics(adm, timeout):
+    """GET /metrics until it answers 200 or <timeout> seconds passed;
+    returns the last status (None: no answer)."""
+    deadline = time.monotonic() + timeout
+    st = None
+    while True:
+        try:
+            st, _, _ = lbtest.admin_request(adm, "GET", "/metrics", timeout=5)
+        except OSError:
+            st = None
+        if st == 200 or time.monotonic() > deadline:
+            return st
+        time.sleep(0.05)
+
+
+def thread_cpu(pid, name):
+    """CPU seconds (user + system) the thread called <name> of <pid> used."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm == name:
+            fields = stat[stat.rindex(")") + 2:].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    raise lbtest.Fail(f"no thread {name} in ringlb")
+
+
+def emfile(t):
+    be = t.inproc_backend(lbtest.named_handler("a"))
+    port = lbtest.free_port()
+    adm = f"127.0.0.1:{port}"
+    nofile = 64
+    lb = t.ringlb(servers=[be], global_opts={"admin": adm}, nofile=nofile)
+    pid = lb.proc.pid
+    lbtest.wait_log(lb, r"admin: listening", 5)
+    # Every descriptor ringlb may open, taken by connections through it
+    # (two each: client and server); the last one is refused or hangs.
+    held = []
+    for _ in range(nofile):
+        s = lbtest.connect(lb.addr, timeout=2)
+        try:
+            ok = s.recv(2) == b"a\n"
+        except OSError:
+            ok = False
+        if not ok:
+            s.close()
+            break
+        held.append(s)
+    check(len(held) < nofile, f"{len(held)} connections through ringlb use up its descriptors")
+    # Clients of the admin server now wait in its backlog; accept fails.
+    waiting = [lbtest.connect(adm) for _ in range(4)]
+    lbtest.wait_log(lb, r"admin: accept: ", 10)
+    c0, t0 = thread_cpu(pid, "ringlb-admin"), time.monotonic()
+    deadline = t0 + 2.0
+    while time.monotonic() < deadline:
+        time.sleep(deadline - time.monotonic())
+    cpu = (thread_cpu(pid, "ringlb-admin") - c0) / (time.monotonic() - t0)
+    check(cpu < 0.2, f"the admin thread does not spin on EMFILE ({cpu:.0%} of a core over 2 s)")
+    n = len(lbtest.log_events(lb, r"admin: accept: "))
+    check(n <= 5, f"a handful of accept warnings, not one per try ({n})")
+    for s in held + waiting:
+        s.close()
+    st = wait_metrics(adm, 15)
+    check(st == 200, "GET /metrics answers 200 once descriptors are free again")
+    check(lbtest.log_events(lb, r"admin: accepting again"),
+          "the admin server logs that it accepts again")
+
 def main(t):
     be = t.backend("name", name="a")
     lb, adm = lbtest.admin_ringlb(t, servers=[be])
     csrf_and_rebinding(adm)
     framing(adm)
     check(lbtest.connect(lb.addr).recv(8) == b"a\n", "the data path still works")
+    emfile(t)
 
 
 if __name__ == "__main__":
