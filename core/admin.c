@@ -64,7 +64,8 @@ enum ls_state { LS_ACCEPTING = 0, LS_PAUSED };
 
 struct client {
     int fd;
-    uint8_t phase; /* enum cl_phase */
+    uint8_t phase;  /* enum cl_phase */
+    uint64_t since; /* when the phase began: the oldest idle client makes room */
     uint64_t deadline;
     size_t len; /* bytes in buf */
     struct metrics_buf out;
@@ -348,7 +349,8 @@ static void client_linger(struct admin *a, struct client *c)
     shutdown(c->fd, SHUT_WR);
     metrics_buf_free(&c->out);
     c->phase = CL_LINGER;
-    c->deadline = now_ms() + ADMIN_LINGER_MS;
+    c->since = now_ms();
+    c->deadline = c->since + ADMIN_LINGER_MS;
     client_events(a, c, EPOLLIN | EPOLLRDHUP);
 }
 
@@ -507,13 +509,62 @@ static void close_with(int fd, const char *msg, size_t len)
     close(fd);
 }
 
+/* Whether <c> has bytes waiting that this thread has not read yet. */
+static bool client_has_input(const struct client *c)
+{
+    char b;
+
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/*
+ * Every slot is taken and a client waits: which one makes room. Idle
+ * connections cost a client nothing to open, so they must not be able to
+ * keep a scrape out until the request deadline. Like nginx reusing its
+ * keep-alive connections, the one idle the longest goes first: a client in
+ * READ that sent nothing (and has nothing waiting); else the oldest in
+ * READ (a request trickling in) or LINGER (answered already). A client in
+ * WRITE is being answered and keeps its slot. NULL when all are in WRITE.
+ */
+static struct client *pick_victim(struct admin *a)
+{
+    struct client *idle = NULL, *old = NULL;
+
+    for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
+        struct client *c = &a->cl[k];
+
+        if (c->phase == CL_READ && c->len == 0 && (!idle || c->since < idle->since) &&
+            !client_has_input(c))
+            idle = c;
+        else if ((c->phase == CL_READ || c->phase == CL_LINGER) && (!old || c->since < old->since))
+            old = c;
+    }
+    return idle ? idle : old;
+}
+
+/* Closes <c> to make room; a client still in READ hears why. */
+static void client_evict(struct admin *a, struct client *c)
+{
+    static const char msg[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
+
+    if (c->phase == CL_READ && send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+        log_debug("admin: evicted client got no answer: %s", strerror(errno));
+    client_close(a, c);
+}
+
 static struct client *client_slot(struct admin *a)
 {
+    struct client *c;
+
     for (int k = 0; k < ADMIN_MAX_CLIENTS; k++) {
         if (a->cl[k].phase == CL_FREE)
             return &a->cl[k];
     }
-    return NULL;
+    c = pick_victim(a);
+    if (c)
+        client_evict(a, c);
+    return c;
 }
 
 static void on_accept(struct admin *a)
@@ -539,7 +590,7 @@ static void on_accept(struct admin *a)
             static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
                                        "Connection: close\r\n\r\n";
 
-            /* Best effort, never waiting: the client gets a 503 or a close. */
+            /* Every slot is answering: the client gets a 503 or a close. */
             close_with(fd, busy, sizeof(busy) - 1);
             continue;
         }
@@ -547,7 +598,8 @@ static void on_accept(struct admin *a)
         c->fd = fd;
         c->len = 0;
         c->phase = CL_READ;
-        c->deadline = now_ms() + ADMIN_REQ_TIMEOUT_MS;
+        c->since = now_ms();
+        c->deadline = c->since + ADMIN_REQ_TIMEOUT_MS;
         ev.data.ptr = c;
         if (epoll_ctl(a->efd, EPOLL_CTL_ADD, fd, &ev) < 0) {
             close(fd);

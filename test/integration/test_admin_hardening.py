@@ -5,6 +5,8 @@
   own address gets 421 (reads too), a foreign Origin 403, and a write
   without Content-Type: application/json 415; none of them changes a server.
 - Framing: two Content-Lengths, or one with Transfer-Encoding, get 400.
+- 200 idle connections do not keep GET /metrics out (the oldest idle one
+  makes room).
 - Out of file descriptors (EMFILE), the admin thread backs off instead of
   spinning on its level-triggered listener: its CPU stays low, the log
   holds a few accept warnings rather than millions, and once descriptors
@@ -97,6 +99,17 @@ def framing(adm):
     check(state(adm) == ("up", 1), "no badly framed request changed s0")
 
 
+def idle_flood(adm):
+    idle = [lbtest.connect(adm) for _ in range(200)]
+    try:
+        for i in range(3):
+            st, _, _ = lbtest.admin_request(adm, "GET", "/metrics", timeout=20)
+            check(st == 200, f"GET /metrics answers 200 with 200 idle connections open ({i + 1})")
+    finally:
+        for s in idle:
+            s.close()
+
+
 def wait_metrics(adm, timeout):
     """GET /metrics until it answers 200 or <timeout> seconds passed;
     returns the last status (None: no answer)."""
@@ -172,6 +185,7 @@ def main(t):
     lb, adm = lbtest.admin_ringlb(t, servers=[be])
     csrf_and_rebinding(adm)
     framing(adm)
+    idle_flood(adm)
     check(lbtest.connect(lb.addr).recv(8) == b"a\n", "the data path still works")
     emfile(t)
 

@@ -69,7 +69,8 @@ def main(t):
     st, _, _ = lbtest.admin_request(adm, "GET", "/metrics")
     check(st == 200 and time.monotonic() - t0 < 2,
           "a normal scrape is answered while the slowloris client trickles")
-    # 70 idle clients: 64 take every slot, the rest are turned away at once.
+    # 70 idle clients: 64 take every slot, and each one after that makes the
+    # longest idle one make room (408 and a close; issue #19).
     idle = []
     for _ in range(70):
         idle.append(lbtest.connect(adm))
