@@ -725,6 +725,16 @@ int admin_start(const struct config *cfg)
         admin_free(a);
         return ret;
     }
+    if (a->addr.ss.ss_family != AF_UNIX &&
+        !admin_addr_loopback((const struct sockaddr *)&a->addr.ss)) {
+        /* Anyone who reaches the port can do what the API allows; a token
+         * (admin_token_file) is to come, and with it this becomes an error. */
+        log_warn("admin: %s is not a loopback address: anyone who can reach it can read "
+                 "/metrics and /api/backends and drain, disable or reweight servers, with no "
+                 "authentication; bind admin to 127.0.0.1, [::1] or a unix socket, or firewall "
+                 "the port",
+                 a->addr_text);
+    }
     a->efd = epoll_create1(EPOLL_CLOEXEC);
     a->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (a->efd < 0 || a->stop_fd < 0) {

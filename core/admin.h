@@ -8,8 +8,13 @@
  * of which belongs on the data path. It accepts only well-formed, bounded
  * HTTP/1.x requests: a request head over ADMIN_HEAD_MAX bytes gets 431, a
  * body over ADMIN_BODY_MAX 413, a request not complete within
- * ADMIN_REQ_TIMEOUT_MS 408, garbage 400; at most ADMIN_MAX_CLIENTS at once.
- * Every socket is non-blocking, so no client can stall the thread.
+ * ADMIN_REQ_TIMEOUT_MS 408, garbage or ambiguous framing 400, and one that
+ * a browser could have been made to send (admin_check_request) 421, 403
+ * or 415. At most ADMIN_MAX_CLIENTS at once: when all are taken, the one
+ * idle longest makes room for a new one. Every socket is non-blocking,
+ * and an accept that fails (EMFILE) pauses the listener, so no client and
+ * no shortage can stall or spin the thread. A non-loopback address is
+ * warned about at start-up: there is no authentication yet.
  */
 #ifndef LB_ADMIN_H
 #define LB_ADMIN_H
