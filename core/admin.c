@@ -318,7 +318,8 @@ static void route(struct client *c, const struct admin_req *r)
     } else {
         metrics_buf_printf(&body,
                            "ringlb admin: GET /stats, /metrics, /api/backends; POST "
-                           "/api/backends/B/servers/S/{enable,disable,drain,weight?value=N}\n");
+                           "/api/backends/B/servers/S/{enable,disable,drain,weight?value=N} with "
+                           "Content-Type: application/json\n");
         respond(c, 200, "text/plain; charset=utf-8", "", &body, head);
     }
 }
