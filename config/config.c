@@ -20,6 +20,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
 #include <limits.h>
 #include <netdb.h>
@@ -27,7 +28,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "../balancers/lb.h"
 #include "../core/alloc.h"
@@ -1579,6 +1582,55 @@ static int slurp(FILE *f, char **out, size_t *outlen)
     return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m)   ? "a FIFO"
+           : S_ISDIR(m)  ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+/*
+ * Opens <path> for reading only if it is a regular file. O_NONBLOCK keeps
+ * open() itself from waiting for a writer when <path> is a FIFO; fstat()
+ * of the opened descriptor (not stat() of the name) is what is read.
+ */
+static FILE *open_regular(const char *path, char *err, size_t errlen, int *ret)
+{
+    struct stat st;
+    FILE *f;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+    if (fd < 0) {
+        *ret = -errno;
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(-*ret));
+        return NULL;
+    }
+    if (fstat(fd, &st) < 0) {
+        *ret = -errno;
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(-*ret));
+        goto err;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *ret = -EINVAL;
+        set_err(err, errlen, "%s: cannot read: %s, not a regular file", path,
+                file_kind(st.st_mode));
+        goto err;
+    }
+    f = fdopen(fd, "rb");
+    if (!f) {
+        *ret = -errno;
+        set_err(err, errlen, "%s: cannot open: %s", path, strerror(-*ret));
+        goto err;
+    }
+    return f;
+err:
+    close(fd);
+    return NULL;
+}
+
 int config_load_file(const char *path, struct config **out, char *err, size_t errlen)
 {
     FILE *f;
@@ -1588,12 +1640,9 @@ int config_load_file(const char *path, struct config **out, char *err, size_t er
     int r;
 
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f) {
-        r = -errno;
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(-r));
+    f = open_regular(path, err, errlen, &r);
+    if (!f)
         return r;
-    }
     errno = 0;
     r = slurp(f, &text, &len);
     fclose(f);

@@ -126,6 +126,10 @@ struct config {
  * On success stores a new config in <*out> and returns 0. On failure returns
  * -1 (or -errno when the file cannot be read) and writes one message,
  * "FILE:LINE: KEY: reason", into <err> (<errlen> bytes, always terminated).
+ *
+ * config_load_file() reads only a regular file: it opens <path> without
+ * blocking and refuses a FIFO, a device or a directory, whose reads could
+ * block the main thread (and with it every signal) indefinitely.
  */
 int config_load_file(const char *path, struct config **out, char *err, size_t errlen);
 int config_load_string(const char *text, const char *name, struct config **out, char *err,

@@ -18,8 +18,9 @@ struct worker;
  *
  * Settings that cannot change in a running process (workers, pin_workers,
  * buffers, io, admin, user, group, log) keep their running values, with a
- * warning. Returns 0,
- * or -1 when the new config was rejected (its error is logged).
+ * warning. A file that is not a regular file (a FIFO) is
+ * rejected without being read, so the main thread never blocks here.
+ * Returns 0, or -1 when the new config was rejected (its error is logged).
  */
 int reload_config(const char *path, struct worker *ws, uint32_t n);
 

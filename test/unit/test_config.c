@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -848,6 +849,41 @@ static void test_addrs_bad(void **state)
 
 /* ---- files ---- */
 
+/*
+ * Only a regular file is read (issue #19): a FIFO would block open() and
+ * read() until someone writes to it, and with them the main thread and
+ * its signals. Before the fix this test hung, so an alarm kills it.
+ */
+static void test_load_not_regular(void **state)
+{
+    char dir[] = "/tmp/test_config_XXXXXX", fifo[64];
+    struct config *cfg = (struct config *)1;
+    char err[512];
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof(fifo), "%s/lb.ini", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(10);
+    assert_int_equal(config_load_file(fifo, &cfg, err, sizeof(err)), -EINVAL);
+    alarm(0);
+    assert_null(cfg);
+    assert_true(strncmp(err, fifo, strlen(fifo)) == 0);
+    assert_non_null(strstr(err, "a FIFO, not a regular file"));
+    unlink(fifo);
+
+    cfg = (struct config *)1;
+    assert_int_equal(config_load_file(dir, &cfg, err, sizeof(err)), -EINVAL);
+    assert_null(cfg);
+    assert_non_null(strstr(err, "a directory, not a regular file"));
+    rmdir(dir);
+
+    cfg = (struct config *)1;
+    assert_int_equal(config_load_file("/dev/null", &cfg, err, sizeof(err)), -EINVAL);
+    assert_null(cfg);
+    assert_non_null(strstr(err, "a character device"));
+}
+
 static void test_load_file(void **state)
 {
     char path[] = "/tmp/test_config_XXXXXX";
@@ -935,7 +971,7 @@ int main(void)
         cmocka_unit_test(test_addr_localhost),   cmocka_unit_test(test_addrs_bad),
         cmocka_unit_test(test_load_file),        cmocka_unit_test(test_health_keys),
         cmocka_unit_test(test_command_split),    cmocka_unit_test(test_unescape),
-        cmocka_unit_test(test_operating_keys),
+        cmocka_unit_test(test_operating_keys),   cmocka_unit_test(test_load_not_regular),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
