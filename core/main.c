@@ -4,7 +4,9 @@
  * The main thread loads and validates lb.ini, chooses the I/O backend,
  * builds the backend table, opens the listeners and starts the workers;
  * then it only waits for signals. Workers never see a signal: they are
- * blocked before the threads start and handled here with sigtimedwait().
+ * blocked before the threads start and handled here with sigtimedwait(),
+ * SIGUSR1, SIGUSR2 and SIGALRM included (logged and ignored; by default
+ * they would kill the process).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -78,8 +80,25 @@ static int choose_backend(const struct config *cfg)
 }
 
 /*
+ * Signals whose default action would kill the process but that mean
+ * nothing to ringlb (yet): a stray `kill -USR1` must not take the load
+ * balancer down. SIGUSR2 is kept for hot upgrades.
+ */
+static const struct {
+    int sig;
+    const char *name, *note;
+} ignored_signals[] = {
+    {SIGUSR1, "SIGUSR1", "ignored"},
+    {SIGUSR2, "SIGUSR2", "ignored (reserved for hot upgrades)"},
+    {SIGALRM, "SIGALRM", "ignored"},
+};
+
+#define NIGNORED (sizeof(ignored_signals) / sizeof(ignored_signals[0]))
+
+/*
  * Waits for SIGTERM/SIGINT, or for a worker that died, reloading <path> on
- * SIGHUP. Returns the exit code.
+ * SIGHUP and logging the signals of ignored_signals[]. Returns the exit
+ * code.
  */
 static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const sigset_t *set)
 {
@@ -97,6 +116,10 @@ static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const 
         if (sig == SIGHUP) {
             reload_config(path, ws, n);
             retired = true;
+        }
+        for (size_t i = 0; i < NIGNORED; i++) {
+            if (sig == ignored_signals[i].sig)
+                log_info("%s: %s", ignored_signals[i].name, ignored_signals[i].note);
         }
         /* A reload retired the old backend table: free it once every
          * reader has moved on. */
@@ -193,6 +216,8 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
+    for (size_t i = 0; i < NIGNORED; i++)
+        sigaddset(&set, ignored_signals[i].sig);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     if (backend_table_init(cfg) < 0) {
