@@ -20,21 +20,68 @@
 
 static const int one = 1;
 
-int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+/*
+ * Makes way for a unix listener at <un>: nothing there, or a socket file
+ * left by a process that is gone, which is removed. Only ECONNREFUSED says
+ * that nobody listens; a connect that is accepted (or queued, EAGAIN) means
+ * a live process whose file must not be unlinked under it. Returns 0 or
+ * -errno with the reason logged.
+ */
+static int unix_make_way(const struct sockaddr_un *un, socklen_t len)
 {
-    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int err;
+    const char *path = un->sun_path;
+    struct stat st;
+    int fd, r, err;
 
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISSOCK(st.st_mode)) {
+        log_error("unix:%s: the path exists and is not a socket; not replacing it", path);
+        return -EADDRINUSE;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    if (addr->sa_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
-        struct stat st;
+    r = connect(fd, (const struct sockaddr *)un, len);
+    err = r < 0 ? errno : 0;
+    close(fd);
+    switch (err) {
+    case ECONNREFUSED:
+        if (unlink(path) < 0 && errno != ENOENT) {
+            err = errno;
+            log_error("unix:%s: cannot remove the stale socket file: %s", path, strerror(err));
+            return -err;
+        }
+        return 0;
+    case ENOENT: /* gone meanwhile */
+        return 0;
+    case 0:
+    case EAGAIN:
+    case EINPROGRESS:
+        log_error("unix:%s: another process is listening there", path);
+        return -EADDRINUSE;
+    default:
+        /* EPROTOTYPE (a datagram socket, say), EACCES...: whoever owns it
+         * may be alive. */
+        log_error("unix:%s: a socket file that may be in use (connect: %s); not replacing it", path,
+                  strerror(err));
+        return -EADDRINUSE;
+    }
+}
 
-        /* Remove a socket file left by an earlier run, never anything else. */
-        if (stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-            unlink(un->sun_path);
-    } else {
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+{
+    int fd, err;
+
+    if (addr->sa_family == AF_UNIX) {
+        err = unix_make_way((const struct sockaddr_un *)addr, len);
+        if (err < 0)
+            return err;
+    }
+    fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (addr->sa_family != AF_UNIX) {
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
             goto err;
         if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)

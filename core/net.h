@@ -16,8 +16,12 @@
 /*
  * Creates a non-blocking listening socket on <addr>. With <reuseport>
  * (TCP only) several sockets can share the address and the kernel spreads
- * new connections across them. A unix path has a stale socket file removed
- * first. Returns the fd or -errno.
+ * new connections across them.
+ *
+ * A unix path that exists is taken over only when it is a socket nobody
+ * listens on (connect() is refused): a live socket of another process, or
+ * anything that is not a socket, is left alone and refused (-EADDRINUSE),
+ * with the reason logged. Returns the fd or -errno.
  */
 int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport);
 
