@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <ini.h>
 #include <limits.h>
 #include <netdb.h>
@@ -1442,6 +1443,176 @@ out:
     return r;
 }
 
+/* ---- servers that are ringlb itself ---- */
+
+/*
+ * <a> as the kernel will take it: a v4-mapped IPv6 address as the IPv4
+ * address it maps and, for a <server> (a connect() destination), the
+ * unspecified address as loopback, which is where Linux connects it.
+ */
+static void addr_norm(const struct cfg_addr *a, bool server, struct cfg_addr *out)
+{
+    *out = *a;
+    if (a->ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            struct in_addr v4;
+
+            memcpy(&v4, &in6->sin6_addr.s6_addr[12], sizeof(v4));
+            set_in4(out, &v4, ntohs(in6->sin6_port));
+        } else if (server && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
+            set_in6(out, &in6addr_loopback, ntohs(in6->sin6_port));
+        }
+    } else if (a->ss.ss_family == AF_INET && server) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+
+        if (in->sin_addr.s_addr == htonl(INADDR_ANY)) {
+            struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)};
+
+            set_in4(out, &lo, ntohs(in->sin_port));
+        }
+    }
+}
+
+/* Whether <a> and <b> (same family, IPv4 or IPv6) hold the same address. */
+static bool same_ip(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+    if (a->ss.ss_family != b->ss.ss_family)
+        return false;
+    if (a->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)&b->ss)->sin_addr.s_addr;
+    return memcmp(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr,
+                  &((const struct sockaddr_in6 *)&b->ss)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+static uint16_t addr_port(const struct cfg_addr *a)
+{
+    return a->ss.ss_family == AF_INET ? ntohs(((const struct sockaddr_in *)&a->ss)->sin_port)
+                                      : ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+}
+
+/* A wildcard bind: 0.0.0.0 or :: (IPV6_V6ONLY, so :: takes IPv6 only). */
+static bool is_any(const struct cfg_addr *a)
+{
+    if (a->ss.ss_family == AF_INET)
+        return ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr);
+}
+
+/* An address of this host: loopback (all of 127/8, ::1) or one in <local>. */
+static bool is_local(const struct cfg_addr *a, const struct cfg_addr *local, size_t nlocal)
+{
+    if (a->ss.ss_family == AF_INET &&
+        (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127)
+        return true;
+    if (a->ss.ss_family == AF_INET6 &&
+        IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr))
+        return true;
+    for (size_t i = 0; i < nlocal; i++) {
+        if (same_ip(a, &local[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Whether a connect() to <server> reaches a socket bound to <bind>. */
+static bool reaches_bind(const struct cfg_addr *server, const struct cfg_addr *bind,
+                         const struct cfg_addr *local, size_t nlocal)
+{
+    struct cfg_addr s, b;
+
+    addr_norm(server, true, &s);
+    addr_norm(bind, false, &b);
+    if (s.ss.ss_family != b.ss.ss_family)
+        return false;
+    if (s.ss.ss_family == AF_UNIX)
+        return strncmp(((const struct sockaddr_un *)&s.ss)->sun_path,
+                       ((const struct sockaddr_un *)&b.ss)->sun_path,
+                       sizeof(((struct sockaddr_un *)0)->sun_path)) == 0;
+    if (addr_port(&s) != addr_port(&b))
+        return false;
+    return same_ip(&s, &b) || (is_any(&b) && is_local(&s, local, nlocal));
+}
+
+/*
+ * A server that is one of ringlb's own binds passes every other check, and
+ * then each client is proxied back into ringlb, again and again, until
+ * max_conns is spent. Servers on another host that point back here cannot
+ * be seen from the config; these can.
+ */
+static int check_loops(struct parser *p, const struct cfg_addr *local, size_t nlocal)
+{
+    const struct config *cfg = p->cfg;
+
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        const struct cfg_backend *be = &cfg->backends[i];
+
+        for (size_t j = 0; j < be->nservers; j++) {
+            const struct cfg_server *sv = &be->servers[j];
+
+            for (size_t f = 0; f < cfg->nfrontends; f++) {
+                const struct cfg_frontend *fe = &cfg->frontends[f];
+
+                for (size_t b = 0; b < fe->nbinds; b++) {
+                    if (!reaches_bind(&sv->addr, &fe->binds[b], local, nlocal))
+                        continue;
+                    return perr(p, sv->line, "server",
+                                "%s %.128s is frontend %s's own bind %.128s (line %d): clients "
+                                "would be proxied back into ringlb",
+                                sv->name, sv->addr_text, fe->name, fe->bind_texts[b],
+                                fe->bind_lines[b]);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+int config_check_loops(const struct config *cfg, const struct cfg_addr *local, size_t nlocal,
+                       char *err, size_t errlen)
+{
+    struct parser p = {.cfg = (struct config *)cfg, .err = err, .errlen = errlen};
+
+    if (err && errlen)
+        err[0] = '\0';
+    return check_loops(&p, local, nlocal);
+}
+
+int config_local_addrs(struct cfg_addr **out, size_t *n)
+{
+    struct ifaddrs *ifa = NULL;
+    struct cfg_addr *v = NULL;
+    size_t k = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (getifaddrs(&ifa) < 0)
+        return -errno;
+    for (const struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+        const struct sockaddr *sa = i->ifa_addr;
+
+        if (!sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+            continue;
+        if (grow(&v, k, sizeof(*v)) < 0) {
+            freeifaddrs(ifa);
+            lb_free(v);
+            return -ENOMEM;
+        }
+        memset(&v[k], 0, sizeof(v[k]));
+        if (sa->sa_family == AF_INET)
+            set_in4(&v[k], &((const struct sockaddr_in *)sa)->sin_addr, 0);
+        else
+            set_in6(&v[k], &((const struct sockaddr_in6 *)sa)->sin6_addr, 0);
+        k++;
+    }
+    freeifaddrs(ifa);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
 static int validate(struct parser *p)
 {
     struct config *cfg = p->cfg;
@@ -1459,7 +1630,10 @@ static int validate(struct parser *p)
         if (check_frontend(p, &cfg->frontends[i]) < 0)
             return -1;
     }
-    return check_dup_binds(p);
+    if (check_dup_binds(p) < 0)
+        return -1;
+    /* The host's other addresses are config_load_file()'s to add. */
+    return check_loops(p, NULL, 0);
 }
 
 /* ---- loading ---- */
@@ -1633,6 +1807,8 @@ err:
 
 int config_load_file(const char *path, struct config **out, char *err, size_t errlen)
 {
+    struct cfg_addr *local = NULL;
+    size_t nlocal = 0;
     FILE *f;
     char *text = NULL;
     const char *nul;
@@ -1663,6 +1839,17 @@ int config_load_file(const char *path, struct config **out, char *err, size_t er
     }
     r = config_load_string(text, path, out, err, errlen);
     lb_free(text);
+    if (r < 0)
+        return r;
+    /* Without the host's address list, loopback and the binds themselves
+     * have still been checked. */
+    (void)config_local_addrs(&local, &nlocal);
+    if (config_check_loops(*out, local, nlocal, err, errlen) < 0) {
+        config_free(*out);
+        *out = NULL;
+        r = -1;
+    }
+    lb_free(local);
     return r;
 }
 

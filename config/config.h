@@ -129,12 +129,35 @@ struct config {
  *
  * config_load_file() reads only a regular file: it opens <path> without
  * blocking and refuses a FIFO, a device or a directory, whose reads could
- * block the main thread (and with it every signal) indefinitely.
+ * block the main thread (and with it every signal) indefinitely. It also
+ * checks servers against the host's own addresses (config_check_loops()
+ * with config_local_addrs()); config_load_string() stays a pure function
+ * and checks them against loopback and the binds only.
  */
 int config_load_file(const char *path, struct config **out, char *err, size_t errlen);
 int config_load_string(const char *text, const char *name, struct config **out, char *err,
                        size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * Refuses a server that is one of ringlb's own binds: its address equals a
+ * bind's, or a wildcard bind (0.0.0.0:P, [::]:P) covers it because it is a
+ * loopback address, an unspecified one (connect() takes 0.0.0.0 for
+ * loopback) or one of the <nlocal> addresses in <local> (ports there are
+ * ignored) with port P. Every client would then be proxied back into ringlb
+ * until max_conns is spent. Returns 0, or -1 with
+ * "FILE:LINE: server: ..." (the server's line, naming the frontend) in
+ * <err>. Pure: the caller supplies the host's addresses.
+ */
+int config_check_loops(const struct config *cfg, const struct cfg_addr *local, size_t nlocal,
+                       char *err, size_t errlen);
+
+/*
+ * The IPv4 and IPv6 addresses of this host's interfaces (getifaddrs), for
+ * config_check_loops(). Stores an array to free with lb_free() in <*out>
+ * and its length in <*n>. Returns 0 or -errno.
+ */
+int config_local_addrs(struct cfg_addr **out, size_t *n);
 
 /*
  * Durations: an unsigned integer followed by ms, s, m or h ("500ms", "2s");

@@ -4,7 +4,10 @@
 -t -c on a good config (ours, and the sample lb.ini) exits 0; on each kind
 of bad config it exits 1 and names FILE:LINE (and the key) of the problem;
 -c with a bad config exits 1 without ever listening; -V and -h exit 0; an
-unknown flag prints usage and exits 2. Runs once, not per mode.
+unknown flag prints usage and exits 2. A server that is ringlb's own
+frontend (same address, or a local one behind a wildcard bind, this host's
+interface addresses included) is a config error on the server's line,
+naming the frontend. Runs once, not per mode.
 """
 import os
 import subprocess
@@ -55,11 +58,27 @@ server = a 127.0.0.1:9001
 """
 
 
-def bad(old, new):
-    """BASE with line <old> (1-based) replaced by <new> (may hold newlines)."""
+def bad(old, new, *more):
+    """BASE with line <old> (1-based) replaced by <new> (may hold newlines);
+    <more> gives further (line, text) pairs, lines numbered as in BASE."""
     lines = BASE.splitlines()
-    lines[old - 1] = new
+    for n, text in ((old, new),) + more:
+        lines[n - 1] = text
     return "\n".join(lines) + "\n"
+
+
+def local_ipv4():
+    """A non-loopback IPv4 address of this host, or None."""
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.splitlines():
+        addr = line.split()[3].split("/")[0]
+        if not addr.startswith("127."):
+            return addr
+    return None
 
 
 # (what, text, line, key or None when the error is about a whole section)
@@ -82,6 +101,18 @@ BAD = [
     ("backend with no servers", BASE + "\n[backend empty]\nhealth = none\n", 13, None),
     ("frontend without bind", bad(6, "; no bind"), 5, None),
     ("duplicate backend", BASE + "\n[backend app]\nserver = z 127.0.0.1:9009\n", 13, None),
+]
+
+# A server that is ringlb's own frontend (issue #19): the error names the
+# server's line and the frontend.
+LOOPS = [
+    ("server at its own bind", bad(11, "server = a 127.0.0.1:18080"), 11, "server"),
+    ("server behind a wildcard bind", bad(6, "bind = 0.0.0.0:18080",
+                                          (11, "server = a 127.0.0.1:18080")), 11, "server"),
+    ("server behind a [::] bind", bad(6, "bind = [::]:18080", (11, "server = a [::1]:18080")),
+     11, "server"),
+    ("second server at a bind", bad(11, "server = a 127.0.0.1:9001\nserver = b 127.0.0.1:18080"),
+     12, "server"),
 ]
 
 
@@ -117,6 +148,28 @@ def main(t):
         else:
             lbtest.log(f"  ok: {what}: exit 1, {out.strip().splitlines()[0]}")
     check(not failures, f"-t on {len(BAD)} bad configs exits 1 naming file:line: key"
+          + ("".join(f"\n    {f}" for f in failures)))
+
+    loops = list(LOOPS)
+    ip = local_ipv4()
+    if ip:
+        loops.append((f"server on this host's {ip} behind a wildcard bind",
+                      bad(6, "bind = 0.0.0.0:18080", (11, f"server = a {ip}:18080")), 11,
+                      "server"))
+    else:
+        lbtest.log("  note: no non-loopback IPv4 address here; getifaddrs case not run")
+    for what, text, line, key in loops:
+        path, _ = t.config(text=text)
+        r = ringlb("-t", "-c", path)
+        out = r.stdout + r.stderr
+        want = f"{path}:{line}: {key}:"
+        if r.returncode != 1 or want not in out or "frontend web's own bind" not in out:
+            failures.append(f"{what}: exit {r.returncode}, wanted {want!r} naming frontend "
+                            f"web in {out.strip()[:300]!r}")
+        else:
+            lbtest.log(f"  ok: {what}: exit 1, {out.strip().splitlines()[0]}")
+    check(not failures, f"-t on {len(loops)} configs whose server is ringlb's own frontend "
+          "exits 1 naming the server's line and the frontend"
           + ("".join(f"\n    {f}" for f in failures)))
 
     missing = os.path.join(t.dir, "does-not-exist.ini")

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "../../balancers/lb.h"
+#include "../../core/alloc.h"
 #include "../../config/config.h"
 
 /* The lb.ini of DESIGN.md, comments included. */
@@ -615,6 +616,26 @@ static const struct err_case err_cases[] = {
     {MIN_INI "server = b *:80\n", 6, "server", "missing host"},
     {MIN_INI "server = b no-such-host.invalid:80\n", 6, "server", "does not resolve"},
     {MIN_INI "server = b 1.2.3:80\n", 6, "server", NULL},
+    /* a server that is one of ringlb's own binds (issue #19) */
+    {MIN_FE "[backend app]\nserver = a 127.0.0.1:8080\n", 5, "server",
+     "a 127.0.0.1:8080 is frontend web's own bind 127.0.0.1:8080 (line 2)"},
+    {MIN_INI "server = b 127.0.0.1:8080\n", 6, "server", "frontend web's own bind"},
+    {"[frontend web]\nbind = 0.0.0.0:8080\nbackend = app\n[backend app]\n"
+     "server = a 127.0.0.2:8080\n",
+     5, "server", "frontend web's own bind 0.0.0.0:8080"},
+    {"[frontend web]\nbind = *:8080\nbackend = app\n[backend app]\nserver = a 127.0.0.1:8080\n", 5,
+     "server", "own bind *:8080"},
+    {"[frontend web]\nbind = [::]:8080\nbackend = app\n[backend app]\nserver = a [::1]:8080\n", 5,
+     "server", "own bind [::]:8080"},
+    {MIN_FE "[backend app]\nserver = a [::ffff:127.0.0.1]:8080\n", 5, "server", "own bind"},
+    {MIN_FE "[backend app]\nserver = a 0.0.0.0:8080\n", 5, "server", "own bind"},
+    {"[frontend web]\nbind = [::1]:8080\nbackend = app\n[backend app]\nserver = a [::]:8080\n", 5,
+     "server", "own bind"},
+    {"[frontend web]\nbind = unix:/run/lb.sock\nbackend = app\n[backend app]\n"
+     "server = a unix:/run/lb.sock\n",
+     5, "server", "own bind unix:/run/lb.sock"},
+    {MIN_INI "[frontend two]\nbind = 127.0.0.1:9001\nbackend = app\n", 5, "server",
+     "frontend two's own bind 127.0.0.1:9001 (line 7)"},
     /* the first error wins, whatever its kind */
     {"[global]\nworkers = x\nno equals sign\n" MIN_INI, 2, "workers", NULL},
     {"[global]\nno equals sign\nworkers = x\n" MIN_INI, 2, "syntax error", NULL},
@@ -849,6 +870,107 @@ static void test_addrs_bad(void **state)
 
 /* ---- files ---- */
 
+/* Servers near a bind that are not the bind itself (issue #19). */
+static void test_loops_not(void **state)
+{
+    struct config *cfg;
+
+    (void)state;
+    /* Another port; another loopback address than a specific bind. */
+    cfg = load_ok(MIN_FE "[backend app]\nserver = a 127.0.0.1:8081\nserver = b 127.0.0.2:8080\n");
+    config_free(cfg);
+    /* [::] is IPV6_V6ONLY: it does not take IPv4 clients. */
+    cfg = load_ok("[frontend web]\nbind = [::]:8080\nbackend = app\n"
+                  "[backend app]\nserver = a 127.0.0.1:8080\n");
+    config_free(cfg);
+    /* 0.0.0.0 does not take IPv6 clients, nor another host's. */
+    cfg = load_ok("[frontend web]\nbind = 0.0.0.0:8080\nbackend = app\n"
+                  "[backend app]\nserver = a [::1]:8080\nserver = b 192.0.2.1:8080\n");
+    config_free(cfg);
+    cfg = load_ok("[frontend web]\nbind = unix:/run/lb.sock\nbackend = app\n"
+                  "[backend app]\nserver = a unix:/run/lb2.sock\n");
+    config_free(cfg);
+}
+
+static struct cfg_addr ip_addr(const char *text)
+{
+    struct cfg_addr a;
+
+    assert_int_equal(cfg_parse_addr(text, 0, &a, NULL), 0);
+    return a;
+}
+
+/* A wildcard bind against the host's own addresses, as config_load_file()
+ * passes them in from getifaddrs. */
+static void test_loops_local_addrs(void **state)
+{
+    const struct cfg_addr local[] = {ip_addr("192.0.2.7:1"), ip_addr("[2001:db8::7]:1")};
+    const struct cfg_addr other[] = {ip_addr("192.0.2.8:1")};
+    struct config *cfg;
+    char err[512];
+
+    (void)state;
+    cfg = load_ok("[frontend web]\nbind = 0.0.0.0:8080\nbind = [::]:8080\nbackend = app\n"
+                  "[backend app]\nserver = a 192.0.2.7:8081\nserver = b 192.0.2.7:8080\n");
+    assert_int_equal(config_check_loops(cfg, other, 1, err, sizeof(err)), 0);
+    assert_int_equal(config_check_loops(cfg, local, 2, err, sizeof(err)), -1);
+    assert_string_equal(err, "<string>:7: server: b 192.0.2.7:8080 is frontend web's own bind "
+                             "0.0.0.0:8080 (line 2): clients would be proxied back into ringlb");
+    config_free(cfg);
+
+    cfg = load_ok("[frontend web]\nbind = 0.0.0.0:8080\nbind = [::]:8080\nbackend = app\n"
+                  "[backend app]\nserver = a [2001:db8::7]:8080\n");
+    assert_int_equal(config_check_loops(cfg, NULL, 0, err, sizeof(err)), 0);
+    assert_int_equal(config_check_loops(cfg, local, 2, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "<string>:6: server: a [2001:db8::7]:8080 is frontend web's own "
+                                "bind [::]:8080 (line 3)"));
+    config_free(cfg);
+}
+
+/* config_load_file() finds the host's addresses itself. */
+static void test_loops_file(void **state)
+{
+    char path[] = "/tmp/test_config_XXXXXX", text[512], ip[64];
+    struct cfg_addr *local = NULL;
+    struct config *cfg = NULL;
+    size_t n = 0;
+    char err[512];
+    int fd;
+
+    (void)state;
+    assert_int_equal(config_local_addrs(&local, &n), 0);
+    /* Skipped where the host has no IPv4 address but loopback. */
+    ip[0] = '\0';
+    for (size_t i = 0; i < n && !ip[0]; i++) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&local[i].ss;
+
+        if (local[i].ss.ss_family == AF_INET && (ntohl(in->sin_addr.s_addr) >> 24) != 127)
+            inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
+    }
+    lb_free(local);
+    if (!ip[0])
+        skip();
+    snprintf(text, sizeof(text),
+             "[frontend web]\nbind = 0.0.0.0:8080\nbackend = app\n"
+             "[backend app]\nserver = a %s:8080\n",
+             ip);
+    /* A pure parse cannot know the address is ours... */
+    cfg = load_ok(text);
+    config_free(cfg);
+    cfg = NULL;
+    /* ...loading the file does. */
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    assert_int_equal(config_load_file(path, &cfg, err, sizeof(err)), -1);
+    assert_null(cfg);
+    unlink(path);
+    assert_true(strncmp(err, path, strlen(path)) == 0);
+    assert_non_null(strstr(err, ":5: server: a "));
+    assert_non_null(strstr(err, "frontend web's own bind 0.0.0.0:8080"));
+}
+
 /*
  * Only a regular file is read (issue #19): a FIFO would block open() and
  * read() until someone writes to it, and with them the main thread and
@@ -962,16 +1084,18 @@ static void test_operating_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_design_example),   cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_other_values),     cmocka_unit_test(test_multiple_binds),
-        cmocka_unit_test(test_backend_refs),     cmocka_unit_test(test_lexical),
-        cmocka_unit_test(test_localhost_server), cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_line_too_long),    cmocka_unit_test(test_err_buffer),
-        cmocka_unit_test(test_durations),        cmocka_unit_test(test_addrs_good),
-        cmocka_unit_test(test_addr_localhost),   cmocka_unit_test(test_addrs_bad),
-        cmocka_unit_test(test_load_file),        cmocka_unit_test(test_health_keys),
-        cmocka_unit_test(test_command_split),    cmocka_unit_test(test_unescape),
-        cmocka_unit_test(test_operating_keys),   cmocka_unit_test(test_load_not_regular),
+        cmocka_unit_test(test_design_example),    cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_other_values),      cmocka_unit_test(test_multiple_binds),
+        cmocka_unit_test(test_backend_refs),      cmocka_unit_test(test_lexical),
+        cmocka_unit_test(test_localhost_server),  cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_line_too_long),     cmocka_unit_test(test_err_buffer),
+        cmocka_unit_test(test_durations),         cmocka_unit_test(test_addrs_good),
+        cmocka_unit_test(test_addr_localhost),    cmocka_unit_test(test_addrs_bad),
+        cmocka_unit_test(test_load_file),         cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_command_split),     cmocka_unit_test(test_unescape),
+        cmocka_unit_test(test_operating_keys),    cmocka_unit_test(test_loops_not),
+        cmocka_unit_test(test_loops_local_addrs), cmocka_unit_test(test_loops_file),
+        cmocka_unit_test(test_load_not_regular),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
