@@ -667,6 +667,24 @@ static int key_duration(struct parser *p, const struct key_def *k, void *obj, co
     return 0;
 }
 
+/*
+ * A duration the kernel takes in whole seconds (TCP_KEEPIDLE, TCP_KEEPINTVL),
+ * from k->min to k->max seconds; stored in seconds, so that nothing is
+ * rounded behind the operator's back.
+ */
+static int key_seconds(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    uint32_t ms;
+    int r = cfg_parse_duration(val, &ms);
+
+    if (r < 0 || ms % 1000 || ms / 1000 < k->min || ms / 1000 > k->max)
+        return perr(p, p->lineno, k->name,
+                    "expected whole seconds from %us to %us (e.g. 30s, 2m), got '%.64s'", k->min,
+                    k->max, val);
+    *(uint32_t *)field(obj, k) = ms / 1000;
+    return 0;
+}
+
 _Static_assert(sizeof(enum io_mode) == sizeof(unsigned), "enum io_mode stored as unsigned");
 _Static_assert(sizeof(enum fwd_mode) == sizeof(unsigned), "enum fwd_mode stored as unsigned");
 _Static_assert(sizeof(enum health_kind) == sizeof(unsigned), "enum health_kind stored as unsigned");
@@ -993,6 +1011,13 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "log", key_word, G(log_to), 0, 0, log_words, 0},
     {SECT_GLOBAL, "user", key_account, G(user), 0, 0, NULL, 0},
     {SECT_GLOBAL, "group", key_account, G(group), 0, 0, NULL, 0},
+    /* The kernel's limits: TCP_KEEPIDLE and TCP_KEEPINTVL 1..32767 s,
+     * TCP_KEEPCNT 1..127. */
+    {SECT_GLOBAL, "tcp_keepalive", key_bool, G(tcp_keepalive), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "tcp_keepalive_idle", key_seconds, G(tcp_keepalive_idle_s), 1, 32767, NULL, 0},
+    {SECT_GLOBAL, "tcp_keepalive_interval", key_seconds, G(tcp_keepalive_intvl_s), 1, 32767, NULL,
+     0},
+    {SECT_GLOBAL, "tcp_keepalive_count", key_u32, G(tcp_keepalive_count), 1, 127, NULL, 0},
 
     {SECT_FRONTEND, "bind", key_bind, 0, 0, 0, NULL, KEY_REPEAT},
     {SECT_FRONTEND, "backend", key_fe_backend, 0, 0, 0, NULL, 0},
@@ -1657,6 +1682,13 @@ static void global_defaults(struct cfg_global *g)
     in->sin_port = htons(9100);
     g->admin.len = sizeof(*in);
     g->shutdown_grace_ms = 30000;
+    /* A dead client or server is dropped after 60 s idle + 6 probes 10 s
+     * apart = 2 minutes, instead of idle_timeout (1 h) or, with that off,
+     * never. */
+    g->tcp_keepalive = true;
+    g->tcp_keepalive_idle_s = 60;
+    g->tcp_keepalive_intvl_s = 10;
+    g->tcp_keepalive_count = 6;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)

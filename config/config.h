@@ -110,6 +110,12 @@ struct cfg_global {
     enum log_target log_to;     /* log = stderr (default) | syslog */
     char *user;                 /* drop to this user after binding; NULL = stay */
     char *group;                /* and this group (default: the user's) */
+    /* TCP keepalive on client and server sockets, so that a peer that
+     * vanished without a FIN or RST is noticed long before idle_timeout. */
+    bool tcp_keepalive;             /* default on */
+    uint32_t tcp_keepalive_idle_s;  /* idle time before the first probe, default 60 */
+    uint32_t tcp_keepalive_intvl_s; /* between probes, default 10 */
+    uint32_t tcp_keepalive_count;   /* unanswered probes that drop it, default 6 */
 };
 
 struct config {

@@ -198,6 +198,13 @@ int main(int argc, char **argv)
     atomic_init(&lb_rt.shutdown_grace_ms, cfg->global.shutdown_grace_ms);
     atomic_init(&lb_rt.log_connections, cfg->global.log_connections);
     atomic_init(&lb_rt.reload_ok, true);
+    /* Before any socket is made: listeners pass it on to accepted clients. */
+    net_set_keepalive(&(struct net_keepalive){
+        .on = cfg->global.tcp_keepalive,
+        .idle_s = cfg->global.tcp_keepalive_idle_s,
+        .intvl_s = cfg->global.tcp_keepalive_intvl_s,
+        .count = cfg->global.tcp_keepalive_count,
+    });
 
     nofile = net_raise_nofile();
     if (nofile < 0)

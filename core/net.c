@@ -4,6 +4,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -19,6 +20,31 @@
 #endif
 
 static const int one = 1;
+
+/* Written by main before the workers start (see net.h), read by all. */
+static struct net_keepalive keepalive;
+static atomic_bool keepalive_warned;
+
+void net_set_keepalive(const struct net_keepalive *ka)
+{
+    keepalive = *ka;
+}
+
+/* Gives TCP socket <fd> the configured keepalive. Returns 0 or -errno. */
+static int set_keepalive(int fd)
+{
+    const struct net_keepalive ka = keepalive;
+    const int idle = (int)ka.idle_s, intvl = (int)ka.intvl_s, cnt = (int)ka.count;
+
+    if (!ka.on)
+        return 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0)
+        return -errno;
+    return 0;
+}
 
 /*
  * Makes way for a unix listener at <un>: nothing there, or a socket file
@@ -93,6 +119,10 @@ int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
          * saves a system call per client. */
         if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
             goto err;
+        /* Inherited by accepted sockets too (SO_KEEPALIVE and the three
+         * TCP_KEEP* values), so that clients need no call of their own. */
+        if (set_keepalive(fd) < 0)
+            goto err;
     }
     if (bind(fd, addr, len) < 0 || listen(fd, NET_BACKLOG) < 0)
         goto err;
@@ -113,6 +143,10 @@ int net_connect_socket(const struct sockaddr *addr)
         /* Both are optimisations: failing to set them is not an error. */
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+        /* Not fatal either: without it a vanished server is still found
+         * out by idle_timeout. Said once, not once per connection. */
+        if (set_keepalive(fd) < 0 && !atomic_exchange(&keepalive_warned, true))
+            log_warn("cannot set TCP keepalive on server sockets: %s", strerror(errno));
     }
     return fd;
 }

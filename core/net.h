@@ -13,10 +13,27 @@
 
 #define NET_BACKLOG 4096
 
+/* TCP keepalive for the sockets net.c creates (struct cfg_global's keys). */
+struct net_keepalive {
+    bool on;
+    uint32_t idle_s;  /* TCP_KEEPIDLE */
+    uint32_t intvl_s; /* TCP_KEEPINTVL */
+    uint32_t count;   /* TCP_KEEPCNT */
+};
+
+/*
+ * Sets the keepalive that later net_listen() and net_connect_socket() calls
+ * give TCP sockets (off until called). Main thread, before any worker
+ * starts: workers read the settings unlocked, which is why a reload keeps
+ * the running values (core/reload.c).
+ */
+void net_set_keepalive(const struct net_keepalive *ka);
+
 /*
  * Creates a non-blocking listening socket on <addr>. With <reuseport>
  * (TCP only) several sockets can share the address and the kernel spreads
- * new connections across them.
+ * new connections across them. A TCP listener gets the keepalive of
+ * net_set_keepalive(), which Linux copies to every socket it accepts.
  *
  * A unix path that exists is taken over only when it is a socket nobody
  * listens on (connect() is refused): a live socket of another process, or
@@ -26,9 +43,10 @@
 int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport);
 
 /*
- * Creates a non-blocking socket for connecting to <addr>: TCP_NODELAY, and
+ * Creates a non-blocking socket for connecting to <addr>: TCP_NODELAY,
  * IP_BIND_ADDRESS_NO_PORT so that a future source-address bind does not
- * reserve a port before connect() picks one. Returns the fd or -errno.
+ * reserve a port before connect() picks one, and the keepalive of
+ * net_set_keepalive(). Returns the fd or -errno.
  */
 int net_connect_socket(const struct sockaddr *addr);
 

@@ -64,6 +64,13 @@ static int keep_restart_only(const struct config *old, struct config *cfg)
     KEEP_SCALAR(buffers, "buffers");
     KEEP_SCALAR(io, "io");
     KEEP_SCALAR(log_to, "log");
+    /* Listeners hand their keepalive to the clients they accept, and a
+     * kept listener keeps what it was given at start-up: restart-only, so
+     * that client and server sides never disagree. */
+    KEEP_SCALAR(tcp_keepalive, "tcp_keepalive");
+    KEEP_SCALAR(tcp_keepalive_idle_s, "tcp_keepalive_idle");
+    KEEP_SCALAR(tcp_keepalive_intvl_s, "tcp_keepalive_interval");
+    KEEP_SCALAR(tcp_keepalive_count, "tcp_keepalive_count");
     if (g->has_admin != o->has_admin ||
         (g->has_admin &&
          (g->admin.len != o->admin.len || memcmp(&g->admin.ss, &o->admin.ss, g->admin.len) != 0))) {

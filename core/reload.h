@@ -17,8 +17,8 @@ struct worker;
  * listeners and the checker its servers, and only then free the old config.
  *
  * Settings that cannot change in a running process (workers, pin_workers,
- * buffers, io, admin, user, group, log) keep their running values, with a
- * warning. A file that is not a regular file (a FIFO) is
+ * buffers, io, admin, user, group, log, tcp_keepalive*) keep their running
+ * values, with a warning. A file that is not a regular file (a FIFO) is
  * rejected without being read, so the main thread never blocks here.
  * Returns 0, or -1 when the new config was rejected (its error is logged).
  */

@@ -201,6 +201,10 @@ static void test_defaults(void **state)
     assert_true(cfg->global.has_admin);
     assert_addr(&cfg->global.admin, "127.0.0.1:9100");
     assert_int_equal(cfg->global.shutdown_grace_ms, 30000);
+    assert_true(cfg->global.tcp_keepalive);
+    assert_int_equal(cfg->global.tcp_keepalive_idle_s, 60);
+    assert_int_equal(cfg->global.tcp_keepalive_intvl_s, 10);
+    assert_int_equal(cfg->global.tcp_keepalive_count, 6);
     assert_string_equal(be->balance, "roundrobin");
     assert_non_null(be->ops);
     assert_int_equal(be->hash_key, HASH_SRC_IP);
@@ -555,6 +559,14 @@ static const struct err_case err_cases[] = {
     {"[global]\nuser = a b\n" MIN_INI, 2, "user", "bad character"},
     {"[global]\ngroup = x/y\n" MIN_INI, 2, "group", "bad character"},
     {"[global]\nuser = a\nuser = b\n" MIN_INI, 3, "user", "given twice"},
+    {"[global]\ntcp_keepalive = maybe\n" MIN_INI, 2, "tcp_keepalive", "yes or no"},
+    {"[global]\ntcp_keepalive_idle = 0\n" MIN_INI, 2, "tcp_keepalive_idle", "1s to 32767s"},
+    {"[global]\ntcp_keepalive_idle = 1500ms\n" MIN_INI, 2, "tcp_keepalive_idle", "whole seconds"},
+    {"[global]\ntcp_keepalive_idle = 32768s\n" MIN_INI, 2, "tcp_keepalive_idle", NULL},
+    {"[global]\ntcp_keepalive_idle = 60\n" MIN_INI, 2, "tcp_keepalive_idle", NULL},
+    {"[global]\ntcp_keepalive_interval = 10h\n" MIN_INI, 2, "tcp_keepalive_interval", NULL},
+    {"[global]\ntcp_keepalive_count = 0\n" MIN_INI, 2, "tcp_keepalive_count", "1 to 127"},
+    {"[global]\ntcp_keepalive_count = 128\n" MIN_INI, 2, "tcp_keepalive_count", "1 to 127"},
     /* frontend values */
     {"[frontend web]\nbind = 1.2.3.4\nbackend = app\n" MIN_BE, 2, "bind", "missing port"},
     {"[frontend web]\nbind = 1.2.3.4:0\nbackend = app\n" MIN_BE, 2, "bind", "port"},
@@ -971,6 +983,27 @@ static void test_loops_file(void **state)
     assert_non_null(strstr(err, "frontend web's own bind 0.0.0.0:8080"));
 }
 
+static void test_keepalive_keys(void **state)
+{
+    struct config *cfg;
+
+    (void)state;
+    cfg = load_ok("[global]\ntcp_keepalive = off\ntcp_keepalive_idle = 2m\n"
+                  "tcp_keepalive_interval = 1s\ntcp_keepalive_count = 127\n" MIN_INI);
+    assert_false(cfg->global.tcp_keepalive);
+    assert_int_equal(cfg->global.tcp_keepalive_idle_s, 120);
+    assert_int_equal(cfg->global.tcp_keepalive_intvl_s, 1);
+    assert_int_equal(cfg->global.tcp_keepalive_count, 127);
+    config_free(cfg);
+    cfg = load_ok("[global]\ntcp_keepalive = yes\ntcp_keepalive_idle = 32767s\n"
+                  "tcp_keepalive_interval = 1000ms\ntcp_keepalive_count = 1\n" MIN_INI);
+    assert_true(cfg->global.tcp_keepalive);
+    assert_int_equal(cfg->global.tcp_keepalive_idle_s, 32767);
+    assert_int_equal(cfg->global.tcp_keepalive_intvl_s, 1);
+    assert_int_equal(cfg->global.tcp_keepalive_count, 1);
+    config_free(cfg);
+}
+
 /*
  * Only a regular file is read (issue #19): a FIFO would block open() and
  * read() until someone writes to it, and with them the main thread and
@@ -1095,7 +1128,7 @@ int main(void)
         cmocka_unit_test(test_command_split),     cmocka_unit_test(test_unescape),
         cmocka_unit_test(test_operating_keys),    cmocka_unit_test(test_loops_not),
         cmocka_unit_test(test_loops_local_addrs), cmocka_unit_test(test_loops_file),
-        cmocka_unit_test(test_load_not_regular),
+        cmocka_unit_test(test_keepalive_keys),    cmocka_unit_test(test_load_not_regular),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
