@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,33 +39,57 @@ void log_use_syslog(void)
     to_syslog = true;
 }
 
-/* Formats and writes one line; <tag> is the level name or "conn". */
-static void log_vwrite(enum log_level lvl, const char *tag, const char *fmt, va_list ap)
+#define LINE_SIZE 1024
+
+/* Appends to <line>, which holds <n> bytes, as much as fits (keeping room
+ * for the newline); returns the new length. */
+static size_t line_vadd(char *line, size_t n, const char *fmt, va_list ap)
 {
-    char line[1024];
+    int r = vsnprintf(line + n, LINE_SIZE - n, fmt, ap);
+
+    if (r > 0)
+        n += (size_t)r < LINE_SIZE - n ? (size_t)r : LINE_SIZE - n - 1;
+    return n;
+}
+
+static size_t line_add(char *line, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t line_add(char *line, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    n = line_vadd(line, n, fmt, ap);
+    va_end(ap);
+    return n;
+}
+
+/* Formats and writes one line; <tag> is the level name or "conn"; a
+ * non-zero <suppressed> ends it with how many like it were not written. */
+static void log_vwrite(enum log_level lvl, const char *tag, uint32_t suppressed, const char *fmt,
+                       va_list ap)
+{
+    char line[LINE_SIZE];
     struct timespec ts;
     struct tm tm;
-    size_t n;
-    int r;
+    size_t n = 0;
 
-    if (to_syslog) {
+    if (!to_syslog) {
         /* syslog stamps the time and pid itself. */
-        r = snprintf(line, sizeof(line), "%s: ", tag);
-        n = r > 0 ? (size_t)r : 0;
-        vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+        n = line_add(line, n, ".%03ldZ ringlb[%d] ", ts.tv_nsec / 1000000, (int)getpid());
+    }
+    n = line_add(line, n, "%s: ", tag);
+    n = line_vadd(line, n, fmt, ap);
+    if (suppressed)
+        n = line_add(line, n, " (%u similar messages suppressed)", suppressed);
+    if (to_syslog) {
         log__syslog((int)lvl, line);
         return;
     }
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    r = snprintf(line + n, sizeof(line) - n, ".%03ldZ ringlb[%d] %s: ", ts.tv_nsec / 1000000,
-                 (int)getpid(), tag);
-    if (r > 0)
-        n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
-    r = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    if (r > 0)
-        n += (size_t)r < sizeof(line) - n ? (size_t)r : sizeof(line) - n - 1;
     if (n >= sizeof(line) - 1)
         n = sizeof(line) - 2;
     line[n++] = '\n';
@@ -80,7 +105,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     if (lvl > log_max_level)
         return;
     va_start(ap, fmt);
-    log_vwrite(lvl, level_names[lvl], fmt, ap);
+    log_vwrite(lvl, level_names[lvl], 0, fmt, ap);
     va_end(ap);
 }
 
@@ -89,6 +114,78 @@ void log_conn(const char *fmt, ...)
     va_list ap;
 
     va_start(ap, fmt);
-    log_vwrite(LOG_INFO, "conn", fmt, ap);
+    log_vwrite(LOG_INFO, "conn", 0, fmt, ap);
     va_end(ap);
+}
+
+/* The state word: interval start in the high 44 bits (milliseconds: half a
+ * million years of CLOCK_MONOTONIC), lines printed in it in the low 20. */
+#define RL_COUNT_BITS 20
+#define RL_COUNT_MASK ((1ULL << RL_COUNT_BITS) - 1)
+
+bool log_ratelimit_allow(struct log_ratelimit *rl, uint64_t now_ms, uint32_t *suppressed)
+{
+    uint64_t old = atomic_load_explicit(&rl->state, memory_order_relaxed);
+    uint64_t start, next;
+
+    for (;;) {
+        start = old >> RL_COUNT_BITS;
+        /* A thread that read the clock before another one opened the
+         * current interval holds an older <now_ms>: that is "within it",
+         * never a reason to open yet another. */
+        if (old == 0 || (now_ms > start && now_ms - start >= rl->interval_ms))
+            next = now_ms << RL_COUNT_BITS | 1;
+        else if ((old & RL_COUNT_MASK) < rl->burst)
+            next = old + 1;
+        else
+            break;
+        /* Relaxed is enough: the word orders nothing but itself. */
+        if (atomic_compare_exchange_weak_explicit(&rl->state, &old, next, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            /* Whoever prints next reports what was missed until now; a
+             * line suppressed concurrently is left for the one after. */
+            *suppressed = atomic_exchange_explicit(&rl->missed, 0, memory_order_relaxed);
+            return true;
+        }
+    }
+    atomic_fetch_add_explicit(&rl->missed, 1, memory_order_relaxed);
+    *suppressed = 0;
+    return false;
+}
+
+static bool log_vratelimited(struct log_ratelimit *rl, uint64_t now_ms, enum log_level lvl,
+                             const char *fmt, va_list ap)
+{
+    uint32_t missed;
+
+    if (lvl > log_max_level || !log_ratelimit_allow(rl, now_ms, &missed))
+        return false;
+    log_vwrite(lvl, level_names[lvl], missed, fmt, ap);
+    return true;
+}
+
+bool log_msg_ratelimited_at(struct log_ratelimit *rl, uint64_t now_ms, enum log_level lvl,
+                            const char *fmt, ...)
+{
+    va_list ap;
+    bool ok;
+
+    va_start(ap, fmt);
+    ok = log_vratelimited(rl, now_ms, lvl, fmt, ap);
+    va_end(ap);
+    return ok;
+}
+
+bool log_msg_ratelimited(struct log_ratelimit *rl, enum log_level lvl, const char *fmt, ...)
+{
+    struct timespec ts;
+    va_list ap;
+    bool ok;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    va_start(ap, fmt);
+    ok = log_vratelimited(rl, (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000, lvl, fmt,
+                          ap);
+    va_end(ap);
+    return ok;
 }
