@@ -113,8 +113,9 @@ static void on_due(struct timer *t, uint64_t now)
     /* The final completions of the previous probe may still be on their
      * way; its loop_ops cannot be reused before they arrive. */
     if (hc__probe_busy(h)) {
+        /* Out of memory would say this for every server every retry. */
         if (timer_arm(loop_timers(h->hc->loop), t, now + HC_BUSY_RETRY_MS) < 0)
-            log_warn("health: cannot re-arm a probe timer");
+            log_warn_rl("health: cannot re-arm a probe timer");
         return;
     }
     hc__probe_start(h);

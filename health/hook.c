@@ -242,7 +242,9 @@ void hc__hook_run(struct hc *hc, const struct cfg_command *cmd, const char *even
         timer_init(&hc->hook_timer, on_hook_timer);
     }
     if (hc->nhooks == HC_HOOK_MAX) {
-        log_warn("%s hook for %s not run: %d hooks are still running", event, who, HC_HOOK_MAX);
+        /* A server that flaps faster than its hooks end would write this
+         * once per change. */
+        log_warn_rl("%s hook for %s not run: %d hooks are still running", event, who, HC_HOOK_MAX);
         return;
     }
     argv = hook_argv(cmd, who, h);
@@ -255,7 +257,8 @@ void hc__hook_run(struct hc *hc, const struct cfg_command *cmd, const char *even
         lb_free(argv[i]);
     lb_free(argv);
     if (r < 0) {
-        log_warn("%s hook for %s: cannot run '%s': %s", event, who, cmd->text, strerror(-r));
+        /* fork() failing (EAGAIN at the process limit) fails every hook. */
+        log_warn_rl("%s hook for %s: cannot run '%s': %s", event, who, cmd->text, strerror(-r));
         return;
     }
     k->event = event;
