@@ -18,7 +18,7 @@ const char rb_usage[] =
     "usage: ringbench COMMAND [FLAGS]\n"
     "\n"
     "  serve      --listen ADDR [--mode echo|sink|http|name|source|sockperf] [--name S]\n"
-    "             [--delay D] [--workers N]\n"
+    "             [--delay D] [--workers N] [--buffers N]\n"
     "  latency    --target ADDR (--rate R | --closed) [--conns N] [--size B]\n"
     "             [--duration D] [--warmup D]\n"
     "  connrate   --target ADDR [--conns N] [--size B] [--duration D] [--warmup D]\n"
@@ -67,6 +67,7 @@ static const struct flag flags[] = {
     F("--mode", S, K_MODE, mode),
     F("--name", S, K_STR, name),
     FN("--delay", S, K_DUR, delay_ns, 0, 60ULL * 1000000000ULL),
+    FN("--buffers", S, K_U32, buffers, 1, 32768),
     FA("--target", CLIENTS, target, target_text),
     FN("--conns", L | CR, K_U32, conns, 1, RB_MAX_CONNS),
     FN("--streams", TP, K_U32, streams, 1, RB_MAX_STREAMS),
@@ -341,6 +342,10 @@ static int check_required(struct rb_opts *o, char *err, size_t errlen)
     case RB_CMD_SERVE:
         if (!o->listen_text)
             return fail(err, errlen, "ringbench serve: --listen ADDR is required");
+        /* The loop's pool is a ring: io_uring wants a power of two. */
+        if (o->buffers & (o->buffers - 1))
+            return fail(err, errlen, "ringbench serve: --buffers: %u is not a power of two",
+                        o->buffers);
         break;
     case RB_CMD_LATENCY:
         if (o->rate > 0 && o->closed)

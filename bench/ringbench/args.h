@@ -56,6 +56,7 @@ struct rb_opts {
     enum rb_mode mode;
     const char *name;
     uint64_t delay_ns;
+    uint32_t buffers; /* receive buffers per worker (power of two); 0 = the default */
     /* clients */
     struct cfg_addr target;
     const char *target_text;

@@ -94,7 +94,7 @@ static int worker_setup(struct rb_worker *w)
 {
     const struct rb_opts *o = w->run->o;
     struct loop_params lp = {.buf_size = w->run->role->buf_size,
-                             .buf_count = w->run->role->buf_count,
+                             .buf_count = o->buffers ? o->buffers : w->run->role->buf_count,
                              .entries = 1024,
                              .wake_fd = w->wake_fd};
     enum loop_backend b = o->io == RB_IO_EPOLL ? LOOP_EPOLL : LOOP_URING;

@@ -95,6 +95,9 @@ static void test_good_lines(void **state)
     assert_int_equal(o.mode, RB_MODE_HTTP);
     assert_int_equal(o.delay_ns, 2000000);
     assert_int_equal(o.workers, 2);
+    assert_int_equal(o.buffers, 0);
+    assert_int_equal(parse(&o, "serve --listen 127.0.0.1:0 --buffers 16"), 0);
+    assert_int_equal(o.buffers, 16);
     assert_int_equal(parse(&o, "throughput --target 127.0.0.1:1 --streams 4 --direction up"), 0);
     assert_int_equal(o.direction, RB_DIR_UP);
     assert_int_equal(parse(&o, "connrate --target 127.0.0.1:1 --conns 100 --io epoll"), 0);
@@ -122,6 +125,11 @@ static void test_bad_flags(void **state)
     expect_error("latency --target 127.0.0.1:1 --rate 5 --size 2m", "--size: '2m' is out of range");
     expect_error("latency --target 127.0.0.1:1 --closed=yes", "--closed takes no value");
     expect_error("serve --mode echo", "--listen ADDR is required");
+    expect_error("serve --listen 127.0.0.1:1 --buffers 12", "--buffers: 12 is not a power of two");
+    expect_error("serve --listen 127.0.0.1:1 --buffers 65536",
+                 "--buffers: '65536' is out of range");
+    expect_error("latency --target 127.0.0.1:1 --rate 5 --buffers 16",
+                 "--buffers does not apply to latency");
     expect_error("serve --listen 127.0.0.1:1 --mode chat", "--mode: 'chat' is not one of");
     expect_error("serve --listen 127.0.0.1:1 --target 127.0.0.1:2",
                  "--target does not apply to serve");
