@@ -20,16 +20,33 @@
  *           and changes nothing else.
  * --delay holds every response (echoed bytes, http answers, the name) for a
  * fixed time after the bytes that asked for it arrived.
+ *
+ * A dry buffer pool never stops the server: echo connections keep what they
+ * received in pool buffers until the client reads its echo, so a few clients
+ * that send and never read can hold every buffer of a worker, and a receive
+ * that finds the pool empty would wait for one until they go away. Each
+ * connection's receive is in one of three states (enum rx_state): RX_POOL,
+ * a multishot receive into pool buffers; RX_PAUSED, stopped because more
+ * than HIGH_WATER waits to be echoed (backpressure, bounding what one
+ * connection holds); RX_DRY, entered when the receive reports the pool
+ * empty (notify_nobuf): the multishot receive is cancelled and the
+ * connection reads with a poll and a plain recv(2) into its own DRY_BUF
+ * bytes, allocated then, and reads nothing more until those are echoed;
+ * then it goes back to the pool. A connection whose client does not read
+ * holds at most HIGH_WATER of the pool plus DRY_BUF of its own, and a new
+ * client is always read, from the pool or, when it is dry, the slow way.
  */
 #include "serve.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../../core/alloc.h"
+#include "../../core/log.h"
 #include "../../core/net.h"
 #include "pattern.h"
 #include "rt.h"
@@ -40,6 +57,7 @@
 #define HTTP_BATCH        64
 #define MARKS             32
 #define ACCEPT_BACKOFF_NS (100ULL * 1000000)
+#define DRY_BUF           (16u * 1024)
 /* sockperf's message header (src/message.h): the low byte of the flags,
  * bit 0 MASK_CLIENT, and the big-endian message length. */
 #define SP_HDR         14
@@ -75,6 +93,9 @@ struct mark {
     uint64_t ready;
 };
 
+/* How a connection receives: see the top of this file. */
+enum rx_state { RX_POOL = 0, RX_PAUSED, RX_DRY };
+
 struct sconn {
     struct rb_conn base;
     struct srv *s;
@@ -91,11 +112,41 @@ struct sconn {
     uint8_t sp_hdr[SP_HDR];
     struct mark marks[MARKS];
     uint8_t mhead, mlen;
-    bool eof, shut, rx_paused, finishing;
+    enum rx_state rx_state;
+    bool eof, shut, finishing;
+    bool tx_dry;      /* the send in flight is from <dry> */
+    uint8_t *dry;     /* RX_DRY's buffer, allocated the first time */
+    uint32_t dry_len; /* bytes in <dry> */
+    uint32_t dry_off; /* of them already echoed */
     char report[64];
 };
 
 static void sconn_pump(struct sconn *c);
+
+/*
+ * One line on stderr, through <rl>: what a client can make happen once per
+ * connection (a dry pool, accept out of descriptors) must not flood the
+ * log of a benchmark. Any worker.
+ */
+static void serve_warn(struct log_ratelimit *rl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void serve_warn(struct log_ratelimit *rl, const char *fmt, ...)
+{
+    char line[256];
+    uint32_t missed;
+    va_list ap;
+    int n;
+
+    if (!log_ratelimit_allow(rl, rb_now_ns() / 1000000, &missed))
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n >= 0 && missed && (size_t)n < sizeof(line))
+        snprintf(line + n, sizeof(line) - (size_t)n, " (%u similar messages suppressed)", missed);
+    fprintf(stderr, "ringbench serve: %s\n", line);
+}
 
 static void sconn_close(struct sconn *c)
 {
@@ -107,7 +158,10 @@ static void sconn_close(struct sconn *c)
 
 static void sconn_free(struct rb_conn *base)
 {
-    lb_free(base);
+    struct sconn *c = (struct sconn *)base;
+
+    lb_free(c->dry);
+    lb_free(c);
 }
 
 /* Modes that send back what they receive (and so queue it). */
@@ -195,13 +249,21 @@ static void sconn_pump(struct sconn *c)
     switch (cfg->o->mode) {
     case RB_MODE_ECHO:
     case RB_MODE_SOCKPERF:
-        n = loop_bufq_peek(loop, &c->q, &data);
+        /* <dry> holds bytes only while the queue receives nothing more,
+         * and they came after every byte queued: the queue goes first. */
+        c->tx_dry = !c->q.bytes && c->dry_off < c->dry_len;
+        if (c->tx_dry) {
+            data = c->dry + c->dry_off;
+            n = c->dry_len - c->dry_off;
+        } else {
+            n = loop_bufq_peek(loop, &c->q, &data);
+        }
         if (n > sendable(c))
             n = sendable(c);
         if (n) {
             c->tx_units = (uint32_t)n;
             loop_submit_send(loop, &c->tx, c->base.fd, data, (uint32_t)n);
-        } else if (c->eof && !c->q.bytes) {
+        } else if (c->eof && !c->q.bytes && c->dry_off == c->dry_len) {
             loop_shutdown_wr(loop, c->base.fd);
             sconn_close(c);
         }
@@ -297,64 +359,145 @@ static uint64_t http_count(struct sconn *c, const char *p, uint32_t len)
     return reqs;
 }
 
+/*
+ * Takes <n> received bytes at <p>: a pool buffer <bid>, or <c->dry> when
+ * <bid> is negative. Echo modes keep them until they are sent; the others
+ * are done with them on return.
+ */
+static void rx_data(struct sconn *c, uint8_t *p, uint32_t n, int bid)
+{
+    struct loop *loop = c->s->w->loop;
+    enum rb_mode mode = c->s->cfg->o->mode;
+    uint64_t before = c->in_units;
+
+    switch (mode) {
+    case RB_MODE_SOCKPERF:
+        sockperf_mark(c, p, n);
+        /* otherwise an echo */
+        __attribute__((fallthrough));
+    case RB_MODE_ECHO:
+        if (bid >= 0)
+            loop_bufq_push(loop, &c->q, (uint16_t)bid, n);
+        else
+            c->dry_len = n;
+        c->in_units += n;
+        bid = -1;
+        break;
+    case RB_MODE_HTTP:
+        c->in_units += http_count(c, (const char *)p, n);
+        break;
+    case RB_MODE_SINK:
+        if (c->bad_at < 0) {
+            long bad = rb_pattern_check(c->in_units, p, n);
+
+            if (bad >= 0)
+                c->bad_at = (long)c->in_units + bad;
+        }
+        c->in_units += n;
+        break;
+    default:
+        break;
+    }
+    if (bid >= 0)
+        loop_buf_put(loop, (uint16_t)bid);
+    if (delayed(c) && c->in_units != before && (echoes(mode) || mode == RB_MODE_HTTP)) {
+        mark_push(c, c->in_units);
+        marks_release(c);
+    }
+}
+
+/* Arms the next receive once the previous one has ended (no LOOP_F_MORE). */
+static void rx_next(struct sconn *c)
+{
+    struct loop *loop = c->s->w->loop;
+
+    if (c->eof || c->base.closing || c->rx.inflight)
+        return;
+    if (c->rx_state == RX_DRY) {
+        /* With bytes still to echo, on_tx comes back here once they are. */
+        if (c->dry_off == c->dry_len)
+            loop_submit_poll(loop, &c->rx, c->base.fd, false);
+    } else if (echoes(c->s->cfg->o->mode) && c->q.bytes >= HIGH_WATER) {
+        c->rx_state = RX_PAUSED;
+    } else {
+        c->rx_state = RX_POOL;
+        loop_submit_recv(loop, &c->rx, c->base.fd);
+    }
+}
+
+/* The pool is empty: read this connection the slow way (see the top). */
+static void rx_pool_dry(struct sconn *c)
+{
+    static struct log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RL_INTERVAL_MS, 1);
+
+    if (c->rx_state != RX_POOL || c->q.bytes >= HIGH_WATER)
+        return; /* being paused anyway */
+    if (!c->dry) {
+        c->dry = lb_malloc(DRY_BUF);
+        if (!c->dry)
+            return; /* the receive stays armed and waits for a buffer */
+    }
+    /* Tests wait for this line to know the pool is held by their clients. */
+    serve_warn(&rl, "worker %u: receive buffers ran dry: reading without them", c->s->w->id);
+    c->rx_state = RX_DRY;
+    loop_cancel(c->s->w->loop, &c->rx);
+}
+
+/* RX_DRY: the socket is readable (the poll on c->rx completed). */
+static void rx_dry_ready(struct sconn *c, int res)
+{
+    ssize_t n;
+
+    if (res < 0) {
+        if (res != -ECANCELED)
+            sconn_close(c);
+        return;
+    }
+    n = recv(c->base.fd, c->dry, DRY_BUF, MSG_DONTWAIT);
+    if (n > 0) {
+        rx_data(c, c->dry, (uint32_t)n, -1);
+        /* Not an echo: the bytes are used up, the pool may have refilled. */
+        if (c->dry_len == 0)
+            c->rx_state = RX_POOL;
+    } else if (n == 0) {
+        c->eof = true;
+    } else if (errno != EAGAIN && errno != EINTR) {
+        sconn_close(c);
+        return;
+    }
+    rx_next(c);
+    sconn_pump(c);
+}
+
 static void on_rx(struct loop_op *op, int res, unsigned flags)
 {
     struct sconn *c = (struct sconn *)((char *)op - offsetof(struct sconn, rx));
     struct loop *loop = c->s->w->loop;
-    enum rb_mode mode = c->s->cfg->o->mode;
-    uint64_t before = c->in_units;
 
     if (c->base.closing) {
         if (flags & LOOP_F_BUF)
             loop_buf_put(loop, op->bid);
         return;
     }
+    if (op->kind == LOOP_OP_POLL) {
+        rx_dry_ready(c, res);
+        return;
+    }
     if (res > 0 && (flags & LOOP_F_BUF)) {
-        const char *p = loop_buf(loop, op->bid);
-
-        switch (mode) {
-        case RB_MODE_SOCKPERF:
-            sockperf_mark(c, loop_buf(loop, op->bid), (uint32_t)res);
-            /* otherwise an echo */
-            __attribute__((fallthrough));
-        case RB_MODE_ECHO:
-            loop_bufq_push(loop, &c->q, op->bid, (uint32_t)res);
-            c->in_units += (uint64_t)res;
-            break;
-        case RB_MODE_HTTP:
-            c->in_units += http_count(c, p, (uint32_t)res);
-            loop_buf_put(loop, op->bid);
-            break;
-        case RB_MODE_SINK:
-            if (c->bad_at < 0) {
-                long bad = rb_pattern_check(c->in_units, p, (size_t)res);
-
-                if (bad >= 0)
-                    c->bad_at = (long)c->in_units + bad;
-            }
-            c->in_units += (uint64_t)res;
-            loop_buf_put(loop, op->bid);
-            break;
-        default:
-            loop_buf_put(loop, op->bid);
-            break;
-        }
-        if (delayed(c) && c->in_units != before && (echoes(mode) || mode == RB_MODE_HTTP)) {
-            mark_push(c, c->in_units);
-            marks_release(c);
-        }
+        /* Also after rx_pool_dry(): buffers may have come back before the
+         * cancel did; these bytes still come before any read into <dry>. */
+        rx_data(c, loop_buf(loop, op->bid), (uint32_t)res, op->bid);
+    } else if (res == -ENOBUFS) {
+        rx_pool_dry(c);
     } else if (res == 0) {
         c->eof = true;
     } else if (res < 0 && res != -ECANCELED) {
         sconn_close(c);
         return;
     }
-    if (!(flags & LOOP_F_MORE) && !c->eof) {
-        if (echoes(mode) && c->q.bytes >= HIGH_WATER)
-            c->rx_paused = true;
-        else
-            loop_submit_recv(loop, &c->rx, c->base.fd);
-    } else if ((flags & LOOP_F_MORE) && echoes(mode) && c->q.bytes >= HIGH_WATER) {
+    if (!(flags & LOOP_F_MORE)) {
+        rx_next(c);
+    } else if (echoes(c->s->cfg->o->mode) && c->q.bytes >= HIGH_WATER) {
         /* A client that does not read its echo: stop reading from it
          * rather than buffering without bound. */
         loop_cancel(loop, &c->rx);
@@ -377,11 +520,21 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
     switch (c->s->cfg->o->mode) {
     case RB_MODE_ECHO:
     case RB_MODE_SOCKPERF:
-        loop_bufq_consume(loop, &c->q, (uint32_t)res);
         c->out_units += (uint64_t)res;
-        if (c->rx_paused && c->q.bytes <= LOW_WATER && !c->rx.inflight) {
-            c->rx_paused = false;
-            loop_submit_recv(loop, &c->rx, c->base.fd);
+        if (c->tx_dry) {
+            c->dry_off += (uint32_t)res;
+            if (c->dry_off == c->dry_len) {
+                /* Echoed: try the pool again (it says if still dry). */
+                c->dry_off = c->dry_len = 0;
+                c->rx_state = RX_POOL;
+                rx_next(c);
+            }
+        } else {
+            loop_bufq_consume(loop, &c->q, (uint32_t)res);
+            if (c->rx_state == RX_PAUSED && c->q.bytes <= LOW_WATER) {
+                c->rx_state = RX_POOL;
+                rx_next(c);
+            }
         }
         break;
     case RB_MODE_NAME:
@@ -412,6 +565,7 @@ static void on_backoff(struct timer *t, uint64_t now)
 
 static void on_accept(struct loop_op *op, int res, unsigned flags)
 {
+    static struct log_ratelimit rl = LOG_RATELIMIT_INIT(LOG_RL_INTERVAL_MS, LOG_RL_BURST);
     struct srv *s = (struct srv *)((char *)op - offsetof(struct srv, acc));
     struct sconn *c;
 
@@ -427,6 +581,7 @@ static void on_accept(struct loop_op *op, int res, unsigned flags)
             c->base.ops[0] = &c->rx;
             c->base.ops[1] = &c->tx;
             c->rx.cb = on_rx;
+            c->rx.notify_nobuf = 1;
             c->tx.cb = on_tx;
             c->bad_at = -1;
             timer_init(&c->base.t, on_delay);
@@ -447,12 +602,12 @@ static void on_accept(struct loop_op *op, int res, unsigned flags)
         return;
     if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
         /* Out of descriptors: wait for connections to close, never spin. */
-        fprintf(stderr, "ringbench serve: accept: %s; retrying in 100 ms\n", strerror(-res));
+        serve_warn(&rl, "accept: %s; retrying in 100 ms", strerror(-res));
         rb_timer_arm(s->w, &s->backoff, rb_now_ns() + ACCEPT_BACKOFF_NS);
         return;
     }
     if (res < 0 && res != -ECANCELED && res != -EINTR && res != -ECONNABORTED)
-        fprintf(stderr, "ringbench serve: accept: %s\n", strerror(-res));
+        serve_warn(&rl, "accept: %s", strerror(-res));
     srv_accept_again(s);
 }
 
