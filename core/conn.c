@@ -532,7 +532,7 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
 static void conn_arm_timer(struct conn *c, uint64_t deadline)
 {
     if (timer_arm(loop_timers(c->w->loop), &c->timer, deadline) < 0) {
-        log_warn("out of memory for a timer: closing connection");
+        log_warn_rl("out of memory for a timer: closing connection");
         conn_close(c);
     }
 }
@@ -591,8 +591,8 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
      * connects in a row failed, without waiting for its next probe. */
     if (server_note_fail(&backend_table_get()->pools[c->pool_idx], failed))
         hc_kick();
-    log_warn("connect to %s (%s) failed: %s%s", failed->name, failed->addr_text, strerror(-res),
-             c->retries_left ? ", retrying" : "");
+    log_warn_rl("connect to %s (%s) failed: %s%s", failed->name, failed->addr_text, strerror(-res),
+                c->retries_left ? ", retrying" : "");
     server_put(failed);
     c->srv = NULL;
     loop_close(c->w->loop, c->bfd);
@@ -628,7 +628,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
         s = NULL;
     }
     if (!s) {
-        log_warn("backend %s: no server available", pool->name);
+        log_warn_rl("backend %s: no server available", pool->name);
         atomic_fetch_add_explicit(&pool->stats->no_server, 1, memory_order_relaxed);
         c->end = "no-server";
         conn_close(c);
@@ -636,7 +636,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
     }
     fd = net_connect_socket((const struct sockaddr *)&s->addr);
     if (fd < 0) {
-        log_warn("backend %s: cannot create socket: %s", pool->name, strerror(-fd));
+        log_warn_rl("backend %s: cannot create socket: %s", pool->name, strerror(-fd));
         server_put(s);
         conn_close(c);
         return;
@@ -683,7 +683,7 @@ void conn_accept(struct worker *w, int fd, uint32_t frontend)
     struct pool *pool;
 
     if (!c) {
-        log_warn("out of memory: refusing a client");
+        log_warn_rl("out of memory: refusing a client");
         atomic_fetch_add_explicit(&fe->stats->rejected, 1, memory_order_relaxed);
         close(fd);
         worker__conn_closed(w);

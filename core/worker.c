@@ -176,7 +176,7 @@ static void accept_client(struct wlistener *l, int fd)
          * accept, or a reload that lowered max_conns): keep it unserved,
          * like the backlog would, rather than drop it, unless out of
          * memory. */
-        log_warn("worker %u: cannot hold client over max_conns, closing it", w->id);
+        log_warn_rl("worker %u: cannot hold client over max_conns, closing it", w->id);
         close(fd);
     }
 }

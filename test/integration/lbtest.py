@@ -936,13 +936,13 @@ def http_get_name(addr, timeout=3.0):
     return r["status"], r["name"]
 
 
-def http_pool(t, n, backend_opts, backups=0):
+def http_pool(t, n, backend_opts, backups=0, global_opts=None):
     """Starts <n> http backends b0..b<n-1> (the last <backups> of them as
-    backup servers s<i>) and ringlb with <backend_opts>; returns (backends,
-    ringlb) once the health checker runs."""
+    backup servers s<i>) and ringlb with <backend_opts> (and <global_opts>);
+    returns (backends, ringlb) once the health checker runs."""
     bes = [t.backend("http", name=f"b{i}") for i in range(n)]
     servers = [b if i < n - backups else f"{b.addr} backup" for i, b in enumerate(bes)]
-    lb = t.ringlb(servers=servers, backend_opts=backend_opts)
+    lb = t.ringlb(servers=servers, backend_opts=backend_opts, global_opts=global_opts)
     wait_log(lb, rf"health: checking {n} server", 5)
     return bes, lb
 
@@ -1034,13 +1034,19 @@ def admin_ringlb(t, servers=None, backend_opts=None, global_opts=None, frontends
         time.sleep(0.05)
 
 
-def admin_request(addr, method, path, timeout=5.0):
-    """One request to the admin server: returns (status, headers, body)."""
+def admin_request(addr, method, path, timeout=5.0, headers=None):
+    """One request to the admin server: returns (status, headers, body).
+    A write (any method but GET and HEAD) carries Content-Type:
+    application/json, as the admin API requires of every write (a browser
+    cannot send that cross-origin without asking first); <headers> adds to
+    or replaces what is sent."""
     import http.client
     host, _, port = addr.rpartition(":")
+    h = {} if method in ("GET", "HEAD") else {"Content-Type": "application/json"}
+    h.update(headers or {})
     c = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        c.request(method, path)
+        c.request(method, path, body=None if method in ("GET", "HEAD") else b"", headers=h)
         r = c.getresponse()
         body = r.read()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body

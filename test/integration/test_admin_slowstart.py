@@ -15,24 +15,6 @@ import time
 import lbtest
 from lbtest import check
 
-
-def admin_post(adm, backend, server, action, expect=200):
-    """lbtest.admin_post, with the Content-Type: application/json that every
-    write needs since issue #19 (lbtest's does not send it yet)."""
-    import http.client
-    host, _, port = adm.rpartition(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        c.request("POST", f"/api/backends/{backend}/servers/{server}/{action}", body=b"",
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        st, body = r.status, r.read()
-    finally:
-        c.close()
-    if st != expect:
-        raise lbtest.Fail(f"POST {backend}/{server}/{action}: {st} {body!r}, expected {expect}")
-    return body
-
 OPTS = {"health": "http", "health_interval": "100ms", "health_timeout": "200ms",
         "rise": "2", "fall": "2", "slow_start": "2s"}
 
@@ -59,7 +41,7 @@ def main(t):
     time.sleep(max(0.0, t_up + 0.8 - time.time()))
     w, _ = weight(adm, "s1")
     check(0 < w < 1, f"s1 is ramping 0.8 s into a 2 s slow start (weight {w})")
-    admin_post(adm, "be0", "s1", "weight?value=3")
+    lbtest.admin_post(adm, "be0", "s1", "weight?value=3")
     # The API sets the weight at once; the next ramp step (every 125 ms)
     # brings it back on the ramp, now towards 3.
     deadline = time.monotonic() + 0.8

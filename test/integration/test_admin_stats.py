@@ -19,24 +19,6 @@ import zlib
 import lbtest
 from lbtest import check
 
-
-def admin_post(adm, backend, server, action, expect=200):
-    """lbtest.admin_post, with the Content-Type: application/json that every
-    write needs since issue #19 (lbtest's does not send it yet)."""
-    import http.client
-    host, _, port = adm.rpartition(":")
-    c = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        c.request("POST", f"/api/backends/{backend}/servers/{server}/{action}", body=b"",
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        st, body = r.status, r.read()
-    finally:
-        c.close()
-    if st != expect:
-        raise lbtest.Fail(f"POST {backend}/{server}/{action}: {st} {body!r}, expected {expect}")
-    return body
-
 UP_RGB = (0x7C, 0xCF, 0x7C)     # tr.up td.st in core/stats_page.c
 MAINT_RGB = (0xB0, 0xB0, 0xB0)  # tr.maint td.st
 
@@ -114,7 +96,7 @@ def main(t):
     lb, adm = lbtest.admin_ringlb(t, servers=bes)
     for _ in range(9):
         lbtest.connect(lb.addr).recv(16)
-    admin_post(adm, "be0", "s2", "disable")
+    lbtest.admin_post(adm, "be0", "s2", "disable")
 
     st, hdr, body = lbtest.admin_request(adm, "GET", "/stats")
     html = body.decode()
