@@ -1,13 +1,16 @@
-#!/bin/sh
+#!/bin/bash
 # run.sh - runs ringlb's integration tests: every test_*.py in the copy,
-# splice and epoll modes (test_cli*.py once), each under `timeout 120`.
+# splice, epoll and auto modes (test_cli*.py once), each under `timeout 120`.
 #
 #   RINGLB=build/ringlb test/integration/run.sh [TEST...]
 #
 # TEST names a test (test_bulk or test_bulk.py) to run only those; MODES
-# (default "copy splice epoll auto") picks modes. Prints one PASS/FAIL/SKIP line
-# per run; a failing run also prints its output and ringlb's log. Exits 1
-# if any run failed (skips do not fail the suite), 2 on misuse.
+# (default "copy splice epoll auto") picks modes; JOBS (default: online CPUs
+# + 1) runs that many at once (each test uses its own kernel-chosen ports
+# and its own directory, and waits on conditions, so they do not disturb
+# each other; JOBS=1 runs them one by one). Prints one PASS/FAIL/SKIP line
+# per run as it ends; a failing run also prints its output and ringlb's log.
+# Exits 1 if any run failed (skips do not fail the suite), 2 on misuse.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,16 +52,19 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ringlb-it.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-trap 'exit 130' INT TERM
+trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
 
 # The test's own alarm fires first, so a hang is reported with a traceback
 # and ringlb's log; timeout(1) is the backstop.
 inner=$((PER_TEST_TIMEOUT > 30 ? PER_TEST_TIMEOUT - 15 : PER_TEST_TIMEOUT * 3 / 4))
 [ "$inner" -ge 1 ] || inner=1
 
-pass=0 fail=0 skip=0
-failed=""
+JOBS=${JOBS:-$(($(nproc 2>/dev/null || echo 1) + 1))}
+case $JOBS in '' | *[!0-9]* | 0) echo "run.sh: JOBS must be a positive number" >&2; exit 2 ;; esac
 
+# Runs one test in one mode; writes what to print to $dir/report and
+# pass|skip|fail to $dir/result, then prints the report in one piece (runs
+# end in any order; the lock keeps a failure's output together).
 run_one() { # test mode
     t=$1 m=$2
     label="$t [$m]"
@@ -72,38 +78,66 @@ run_one() { # test mode
     secs=$(($(date +%s) - start))
     case $rc in
     0)
-        pass=$((pass + 1))
-        printf 'PASS  %-32s %3ss\n' "$label" "$secs"
+        echo pass >"$dir/result"
+        printf 'PASS  %-32s %3ss\n' "$label" "$secs" >"$dir/report"
         ;;
     77)
-        skip=$((skip + 1))
-        printf 'SKIP  %-32s %s\n' "$label" "$(grep -m1 '^SKIP' "$dir/output" | sed 's/^SKIP [^:]*: //')"
+        echo skip >"$dir/result"
+        printf 'SKIP  %-32s %s\n' "$label" \
+            "$(grep -m1 '^SKIP' "$dir/output" | sed 's/^SKIP [^:]*: //')" >"$dir/report"
         ;;
     *)
-        fail=$((fail + 1))
-        failed="$failed $t:$m"
+        echo fail >"$dir/result"
         why="exit $rc"
         [ $rc -eq 124 ] || [ $rc -eq 137 ] && why="killed after ${PER_TEST_TIMEOUT}s"
-        printf 'FAIL  %-32s %3ss (%s)\n' "$label" "$secs" "$why"
-        echo "======== output of $t $m ========"
-        cat "$dir/output"
-        # The test prints ringlb's log itself; after a timeout(1) kill it may
-        # not have, so show any log it left that it did not print.
-        for log in "$dir"/ringlb*.log; do
-            [ -f "$log" ] || continue
-            grep -qF -- "---- $log" "$dir/output" && continue
-            echo "---- $log ----"
-            tail -n 200 "$log"
-        done
-        echo "======== end of $t $m ========"
+        {
+            printf 'FAIL  %-32s %3ss (%s)\n' "$label" "$secs" "$why"
+            echo "======== output of $t $m ========"
+            cat "$dir/output"
+            # The test prints ringlb's log itself; after a timeout(1) kill
+            # it may not have, so show any log it left that it did not print.
+            for log in "$dir"/ringlb*.log; do
+                [ -f "$log" ] || continue
+                grep -qF -- "---- $log" "$dir/output" && continue
+                echo "---- $log ----"
+                tail -n 200 "$log"
+            done
+            echo "======== end of $t $m ========"
+        } >"$dir/report"
         ;;
     esac
+    flock "$work/print.lock" cat "$dir/report"
 }
 
+runs=""
 for t in $tests; do
     case $t in
-    test_cli*) run_one "$t" none ;;
-    *) for m in $MODES; do run_one "$t" "$m"; done ;;
+    test_cli*) runs="$runs $t:none" ;;
+    *) for m in $MODES; do runs="$runs $t:$m"; done ;;
+    esac
+done
+
+running=0
+for r in $runs; do
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+    run_one "${r%%:*}" "${r#*:}" &
+    running=$((running + 1))
+done
+wait
+
+pass=0 fail=0 skip=0
+failed=""
+for r in $runs; do
+    case $(cat "$work/${r%%:*}-${r#*:}/result" 2>/dev/null) in
+    pass) pass=$((pass + 1)) ;;
+    skip) skip=$((skip + 1)) ;;
+    *)
+        fail=$((fail + 1))
+        failed="$failed $r"
+        ;;
     esac
 done
 
