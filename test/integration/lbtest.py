@@ -749,6 +749,43 @@ def run(fn, modes=tuple(MODES), need_mode=True):
     os._exit(rc)  # helper threads may still block in recv; do not wait for them
 
 
+def echoes(where, msg=b"ping\n", timeout=5.0):
+    """Whether <msg> sent on a new connection to <where> (an address) or on
+    the socket <where> comes back whole, within <timeout> s a read; False
+    on EOF, a reset or a timeout."""
+    try:
+        if isinstance(where, str):
+            with connect(where, timeout=timeout) as s:
+                s.settimeout(timeout)
+                s.sendall(msg)
+                return recv_exact(s, len(msg)) == msg
+        where.sendall(msg)
+        return recv_exact(where, len(msg)) == msg
+    except (OSError, Fail):
+        return False
+
+
+def metric_sum(adm, name, **labels):
+    """The sum of the samples of <name> in /metrics whose labels include
+    <labels>."""
+    return sum(v for (n, lbl), v in admin_metrics(adm).items()
+               if n == name and all(dict(lbl).get(k) == want for k, want in labels.items()))
+
+
+def thread_cpu(pid, name):
+    """CPU seconds (user + system) the thread called <name> of <pid> used."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")] == name:
+            fields = stat[stat.rindex(")") + 2:].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    raise Fail(f"no thread {name} in process {pid}")
+
+
 def thread_status(pid):
     """[{field: value}] from /proc/<pid>/task/*/status, one dict a thread."""
     out = []

@@ -31,19 +31,6 @@ CHURNERS, CHURN_EACH, PROBES = 120, 40, 30
 BURST, BURST_MAX, AFTER_PROBES = 2000, 200, 40
 
 
-def echo_once(addr, msg, timeout):
-    """Connects, sends <msg>, returns what came back before EOF or timeout."""
-    with lbtest.connect(addr, timeout=timeout) as s:
-        s.sendall(msg)
-        s.shutdown(socket.SHUT_WR)
-        got = b""
-        while len(got) < len(msg):
-            b = s.recv(len(msg) - len(got))
-            if not b:
-                break
-            got += b
-        return got
-
 
 def probe_all(addr, n, what):
     """<n> probes, each on its own connection; all must be echoed (one that
@@ -51,13 +38,8 @@ def probe_all(addr, n, what):
     bad = []
 
     def one(i):
-        msg = f"probe {i}\n".encode()
-        try:
-            got = echo_once(addr, msg, timeout=10)
-            if got != msg:
-                bad.append((i, got))
-        except OSError as e:
-            bad.append((i, str(e)))
+        if not lbtest.echoes(addr, f"probe {i}\n".encode(), timeout=10):
+            bad.append(i)
 
     ths = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(n)]
     for th in ths:
@@ -74,7 +56,7 @@ def churn(addr, stop_at):
                 return
             try:
                 if (i + k) % 2:
-                    echo_once(addr, b"x" * 64, timeout=3)
+                    lbtest.echoes(addr, b"x" * 64, timeout=3)
                 else:
                     # Gone at once: its slot frees while accepts may be
                     # pausing for the next client.
@@ -101,10 +83,6 @@ def nfds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def active(adm):
-    m = lbtest.admin_metrics(adm)
-    return sum(v for (name, _), v in m.items() if name == "ringlb_frontend_connections_active")
-
 
 def wait_for(cond, what, timeout):
     deadline = time.monotonic() + timeout
@@ -124,7 +102,7 @@ def main(t):
     lb2, adm2 = lbtest.admin_ringlb(t, servers=[echo],
                                     global_opts={"workers": "2", "max_conns": str(BURST_MAX)})
     port = int(lb2.addr.rsplit(":", 1)[1])
-    wait_for(lambda: active(adm2) == 0, "the readiness probes to close", 10)
+    wait_for(lambda: lbtest.metric_sum(adm2, "ringlb_frontend_connections_active") == 0, "the readiness probes to close", 10)
     base = nfds(lb2.proc.pid)
     sel = selectors.DefaultSelector()
     socks = []
@@ -143,7 +121,7 @@ def main(t):
                 sel.unregister(key.fileobj)
                 pending -= 1
         check(not pending, f"all {BURST} clients connected ({pending} still connecting)")
-        wait_for(lambda: active(adm2) == BURST_MAX, f"{BURST_MAX} connections served", 20)
+        wait_for(lambda: lbtest.metric_sum(adm2, "ringlb_frontend_connections_active") == BURST_MAX, f"{BURST_MAX} connections served", 20)
         # A few may be held (one per listener per worker); the rest must
         # wait in the kernel, not in ringlb.
         want_queued = BURST - BURST_MAX - 8
@@ -160,7 +138,7 @@ def main(t):
         for s in socks:
             s.close()
         sel.close()
-    wait_for(lambda: active(adm2) == 0, "every burst connection to close", 30)
+    wait_for(lambda: lbtest.metric_sum(adm2, "ringlb_frontend_connections_active") == 0, "every burst connection to close", 30)
     probe_all(lb2.addr, AFTER_PROBES, f"after a burst of {BURST} at max_conns {BURST_MAX}")
     m = lbtest.admin_metrics(adm2)
     per_worker = {dict(lbl)["worker"]: v for (name, lbl), v in m.items()

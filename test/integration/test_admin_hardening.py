@@ -13,7 +13,6 @@
   holds a few accept warnings rather than millions, and once descriptors
   are free again /metrics answers.
 """
-import os
 import time
 
 import lbtest
@@ -141,20 +140,6 @@ def non_loopback(t):
     check(st == 421, "on 0.0.0.0, a foreign Host is 421")
 
 
-def thread_cpu(pid, name):
-    """CPU seconds (user + system) the thread called <name> of <pid> used."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        if comm == name:
-            fields = stat[stat.rindex(")") + 2:].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    raise lbtest.Fail(f"no thread {name} in ringlb")
-
 
 def emfile(t):
     be = t.inproc_backend(lbtest.named_handler("a"))
@@ -181,11 +166,11 @@ def emfile(t):
     # Clients of the admin server now wait in its backlog; accept fails.
     waiting = [lbtest.connect(adm) for _ in range(4)]
     lbtest.wait_log(lb, r"admin: accept: ", 10)
-    c0, t0 = thread_cpu(pid, "ringlb-admin"), time.monotonic()
+    c0, t0 = lbtest.thread_cpu(pid, "ringlb-admin"), time.monotonic()
     deadline = t0 + 2.0
     while time.monotonic() < deadline:
         time.sleep(deadline - time.monotonic())
-    cpu = (thread_cpu(pid, "ringlb-admin") - c0) / (time.monotonic() - t0)
+    cpu = (lbtest.thread_cpu(pid, "ringlb-admin") - c0) / (time.monotonic() - t0)
     check(cpu < 0.2, f"the admin thread does not spin on EMFILE ({cpu:.0%} of a core over 2 s)")
     n = len(lbtest.log_events(lb, r"admin: accept: "))
     check(n <= 5, f"a handful of accept warnings, not one per try ({n})")

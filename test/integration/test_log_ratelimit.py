@@ -31,11 +31,6 @@ def hit(addr, n):
             raise lbtest.Fail("a client was not closed promptly")
 
 
-def metric(adm, want, **labels):
-    m = lbtest.admin_metrics(adm)
-    return sum(v for (name, lbl), v in m.items()
-               if name == want and all(dict(lbl).get(k) == v for k, v in labels.items()))
-
 
 def main(t):
     dead = t.refused_addr()
@@ -44,18 +39,18 @@ def main(t):
         (None, [dead], {"health": "tcp", "health_interval": "100ms", "health_timeout": "100ms",
                         "rise": "1", "fall": "1"}),
     ])
-    before = metric(adm, "ringlb_server_connect_failures_total", backend="be0")
+    before = lbtest.metric_sum(adm, "ringlb_server_connect_failures_total", backend="be0")
     hit(lb.addrs[0], N)
-    fails = metric(adm, "ringlb_server_connect_failures_total", backend="be0") - before
+    fails = lbtest.metric_sum(adm, "ringlb_server_connect_failures_total", backend="be0") - before
     check(fails == N, f"every failed connect counted ({fails:.0f} of {N})")
     lines = lbtest.log_events(lb, r"connect to s0 .* failed")
     check(1 <= len(lines) <= BURST + 1,
           f"{len(lines)} 'connect ... failed' lines for {N} clients (at most {BURST + 1})")
 
     lbtest.wait_log(lb, r"server be1/s0 is DOWN", 10)
-    before = metric(adm, "ringlb_backend_no_server_total", backend="be1")
+    before = lbtest.metric_sum(adm, "ringlb_backend_no_server_total", backend="be1")
     hit(lb.addrs[1], N)
-    no_server = metric(adm, "ringlb_backend_no_server_total", backend="be1") - before
+    no_server = lbtest.metric_sum(adm, "ringlb_backend_no_server_total", backend="be1") - before
     check(no_server == N, f"every client without a server counted ({no_server:.0f} of {N})")
     lines = lbtest.log_events(lb, r"backend be1: no server available")
     check(1 <= len(lines) <= BURST + 1,

@@ -19,11 +19,6 @@ import lbtest
 from lbtest import check
 
 
-def echoes(addr):
-    with lbtest.connect(addr, timeout=5) as s:
-        s.sendall(b"ping\n")
-        return lbtest.recv_exact(s, 5) == b"ping\n"
-
 
 def main(t):
     t.require_mode()
@@ -42,7 +37,7 @@ def main(t):
 
     echo = t.backend("echo")
     lb = t.ringlb(servers=[echo])
-    check(echoes(lb.addr), "ringlb serves")
+    check(lbtest.echoes(lb.addr), "ringlb serves")
     with open(lb.cfgpath) as f:
         text = f.read()
     os.unlink(lb.cfgpath)
@@ -51,7 +46,7 @@ def main(t):
         lb.signal(signal.SIGHUP)
         _, line = lbtest.wait_log(lb, r"reload rejected: .*a FIFO, not a regular file", 10)
         check(True, f"SIGHUP on a FIFO config is rejected: {line.split(' ', 2)[-1]}")
-        check(lb.alive() and echoes(lb.addr), "the running config keeps serving")
+        check(lb.alive() and lbtest.echoes(lb.addr), "the running config keeps serving")
         lb.signal(signal.SIGTERM)
         rc = lb.wait_exit(10)
         check(rc == 0, f"ringlb exits 0 on SIGTERM after the rejected reload (exit {rc})")

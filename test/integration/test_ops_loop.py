@@ -17,11 +17,6 @@ import lbtest
 from lbtest import check
 
 
-def echoes(addr):
-    with lbtest.connect(addr, timeout=5) as s:
-        s.sendall(b"ping\n")
-        return lbtest.recv_exact(s, 5) == b"ping\n"
-
 
 def main(t):
     t.require_mode()
@@ -48,7 +43,7 @@ def main(t):
     _, got = lbtest.wait_log(lb, r"reload rejected", 10)
     check(f"{lb.cfgpath}:{line}: server: s1 {lb.addr} is frontend fe0's own bind" in got,
           f"a reload onto its own bind is rejected naming line {line}: {got.split(' ', 2)[-1]}")
-    check(echoes(lb.addr), "the running config serves on")
+    check(lbtest.echoes(lb.addr), "the running config serves on")
 
 
 if __name__ == "__main__":

@@ -14,17 +14,12 @@ import lbtest
 from lbtest import check
 
 
-def echoes(s, what):
-    msg = f"{what}\n".encode()
-    s.sendall(msg)
-    return lbtest.recv_exact(s, len(msg)) == msg
-
 
 def main(t):
     echo = t.backend("echo")
     lb = t.ringlb(servers=[echo])
     live = lbtest.connect(lb.addr, timeout=5)
-    check(echoes(live, "before"), "a live connection flows")
+    check(lbtest.echoes(live, b"before\n"), "a live connection flows")
     for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM):
         name = sig.name
         lb.signal(sig)
@@ -36,9 +31,9 @@ def main(t):
                 raise lbtest.Fail(f"no '{name}: ignored' in the log within 10s")
             time.sleep(0.05)
         check(lb.alive(), f"{name}: ringlb still runs and logged {lines[0][1].split(' ', 2)[-1]!r}")
-        check(echoes(live, name), f"{name}: the live connection still flows")
+        check(lbtest.echoes(live, f"{name}\n".encode()), f"{name}: the live connection still flows")
         with lbtest.connect(lb.addr, timeout=5) as s:
-            check(echoes(s, name), f"{name}: a new connection is served")
+            check(lbtest.echoes(s, f"{name}\n".encode()), f"{name}: a new connection is served")
     live.close()
     lb.signal(signal.SIGTERM)
     rc = lb.wait_exit(10)

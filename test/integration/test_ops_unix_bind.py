@@ -24,11 +24,6 @@ import lbtest
 from lbtest import check
 
 
-def echoes(addr):
-    with lbtest.connect(addr, timeout=5) as s:
-        s.sendall(b"ping\n")
-        return lbtest.recv_exact(s, 5) == b"ping\n"
-
 
 def still_ours(ls, path):
     """Whether <ls> still owns <path>: a client connecting there is accepted
@@ -79,7 +74,7 @@ def main(t):
     check(f"unix:{path}: another process is listening there" in lb.log_text(),
           "the reload logs 'unix:PATH: another process is listening there'")
     check(still_ours(ls, path), "the other process's socket file is intact and accepts")
-    check(echoes(lb.addr), "ringlb serves on with the running config")
+    check(lbtest.echoes(lb.addr), "ringlb serves on with the running config")
 
     # 3. a regular file
     plain = os.path.join(t.dir, "plain")
@@ -99,7 +94,7 @@ def main(t):
     s.close()
     check(os.path.exists(stale), "a stale socket file is left behind")
     lb3 = t.ringlb(servers=[echo], binds=[f"unix:{stale}"])
-    check(echoes(f"unix:{stale}"), "ringlb takes over a stale socket file and serves on it")
+    check(lbtest.echoes(f"unix:{stale}"), "ringlb takes over a stale socket file and serves on it")
 
 
 if __name__ == "__main__":

@@ -21,22 +21,6 @@ from lbtest import check
 N = 200
 
 
-def echo_ok(addr, i):
-    try:
-        with lbtest.connect(addr, timeout=5) as s:
-            s.settimeout(5)
-            msg = f"hello {i}\n".encode()
-            s.sendall(msg)
-            got = b""
-            while len(got) < len(msg):
-                b = s.recv(64)
-                if not b:
-                    break
-                got += b
-            return got == msg
-    except OSError:
-        return False
-
 
 def main(t):
     echo = t.backend("echo")
@@ -54,7 +38,7 @@ def main(t):
     lb.signal(signal.SIGHUP)
     lbtest.wait_log(lb, r"reload: .* is in use", 10)
     check(not os.path.exists(path), "the dropped unix socket file is removed")
-    bad = [i for i in range(N) if not echo_ok(tcp, i)]
+    bad = [i for i in range(N) if not lbtest.echoes(tcp, f"hello {i}\n".encode())]
     check(not bad, f"all {N} connections after the reload answered (failed or hung: {bad[:10]})")
     t0 = time.monotonic()
     lb.signal(signal.SIGTERM)

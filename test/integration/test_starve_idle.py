@@ -14,7 +14,6 @@ from outside: the worker's CPU time over two seconds (from
 counter barely moves, and a new client is still echoed while the pool is
 dry.
 """
-import os
 import socket
 import time
 
@@ -25,28 +24,10 @@ IDLE = 10
 WINDOW = 2.0
 
 
-def worker_ticks(pid):
-    """CPU ticks (user + system) of the thread named ringlb-w0."""
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        if name == "ringlb-w0":
-            fields = stat[stat.rindex(")") + 2:].split()
-            return int(fields[11]) + int(fields[12])
-    raise lbtest.Fail("no thread named ringlb-w0")
-
-
-def metric(adm, want):
-    m = lbtest.admin_metrics(adm)
-    return sum(v for (name, _), v in m.items() if name == want)
 
 
 def starved(adm):
-    return metric(adm, "ringlb_worker_buffer_starved_total")
+    return lbtest.metric_sum(adm, "ringlb_worker_buffer_starved_total")
 
 
 def server(s, info):
@@ -83,7 +64,7 @@ def main(t):
     hog.connect((host, int(port)))
     hog.sendall(b"PUSH\n")
     deadline = time.monotonic() + 30
-    while copy and metric(adm, "ringlb_worker_buffers_free") > 0:
+    while copy and lbtest.metric_sum(adm, "ringlb_worker_buffers_free") > 0:
         check(time.monotonic() < deadline, "a client not reading holds every buffer")
         time.sleep(0.05)
     # Opened on a dry pool: the first receive of each direction finds no
@@ -98,11 +79,10 @@ def main(t):
         check(time.monotonic() < deadline, f"the idle connections found the pool dry "
                                            f"({starved(adm) - n:.0f} of {want} directions)")
         time.sleep(0.05)
-    n0, t0 = starved(adm), worker_ticks(lb.proc.pid)
+    n0, t0 = starved(adm), lbtest.thread_cpu(lb.proc.pid, "ringlb-w0")
     time.sleep(WINDOW)  # the measurement window itself, not a wait for an event
-    n1, t1 = starved(adm), worker_ticks(lb.proc.pid)
-    hz = os.sysconf("SC_CLK_TCK")
-    cpu = (t1 - t0) / hz / WINDOW
+    n1, t1 = starved(adm), lbtest.thread_cpu(lb.proc.pid, "ringlb-w0")
+    cpu = (t1 - t0) / WINDOW
     check(cpu < 0.25, f"worker CPU while the pool is dry and {IDLE} connections idle: "
                       f"{cpu:.0%} of a core (spinning was 100%)")
     check(n1 - n0 < 1000, f"starved receives in {WINDOW:.0f} s: {n1 - n0:.0f} (was millions)")

@@ -9,13 +9,6 @@ import lbtest
 from lbtest import check
 
 
-def echoes(lb):
-    s = lbtest.connect(lb.addr)
-    s.sendall(b"ping\n")
-    ok = lbtest.recv_exact(s, 5) == b"ping\n"
-    s.close()
-    return ok
-
 
 def main(t):
     allowed = os.sched_getaffinity(0)  # ringlb inherits it
@@ -30,13 +23,13 @@ def main(t):
         want = {cpus[i % len(cpus)]}
         check(ws.get(f"ringlb-w{i}") == want,
               f"pinned: ringlb-w{i} runs on CPU {want} ({ws.get(f'ringlb-w{i}')})")
-    check(echoes(lb), "the pinned workers serve")
+    check(lbtest.echoes(lb.addr), "the pinned workers serve")
 
     lb2 = t.ringlb(servers=[echo], global_opts={"workers": "3", "pin_workers": "no"})
     ws = lbtest.worker_threads(lb2.proc.pid)
     check(len(ws) == 3 and all(a == allowed for a in ws.values()),
           f"pin_workers = no: every worker may run on all of {cpus} ({ws})")
-    check(echoes(lb2), "the unpinned workers serve")
+    check(lbtest.echoes(lb2.addr), "the unpinned workers serve")
 
 
 if __name__ == "__main__":
