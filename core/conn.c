@@ -44,7 +44,7 @@
  * on a timeout, or at the end of the shutdown grace period.
  *
  * Lifetime: conn_close() cancels every operation in flight, closes the
- * sockets and moves the connection to its worker's closing list;
+ * sockets and moves the connection to its set's closing list;
  * conn_reap() recycles it between loop turns once the last operation has
  * delivered its final completion (io_uring may still write into it), so no
  * code path ever touches a freed connection.
@@ -52,6 +52,7 @@
 #include "conn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -60,18 +61,21 @@
 #include <unistd.h>
 
 #include "../balancers/lb.h"
+#include "../config/config.h"
 #include "../health/health.h"
 #include "alloc.h"
 #include "backend.h"
 #include "log.h"
+#include "loop.h"
 #include "metrics.h"
 #include "net.h"
-#include "worker.h"
+#include "runtime.h"
 
 #define HIGH_WATER     (256u * 1024)
 #define LOW_WATER      (64u * 1024)
 #define PIPE_CHUNK     (64u * 1024)
 #define CONN_CACHE_MAX 1024
+#define PIPE_CACHE_MAX 64
 /* forward = auto: this many full buffers in a row make a flow "bulk". */
 #define BULK_READS 8
 /* Buffers gathered into one send: bulk flows then cost one operation per
@@ -123,8 +127,8 @@ struct half {
 };
 
 struct conn {
-    struct worker *w;
-    struct conn *prev, *next;
+    struct conn_set *set;
+    struct conn *prev, *next; /* on one of the set's lists (conn.h) */
     int cfd, bfd;
     uint8_t state;
     uint8_t connect_timed_out;
@@ -207,28 +211,55 @@ static bool conn_busy(const struct conn *c)
 
 static void conn_unlink(struct conn *c)
 {
-    struct worker *w = c->w;
+    struct conn_set *set = c->set;
 
     if (c->prev)
         c->prev->next = c->next;
     else
-        w->conns = c->next;
+        set->live = c->next;
     if (c->next)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
+}
+
+/* A pipe for splice from the set's cache, or a new one. Returns 0 or -errno. */
+static int pipe_get(struct conn_set *set, struct pipe_pair *p)
+{
+    int fds[2];
+
+    if (set->npipes) {
+        *p = set->pipes[--set->npipes];
+        return 0;
+    }
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+        return -errno;
+    p->rd = fds[0];
+    p->wr = fds[1];
+    return 0;
+}
+
+/* Gives a pipe back; one that may hold bytes (<empty> false) is closed. */
+static void pipe_put(struct conn_set *set, struct pipe_pair *p, bool empty)
+{
+    if (empty && set->npipes < PIPE_CACHE_MAX) {
+        set->pipes[set->npipes++] = *p;
+        return;
+    }
+    close(p->rd);
+    close(p->wr);
 }
 
 static void half_pipe_release(struct conn *c, struct half *h)
 {
     if (h->pipe.rd < 0)
         return;
-    worker__pipe_put(c->w, &h->pipe, h->in_pipe == 0 && !h->rx.inflight && !h->tx.inflight);
+    pipe_put(c->set, &h->pipe, h->in_pipe == 0 && !h->rx.inflight && !h->tx.inflight);
     h->pipe.rd = h->pipe.wr = -1;
 }
 
 static void half_release(struct conn *c, struct half *h)
 {
-    loop_bufq_clear(c->w->loop, &h->q);
+    loop_bufq_clear(c->set->loop, &h->q);
     half_pipe_release(c, h);
 }
 
@@ -251,13 +282,13 @@ static void conn_log(const struct conn *c)
              addr, t->frontends[c->fe_idx].name, t->pools[c->pool_idx].name,
              c->srv ? c->srv->name : "-", (unsigned long long)c->c2b.bytes,
              (unsigned long long)c->b2c.bytes,
-             (unsigned long long)(loop_now(c->w->loop) - c->t_start), c->end ? c->end : "closed",
+             (unsigned long long)(loop_now(c->set->loop) - c->t_start), c->end ? c->end : "closed",
              c->end_err ? "(" : "", c->end_err ? strerror(-c->end_err) : "", c->end_err ? ")" : "");
 }
 
 static void conn_close(struct conn *c)
 {
-    struct loop *loop = c->w->loop;
+    struct loop *loop = c->set->loop;
     struct loop_op *ops[] = {&c->conn_op, &c->c2b.rx, &c->c2b.tx, &c->b2c.rx, &c->b2c.tx};
     struct metrics_fe *fe_stats;
 
@@ -287,10 +318,10 @@ static void conn_close(struct conn *c)
     /* Freed by conn_reap() at the end of the loop turn, once no operation
      * can complete into it: callers up the stack may still hold <c>. */
     conn_unlink(c);
-    c->next = c->w->closing;
-    c->w->closing = c;
-    c->w->nconns--;
-    worker__conn_closed(c->w);
+    c->next = c->set->closing;
+    c->set->closing = c;
+    c->set->nlive--;
+    c->set->closed(c->set);
 }
 
 /* Ends the connection when both directions have forwarded their FIN. */
@@ -310,12 +341,12 @@ static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
 {
     if (c->forward != FWD_AUTO || h->mode != HM_COPY)
         return;
-    if (len < loop_buf_size(c->w->loop)) {
+    if (len < loop_buf_size(c->set->loop)) {
         h->full_reads = 0;
         return;
     }
     if (++h->full_reads >= BULK_READS && half_set_mode(c, h, HM_TO_SPLICE))
-        loop_cancel(c->w->loop, &h->rx);
+        loop_cancel(c->set->loop, &h->rx);
 }
 
 /*
@@ -327,9 +358,9 @@ static void half_starved(struct conn *c, struct half *h)
 {
     if (h->mode != HM_COPY)
         return;
-    atomic_fetch_add_explicit(&c->w->starved, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->set->starved, 1, memory_order_relaxed);
     half_set_mode(c, h, HM_TO_STARVED);
-    loop_cancel(c->w->loop, &h->rx);
+    loop_cancel(c->set->loop, &h->rx);
 }
 
 static void half_forward_fin(struct conn *c, struct half *h)
@@ -337,12 +368,12 @@ static void half_forward_fin(struct conn *c, struct half *h)
     if (h->shut || c->state != CS_ESTABLISHED)
         return;
     h->shut = 1;
-    loop_shutdown_wr(c->w->loop, half_dst(c, h));
+    loop_shutdown_wr(c->set->loop, half_dst(c, h));
 }
 
 static void copy_pump(struct conn *c, struct half *h)
 {
-    struct loop *loop = c->w->loop;
+    struct loop *loop = c->set->loop;
 
     if (half_draining(h) && !h->rx.inflight && !h->tx.inflight && !h->q.bytes && !h->eof) {
         half_set_mode(c, h, h->mode == HM_TO_SPLICE ? HM_SPLICE : HM_STARVED);
@@ -376,7 +407,7 @@ static void copy_pump(struct conn *c, struct half *h)
 
 static void splice_pump(struct conn *c, struct half *h)
 {
-    struct loop *loop = c->w->loop;
+    struct loop *loop = c->set->loop;
 
     if (h->rx.inflight || h->tx.inflight)
         return;
@@ -388,7 +419,7 @@ static void splice_pump(struct conn *c, struct half *h)
         conn_check_done(c);
     } else if (h->rx_wait) {
         loop_submit_poll(loop, &h->rx, half_src(c, h), false);
-    } else if (h->pipe.rd >= 0 || worker__pipe_get(c->w, &h->pipe) == 0) {
+    } else if (h->pipe.rd >= 0 || pipe_get(c->set, &h->pipe) == 0) {
         loop_submit_splice(loop, &h->rx, half_src(c, h), h->pipe.wr, PIPE_CHUNK, false);
     } else {
         /* Out of pipes or descriptors: copying still works, only slower.
@@ -445,7 +476,7 @@ static void half_fail(struct conn *c, struct half *h, int err)
  */
 static void half_unstarve(struct conn *c, struct half *h)
 {
-    if (h->mode != HM_STARVED || h->in_pipe || h->pipe.rd >= 0 || !loop_buf_avail(c->w->loop))
+    if (h->mode != HM_STARVED || h->in_pipe || h->pipe.rd >= 0 || !loop_buf_avail(c->set->loop))
         return;
     h->rx_wait = 0;
     half_set_mode(c, h, HM_COPY);
@@ -458,7 +489,7 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
 
     if (c->state == CS_CLOSING) {
         if (flags & LOOP_F_BUF)
-            loop_buf_put(c->w->loop, op->bid);
+            loop_buf_put(c->set->loop, op->bid);
         return;
     }
     if (op->kind == LOOP_OP_POLL) {
@@ -479,12 +510,12 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         return;
     } else if (res > 0) {
         if (flags & LOOP_F_BUF) {
-            loop_bufq_push(c->w->loop, &h->q, op->bid, (uint32_t)res);
+            loop_bufq_push(c->set->loop, &h->q, op->bid, (uint32_t)res);
             copy_note_read(c, h, (uint32_t)res);
         } else
             h->in_pipe += (uint32_t)res;
         h->bytes += (uint64_t)res;
-        c->last_active = loop_now(c->w->loop);
+        c->last_active = loop_now(c->set->loop);
     } else if (res == 0) {
         h->eof = 1;
     } else if (res != -ECANCELED) {
@@ -496,7 +527,7 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         if (!h->tx.inflight)
             half_pump(c, h);
         else if (!h->rx.cancelled && h->q.bytes >= HIGH_WATER)
-            loop_cancel(c->w->loop, &h->rx);
+            loop_cancel(c->set->loop, &h->rx);
         return;
     }
     half_pump(c, h);
@@ -515,7 +546,7 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
         return;
     }
     if (res == -EAGAIN && half_splices(h)) {
-        loop_submit_poll(c->w->loop, &h->tx, half_dst(c, h), true);
+        loop_submit_poll(c->set->loop, &h->tx, half_dst(c, h), true);
         return;
     }
     if (res <= 0) {
@@ -525,13 +556,13 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
     if (half_splices(h))
         h->in_pipe -= (uint32_t)res;
     else
-        loop_bufq_consume(c->w->loop, &h->q, (uint32_t)res);
+        loop_bufq_consume(c->set->loop, &h->q, (uint32_t)res);
     half_pump(c, h);
 }
 
 static void conn_arm_timer(struct conn *c, uint64_t deadline)
 {
-    if (timer_arm(loop_timers(c->w->loop), &c->timer, deadline) < 0) {
+    if (timer_arm(loop_timers(c->set->loop), &c->timer, deadline) < 0) {
         log_warn_rl("out of memory for a timer: closing connection");
         conn_close(c);
     }
@@ -544,7 +575,7 @@ static void on_timer(struct timer *t, uint64_t now)
     if (c->state == CS_CONNECTING) {
         /* The connect completion sees the cancellation and retries. */
         c->connect_timed_out = 1;
-        loop_cancel(c->w->loop, &c->conn_op);
+        loop_cancel(c->set->loop, &c->conn_op);
         return;
     }
     if (c->state != CS_ESTABLISHED || c->idle_ms == 0)
@@ -569,11 +600,11 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
     if (res == 0 && !c->connect_timed_out) {
         server_note_ok(c->srv);
         c->state = CS_ESTABLISHED;
-        c->last_active = loop_now(c->w->loop);
+        c->last_active = loop_now(c->set->loop);
         if (c->idle_ms)
             conn_arm_timer(c, c->last_active + c->idle_ms);
         else
-            timer_disarm(loop_timers(c->w->loop), &c->timer);
+            timer_disarm(loop_timers(c->set->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
         if (c->forward == FWD_SPLICE)
@@ -595,7 +626,7 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
                 c->retries_left ? ", retrying" : "");
     server_put(failed);
     c->srv = NULL;
-    loop_close(c->w->loop, c->bfd);
+    loop_close(c->set->loop, c->bfd);
     c->bfd = -1;
     if (c->retries_left == 0) {
         c->end = "connect-failed";
@@ -614,7 +645,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
 {
     const struct lb_table *t = backend_table_get();
     struct pool *pool = &t->pools[c->pool_idx];
-    struct lb_pick_ctx ctx = {.key = c->key, .avoid = avoid, .rng = &c->w->rng};
+    struct lb_pick_ctx ctx = {.key = c->key, .avoid = avoid, .rng = &c->set->rng};
     struct server *s = NULL;
     int fd;
 
@@ -645,17 +676,18 @@ static void connect_next(struct conn *c, const struct server *avoid)
     c->srv_gen = atomic_load_explicit(&s->down_gen, memory_order_relaxed);
     c->bfd = fd;
     c->state = CS_CONNECTING;
-    loop_submit_connect(c->w->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr, s->addrlen);
-    conn_arm_timer(c, loop_now(c->w->loop) + c->connect_ms);
+    loop_submit_connect(c->set->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr,
+                        s->addrlen);
+    conn_arm_timer(c, loop_now(c->set->loop) + c->connect_ms);
 }
 
-static struct conn *conn_alloc(struct worker *w)
+static struct conn *conn_alloc(struct conn_set *set)
 {
-    struct conn *c = w->free_conns;
+    struct conn *c = set->free;
 
     if (c) {
-        w->free_conns = c->next;
-        w->nfree_conns--;
+        set->free = c->next;
+        set->nfree--;
     } else {
         c = lb_malloc(sizeof(*c));
         if (!c)
@@ -675,22 +707,22 @@ static void half_init(struct half *h, enum half_dir dir)
     loop_bufq_init(&h->q);
 }
 
-void conn_accept(struct worker *w, int fd, uint32_t frontend)
+void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
 {
     const struct lb_table *t = backend_table_get();
     const struct frontend *fe = &t->frontends[frontend];
-    struct conn *c = conn_alloc(w);
+    struct conn *c = conn_alloc(set);
     struct pool *pool;
 
     if (!c) {
         log_warn_rl("out of memory: refusing a client");
         atomic_fetch_add_explicit(&fe->stats->rejected, 1, memory_order_relaxed);
         close(fd);
-        worker__conn_closed(w);
+        set->closed(set);
         return;
     }
     pool = &t->pools[fe->pool];
-    c->w = w;
+    c->set = set;
     c->cfd = fd;
     c->bfd = -1;
     c->fe_idx = frontend;
@@ -698,7 +730,7 @@ void conn_accept(struct worker *w, int fd, uint32_t frontend)
      * what it started with. */
     c->log = atomic_load_explicit(&lb_rt.log_connections, memory_order_relaxed);
     c->forward = (uint8_t)atomic_load_explicit(&lb_rt.forward, memory_order_relaxed);
-    c->t_start = loop_now(w->loop);
+    c->t_start = loop_now(set->loop);
     atomic_fetch_add_explicit(&fe->stats->active, 1, memory_order_relaxed);
     c->pool_idx = fe->pool;
     c->idle_ms = pool->idle_timeout_ms;
@@ -708,11 +740,11 @@ void conn_accept(struct worker *w, int fd, uint32_t frontend)
     timer_init(&c->timer, on_timer);
     half_init(&c->c2b, DIR_C2B);
     half_init(&c->b2c, DIR_B2C);
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
+    c->next = set->live;
+    if (set->live)
+        set->live->prev = c;
+    set->live = c;
+    set->nlive++;
     if (pool->ops->caps & LB_CAP_HASH_KEY) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
@@ -737,12 +769,12 @@ void conn_accept(struct worker *w, int fd, uint32_t frontend)
     half_pump(c, &c->c2b);
 }
 
-void conn_close_downed(struct worker *w)
+void conn_close_downed(struct conn_set *set)
 {
     struct conn *next;
     uint32_t n = 0;
 
-    for (struct conn *c = w->conns; c; c = next) {
+    for (struct conn *c = set->live; c; c = next) {
         next = c->next;
         if (c->state == CS_ESTABLISHED && c->srv &&
             atomic_load_explicit(&c->srv->down_gen, memory_order_relaxed) != c->srv_gen) {
@@ -752,24 +784,24 @@ void conn_close_downed(struct worker *w)
         }
     }
     if (n)
-        log_info("worker %u: closed %u connection(s) to servers marked down (on_down_close)", w->id,
-                 n);
+        log_info("worker %u: closed %u connection(s) to servers marked down (on_down_close)",
+                 set->id, n);
 }
 
-void conn_abort_all(struct worker *w)
+void conn_abort_all(struct conn_set *set)
 {
     struct conn *next;
 
-    for (struct conn *c = w->conns; c; c = next) {
+    for (struct conn *c = set->live; c; c = next) {
         next = c->next;
         c->end = "shutdown";
         conn_close(c);
     }
 }
 
-void conn_reap(struct worker *w)
+void conn_reap(struct conn_set *set)
 {
-    struct conn **pp = &w->closing;
+    struct conn **pp = &set->closing;
 
     while (*pp) {
         struct conn *c = *pp;
@@ -779,23 +811,44 @@ void conn_reap(struct worker *w)
             continue;
         }
         *pp = c->next;
-        if (w->nfree_conns < CONN_CACHE_MAX) {
-            c->next = w->free_conns;
-            w->free_conns = c;
-            w->nfree_conns++;
+        if (set->nfree < CONN_CACHE_MAX) {
+            c->next = set->free;
+            set->free = c;
+            set->nfree++;
         } else {
             lb_free(c);
         }
     }
 }
 
-void conn_free_cache(struct worker *w)
+int conn_set_init(struct conn_set *set, struct loop *loop, uint32_t id, uint64_t seed,
+                  void (*closed)(struct conn_set *set))
 {
-    while (w->free_conns) {
-        struct conn *c = w->free_conns;
+    memset(set, 0, sizeof(*set));
+    set->pipes = lb_calloc(PIPE_CACHE_MAX, sizeof(*set->pipes));
+    if (!set->pipes)
+        return -ENOMEM;
+    set->loop = loop;
+    set->id = id;
+    set->rng = seed;
+    set->closed = closed;
+    return 0;
+}
 
-        w->free_conns = c->next;
+void conn_set_fini(struct conn_set *set)
+{
+    while (set->free) {
+        struct conn *c = set->free;
+
+        set->free = c->next;
         lb_free(c);
     }
-    w->nfree_conns = 0;
+    set->nfree = 0;
+    for (uint32_t i = 0; i < set->npipes; i++) {
+        close(set->pipes[i].rd);
+        close(set->pipes[i].wr);
+    }
+    set->npipes = 0;
+    lb_free(set->pipes);
+    set->pipes = NULL;
 }

@@ -29,6 +29,7 @@
 #include "reload.h"
 #include "sdnotify.h"
 #include "version.h"
+#include "runtime.h"
 #include "worker.h"
 
 static void usage(FILE *out)

@@ -17,6 +17,7 @@
 #include "alloc.h"
 #include "backend.h"
 #include "version.h"
+#include "runtime.h"
 #include "worker.h"
 
 static struct worker *workers;
@@ -397,7 +398,7 @@ void metrics_render_prom(struct metrics_buf *b)
               "splices until idle and the pool has buffers again).");
     for (uint32_t i = 0; i < nworkers; i++)
         metrics_buf_printf(b, "ringlb_worker_buffer_starved_total{worker=\"%u\"} %llu\n", i,
-                           (unsigned long long)LD(workers[i].starved));
+                           (unsigned long long)LD(workers[i].cs.starved));
     prom_head(b, "ringlb_worker_connections_active", "gauge",
               "Connections the worker owns (as of its last loop turn).");
     for (uint32_t i = 0; i < nworkers; i++)

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "net.h"
 #include "sdnotify.h"
+#include "runtime.h"
 #include "worker.h"
 
 static bool str_eq(const char *a, const char *b)

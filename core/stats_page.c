@@ -16,6 +16,7 @@
 #include "backend.h"
 #include "metrics.h"
 #include "version.h"
+#include "runtime.h"
 #include "worker.h"
 
 #define LD(x) atomic_load_explicit(&(x), memory_order_relaxed)

@@ -22,11 +22,8 @@
 
 #define TICK_MS           100
 #define ACCEPT_BACKOFF_MS 100
-#define PIPE_CACHE_MAX    64
 /* Longest wait in the loop: also bounds how late QSBR sees us quiescent. */
 #define MAX_WAIT_MS 500
-
-struct lb_runtime lb_rt;
 
 struct listen_update {
     struct wlistener **ls; /* kept and new ones; becomes worker.ls */
@@ -139,13 +136,16 @@ static void accept_resume(struct worker *w)
 
         w->nheld--;
         memmove(w->held, w->held + 1, w->nheld * sizeof(*w->held));
-        conn_accept(w, h.fd, h.frontend);
+        conn_accept(&w->cs, h.fd, h.frontend);
     }
     accept_sync(w);
 }
 
-void worker__conn_closed(struct worker *w)
+/* conn.c's hook: a connection of <set> has closed and its slot is free. */
+static void on_conn_closed(struct conn_set *set)
 {
+    struct worker *w = (struct worker *)((char *)set - offsetof(struct worker, cs));
+
     atomic_fetch_sub_explicit(&lb_rt.active, 1, memory_order_relaxed);
     if (w->acc_want != ACC_WANT_MULTI)
         accept_resume(w);
@@ -170,7 +170,7 @@ static void accept_client(struct wlistener *l, int fd)
     if (w->stopping) {
         close(fd);
     } else if (!w->nheld && slot_take()) {
-        conn_accept(w, fd, l->frontend);
+        conn_accept(&w->cs, fd, l->frontend);
     } else if (hold(w, fd, l->frontend) < 0) {
         /* The kernel handed us more than max_conns allows (a multishot
          * accept, or a reload that lowered max_conns): keep it unserved,
@@ -289,7 +289,7 @@ static void on_tick(struct timer *t, uint64_t now)
      * connections, only then, so the common tick costs one load. */
     if (atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire) != w->close_gen) {
         w->close_gen = atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire);
-        conn_close_downed(w);
+        conn_close_downed(&w->cs);
     }
     if (timer_arm(loop_timers(w->loop), &w->tick, now + TICK_MS) < 0)
         log_warn("worker %u: cannot re-arm its tick", w->id);
@@ -304,8 +304,8 @@ static void begin_stop(struct worker *w)
     for (uint32_t i = 0; i < w->nheld; i++)
         close(w->held[i].fd);
     w->nheld = 0;
-    if (w->nconns)
-        log_info("worker %u: stopping, waiting for %u connection(s)", w->id, w->nconns);
+    if (w->cs.nlive)
+        log_info("worker %u: stopping, waiting for %u connection(s)", w->id, w->cs.nlive);
 }
 
 /* Names the worker thread and pins it to its CPU, if it has one. */
@@ -341,6 +341,7 @@ static void *worker_main(void *arg)
         sem_post(&w->ready);
         return NULL;
     }
+    w->cs.loop = w->loop;
     sem_post(&w->ready);
     w->qsbr_slot = qsbr_register();
     w->close_gen = atomic_load_explicit(&lb_rt.close_gen, memory_order_acquire);
@@ -351,12 +352,12 @@ static void *worker_main(void *arg)
         if (!w->stopping && atomic_load_explicit(&w->stop, memory_order_acquire))
             begin_stop(w);
         if (w->stopping) {
-            if (w->nconns && loop_now(w->loop) >= w->stop_deadline) {
+            if (w->cs.nlive && loop_now(w->loop) >= w->stop_deadline) {
                 log_warn("worker %u: shutdown grace over, closing %u connection(s)", w->id,
-                         w->nconns);
-                conn_abort_all(w);
+                         w->cs.nlive);
+                conn_abort_all(&w->cs);
             }
-            if (!w->nconns && !w->closing)
+            if (conn_set_empty(&w->cs))
                 break;
         }
         if (atomic_load_explicit(&w->update, memory_order_relaxed) && !w->stopping) {
@@ -367,61 +368,36 @@ static void *worker_main(void *arg)
         if (ret < 0) {
             log_error("worker %u: event loop failed: %s", w->id, strerror(-ret));
             w->exit_code = 1;
-            conn_abort_all(w);
+            conn_abort_all(&w->cs);
             break;
         }
-        conn_reap(w);
+        conn_reap(&w->cs);
         if (w->closed_ls)
             listeners_reap(w);
         atomic_fetch_add_explicit(&w->loops, 1, memory_order_relaxed);
-        atomic_store_explicit(&w->nconns_pub, w->nconns, memory_order_relaxed);
+        atomic_store_explicit(&w->nconns_pub, w->cs.nlive, memory_order_relaxed);
         atomic_store_explicit(&w->bufs_free_pub, loop_buf_avail(w->loop), memory_order_relaxed);
         if (w->qsbr_slot >= 0)
             qsbr_quiescent(w->qsbr_slot);
     }
     /* Drain the cancellations issued above before the loop goes away. */
-    for (int i = 0; i < 100 && (w->closing || w->nls || w->closed_ls); i++) {
+    for (int i = 0; i < 100 && (w->cs.closing || w->nls || w->closed_ls); i++) {
         bool busy = false;
 
         for (uint32_t j = 0; j < w->nls; j++)
             busy |= w->ls[j]->op.inflight;
-        if (!busy && !w->closing && !w->closed_ls)
+        if (!busy && !w->cs.closing && !w->closed_ls)
             break;
         loop_run_once(w->loop, 10);
-        conn_reap(w);
+        conn_reap(&w->cs);
         listeners_reap(w);
     }
     if (w->qsbr_slot >= 0)
         qsbr_unregister(w->qsbr_slot);
     loop_destroy(w->loop);
-    w->loop = NULL;
+    w->loop = w->cs.loop = NULL;
     atomic_store_explicit(&w->done, true, memory_order_release);
     return NULL;
-}
-
-int worker__pipe_get(struct worker *w, struct pipe_pair *p)
-{
-    int fds[2];
-
-    if (w->npipes) {
-        *p = w->pipes[--w->npipes];
-        return 0;
-    }
-    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
-        return -errno;
-    p->rd = fds[0];
-    p->wr = fds[1];
-    return 0;
-}
-
-void worker__pipe_put(struct worker *w, struct pipe_pair *p, bool empty)
-{
-    if (empty && w->npipes < PIPE_CACHE_MAX) {
-        w->pipes[w->npipes++] = *p;
-        return;
-    }
-    close(p->rd);
-    close(p->wr);
 }
 
 /* ---- listeners: built by main, at start-up and on reload ---- */
@@ -666,12 +642,7 @@ static void unix_paths_remove(const struct config *cfg)
 static void workers_free(struct worker *ws, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
-        conn_free_cache(&ws[i]);
-        for (uint32_t p = 0; p < ws[i].npipes; p++) {
-            close(ws[i].pipes[p].rd);
-            close(ws[i].pipes[p].wr);
-        }
-        lb_free(ws[i].pipes);
+        conn_set_fini(&ws[i].cs);
         for (uint32_t k = 0; k < ws[i].nls; k++)
             lb_free(ws[i].ls[k]);
         lb_free(ws[i].ls);
@@ -714,7 +685,6 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
         ws[i].id = i;
         ws[i].cpu = ncpus && cfg->global.pin_workers ? cpus[i % (uint32_t)ncpus] : -1;
         ws[i].qsbr_slot = -1;
-        ws[i].rng = 0x9e3779b97f4a7c15ULL * (i + 1);
         ws[i].buffers = cfg->global.buffers;
         ws[i].nworkers = n;
         ws[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -722,11 +692,10 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
             ret = -errno;
             goto err;
         }
-        ws[i].pipes = lb_calloc(PIPE_CACHE_MAX, sizeof(*ws[i].pipes));
-        if (!ws[i].pipes) {
-            ret = -ENOMEM;
+        /* The loop is the worker thread's and set once it runs. */
+        ret = conn_set_init(&ws[i].cs, NULL, i, 0x9e3779b97f4a7c15ULL * (i + 1), on_conn_closed);
+        if (ret < 0)
             goto err;
-        }
     }
     ret = workers_plan(ws, n, cfg, &plan);
     if (ret < 0)

@@ -18,35 +18,12 @@
 
 #include "../config/config.h"
 #include "accept_fsm.h"
+#include "conn.h"
 #include "loop.h"
+#include "runtime.h"
 #include "timer.h"
 
 struct worker;
-struct conn;
-
-/*
- * Settings and shared state of the running process. <cfg> and <backend> are
- * the main thread's (others read <backend> only, which never changes); the
- * settings a reload may change are atomics that workers read when they use
- * them, so no worker ever holds a pointer into a config that a reload frees.
- */
-struct lb_runtime {
-    const struct config *cfg; /* main thread only */
-    enum loop_backend backend;
-    _Atomic uint32_t forward; /* enum fwd_mode, for new connections */
-    _Atomic uint32_t max_conns;
-    _Atomic uint32_t shutdown_grace_ms;
-    _Atomic bool log_connections;
-    _Atomic uint32_t active; /* proxied connections, all workers */
-    /* Bumped by the health checker when a server with on_down_close goes
-     * down: each worker then closes its connections to such servers. */
-    _Atomic uint32_t close_gen;
-    /* Reloads (SIGHUP), for /metrics. */
-    _Atomic uint64_t reloads, reload_failures;
-    _Atomic bool reload_ok;
-};
-
-extern struct lb_runtime lb_rt;
 
 /*
  * One listening socket of one worker. Its identity is the address it is
@@ -74,10 +51,6 @@ struct held_client {
 /* A worker's new set of listeners, handed over by a reload (worker.c). */
 struct listen_update;
 
-struct pipe_pair {
-    int rd, wr;
-};
-
 struct worker {
     uint32_t id;
     int cpu;          /* -1: not pinned */
@@ -95,11 +68,7 @@ struct worker {
     _Atomic(struct listen_update *) update;
     sem_t updated;
 
-    struct conn *conns;   /* live connections (doubly linked) */
-    struct conn *closing; /* closed, waiting for their last completions */
-    struct conn *free_conns;
-    uint32_t nconns;
-    uint32_t nfree_conns;
+    struct conn_set cs; /* its connections (conn.c) */
 
     /* Accepted while max_conns was reached: served when a slot frees up.
      * Near max_conns listeners take one client per accept (accept_fsm.h),
@@ -109,15 +78,11 @@ struct worker {
     uint8_t acc_want; /* enum accept_want, as last computed */
     uint32_t nworkers;
 
-    struct pipe_pair *pipes; /* idle pipes kept for splice */
-    uint32_t npipes;
-
     _Atomic bool stop; /* set by main on SIGTERM/SIGINT */
     _Atomic bool done; /* set by the worker when its thread ends */
     bool stopping;
     uint64_t stop_deadline;
     struct timer tick;
-    uint64_t rng;
     int qsbr_slot;
     int exit_code;
     uint32_t close_gen; /* lb_rt.close_gen last acted on */
@@ -161,13 +126,5 @@ int workers_join(struct worker *ws, uint32_t n);
 /* Frees the joined workers; the admin thread, which reports their counters,
  * must have stopped. NULL is fine. */
 void workers_destroy(struct worker *ws, uint32_t n);
-
-/* Called by conn.c when a connection of <w> has closed. */
-void worker__conn_closed(struct worker *w);
-
-/* Pipes for splice, recycled per worker. Returns 0 or -errno. */
-int worker__pipe_get(struct worker *w, struct pipe_pair *p);
-/* Returns a pipe; <empty> false means it may hold bytes and is closed. */
-void worker__pipe_put(struct worker *w, struct pipe_pair *p, bool empty);
 
 #endif

@@ -23,7 +23,7 @@
 #include "../core/backend.h"
 #include "../core/log.h"
 #include "../core/qsbr.h"
-#include "../core/worker.h"
+#include "../core/runtime.h"
 #include "health_int.h"
 
 /* Longest wait of the loop; also bounds how late QSBR sees us quiescent. */
