@@ -27,16 +27,9 @@
  * otherwise waits for input with a poll: a receive armed on a dry pool
  * fails at once, even on an idle socket, so going straight back would spin.
  *
- * Each half is in one forwarding mode at a time, changed only through
- * half_set_mode(), which knows the allowed transitions:
- *
- *   COPY -> TO_SPLICE -> SPLICE        a bulk flow (forward = auto)
- *   COPY -> TO_STARVED -> STARVED      the pool ran dry
- *   STARVED -> COPY                    idle again, and the pool has buffers
- *   SPLICE|STARVED -> COPY             no pipe could be had
- *
- * The TO_ modes drain: the multishot receive stops and the queued buffers
- * are sent before the first splice, so no byte is reordered.
+ * Each half is in one forwarding mode at a time (half_mode.h holds the
+ * modes and the table of allowed transitions), changed only through
+ * half_set_mode().
  *
  * A FIN from the source is forwarded as shutdown(SHUT_WR) on the destination
  * once everything queued has been sent; the other half keeps flowing. The
@@ -65,6 +58,8 @@
 #include "../health/health.h"
 #include "alloc.h"
 #include "backend.h"
+#include "compiler.h"
+#include "half_mode.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -82,32 +77,8 @@
  * 128 KiB instead of one per 16 KiB buffer. */
 #define SEND_IOV 8
 
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
-
 enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING };
 enum half_dir { DIR_C2B = 0, DIR_B2C };
-
-/* How a half moves bytes (see the top of the file). */
-enum half_mode {
-    HM_COPY = 0,   /* multishot receive into pool buffers, queued sends */
-    HM_TO_SPLICE,  /* bulk: draining the copy path before splicing */
-    HM_SPLICE,     /* socket -> pipe -> socket */
-    HM_TO_STARVED, /* the pool ran dry: draining before splicing */
-    HM_STARVED,    /* splicing until idle with buffers in the pool */
-    HM_COUNT,
-};
-
-static const char *const half_mode_names[HM_COUNT] = {"copy", "to-splice", "splice", "to-starved",
-                                                      "starved"};
-
-/* half_mode_next[from] has bit <to> set when <from> may move to <to>. */
-static const uint8_t half_mode_next[HM_COUNT] = {
-    [HM_COPY] = 1u << HM_TO_SPLICE | 1u << HM_TO_STARVED | 1u << HM_SPLICE,
-    [HM_TO_SPLICE] = 1u << HM_SPLICE,
-    [HM_SPLICE] = 1u << HM_COPY,
-    [HM_TO_STARVED] = 1u << HM_STARVED,
-    [HM_STARVED] = 1u << HM_COPY,
-};
 
 struct half {
     struct loop_op rx;
@@ -177,28 +148,28 @@ static int half_dst(const struct conn *c, const struct half *h)
 
 static bool half_splices(const struct half *h)
 {
-    return h->mode == HM_SPLICE || h->mode == HM_STARVED;
+    return half_mode_splices(h->mode);
 }
 
 /* Whether the copy path is being drained for a switch to splice. */
 static bool half_draining(const struct half *h)
 {
-    return h->mode == HM_TO_SPLICE || h->mode == HM_TO_STARVED;
+    return half_mode_draining(h->mode);
 }
 
 /* The one place a half changes mode; a transition the table does not
  * allow is a bug, logged and refused. */
 static bool half_set_mode(struct conn *c, struct half *h, enum half_mode to)
 {
-    if (!(half_mode_next[h->mode] & (1u << to))) {
+    if (!half_mode_allowed(h->mode, to)) {
         log_error("conn %d<->%d: %s: no transition from %s to %s", c->cfd, c->bfd,
-                  h->dir == DIR_C2B ? "client->server" : "server->client", half_mode_names[h->mode],
-                  half_mode_names[to]);
+                  h->dir == DIR_C2B ? "client->server" : "server->client", half_mode_name(h->mode),
+                  half_mode_name(to));
         return false;
     }
     log_debug("conn %d<->%d: %s: %s -> %s", c->cfd, c->bfd,
-              h->dir == DIR_C2B ? "client->server" : "server->client", half_mode_names[h->mode],
-              half_mode_names[to]);
+              h->dir == DIR_C2B ? "client->server" : "server->client", half_mode_name(h->mode),
+              half_mode_name(to));
     h->mode = (uint8_t)to;
     return true;
 }

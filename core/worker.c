@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "backend.h"
+#include "compiler.h"
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
@@ -144,7 +145,7 @@ static void accept_resume(struct worker *w)
 /* conn.c's hook: a connection of <set> has closed and its slot is free. */
 static void on_conn_closed(struct conn_set *set)
 {
-    struct worker *w = (struct worker *)((char *)set - offsetof(struct worker, cs));
+    struct worker *w = container_of(set, struct worker, cs);
 
     atomic_fetch_sub_explicit(&lb_rt.active, 1, memory_order_relaxed);
     if (w->acc_want != ACC_WANT_MULTI)
@@ -153,7 +154,7 @@ static void on_conn_closed(struct conn_set *set)
 
 static void on_backoff(struct timer *t, uint64_t now)
 {
-    struct wlistener *l = (struct wlistener *)((char *)t - offsetof(struct wlistener, backoff));
+    struct wlistener *l = container_of(t, struct wlistener, backoff);
 
     (void)now;
     listener_step(l, ACC_EV_TIMER);
@@ -203,7 +204,7 @@ static enum accept_event accept_final_event(struct wlistener *l, int res)
 
 static void on_accept(struct loop_op *op, int res, unsigned flags)
 {
-    struct wlistener *l = (struct wlistener *)((char *)op - offsetof(struct wlistener, op));
+    struct wlistener *l = container_of(op, struct wlistener, op);
     struct worker *w = l->w;
 
     if (res >= 0)
@@ -280,7 +281,7 @@ static void listeners_reap(struct worker *w)
 
 static void on_tick(struct timer *t, uint64_t now)
 {
-    struct worker *w = (struct worker *)((char *)t - offsetof(struct worker, tick));
+    struct worker *w = container_of(t, struct worker, tick);
 
     /* Other workers free and take slots without telling us: look again
      * (this also moves a multishot accept to single ones near max_conns). */

@@ -21,6 +21,7 @@
 
 #include "../core/alloc.h"
 #include "../core/backend.h"
+#include "../core/compiler.h"
 #include "../core/log.h"
 #include "../core/qsbr.h"
 #include "../core/runtime.h"
@@ -46,8 +47,6 @@
 static struct hc *checker;
 static _Atomic int kick_fd = -1;
 static _Atomic bool kicked;
-
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---- the state machine ---- */
 

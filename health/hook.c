@@ -16,6 +16,7 @@
 
 #include "../core/alloc.h"
 #include "../core/backend.h"
+#include "../core/compiler.h"
 #include "../core/log.h"
 #include "health_int.h"
 #include "probe.h"
@@ -123,7 +124,7 @@ static void hook_log_end(const struct hc_hook *k, int status)
 
 static void on_hook_timer(struct timer *t, uint64_t now)
 {
-    struct hc *hc = (struct hc *)((char *)t - offsetof(struct hc, hook_timer));
+    struct hc *hc = container_of(t, struct hc, hook_timer);
 
     for (uint32_t i = hc->nhooks; i-- > 0;) {
         struct hc_hook *k = &hc->hooks[i];

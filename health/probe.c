@@ -26,9 +26,8 @@
 
 #include "../core/alloc.h"
 #include "../core/backend.h"
+#include "../core/compiler.h"
 #include "health_int.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p)-offsetof(type, member)))
 
 /* ---- parsers ---- */
 
