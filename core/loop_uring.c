@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -508,23 +508,83 @@ err:
     return ret;
 }
 
+/*
+ * Asks the kernel for what ringlb relies on beyond the opcodes: a provided-
+ * buffer ring (Linux 5.19) and a multishot receive into it (6.0), which
+ * has no opcode of its own. A receive that stays armed after its first
+ * bytes (IORING_CQE_F_MORE) is the proof; an old kernel answers -EINVAL.
+ * Distribution kernels backport features, so this asks rather than
+ * comparing version numbers.
+ */
+static int probe_multishot_recv(struct io_uring *ring, const char **why)
+{
+    static char bufs[2][64];
+    struct io_uring_buf_reg reg;
+    struct io_uring_buf_ring *br;
+    struct io_uring_cqe *cqe;
+    struct io_uring_sqe *sqe;
+    size_t br_bytes = 2 * sizeof(struct io_uring_buf);
+    int sv[2], ret;
+
+    br = mmap(NULL, br_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED) {
+        *why = "cannot map a buffer ring";
+        return -errno;
+    }
+    io_uring_buf_ring_init(br);
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = 2;
+    reg.bgid = BGID;
+    ret = io_uring_register_buf_ring(ring, &reg, 0);
+    if (ret < 0) {
+        *why = "kernel lacks provided-buffer rings (Linux 5.19)";
+        munmap(br, br_bytes);
+        return ret;
+    }
+    for (int i = 0; i < 2; i++)
+        io_uring_buf_ring_add(br, bufs[i], sizeof(bufs[i]), (unsigned short)i,
+                              io_uring_buf_ring_mask(2), i);
+    io_uring_buf_ring_advance(br, 2);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+        ret = -errno;
+        *why = "cannot make a socket pair to probe with";
+        goto out_ring;
+    }
+    ret = -ENOTSUP;
+    *why = "kernel lacks multishot receive (Linux 6.0)";
+    if (write(sv[1], "x", 1) != 1)
+        goto out;
+    sqe = io_uring_get_sqe(ring);
+    if (!sqe)
+        goto out;
+    io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BGID;
+    if (io_uring_submit_and_wait(ring, 1) < 0 || io_uring_peek_cqe(ring, &cqe) != 0)
+        goto out;
+    if (cqe->res == 1 && (cqe->flags & IORING_CQE_F_MORE) && (cqe->flags & IORING_CQE_F_BUFFER))
+        ret = 0;
+    io_uring_cqe_seen(ring, cqe);
+out:
+    close(sv[0]);
+    close(sv[1]);
+out_ring:
+    /* io_uring_queue_exit() cancels the receive still armed. */
+    io_uring_unregister_buf_ring(ring, BGID);
+    munmap(br, br_bytes);
+    return ret;
+}
+
 int loop_uring_probe(const char **why)
 {
     struct io_uring ring;
     struct io_uring_probe *probe;
-    struct utsname u;
-    unsigned major = 0, minor = 0;
     static const int ops[] = {IORING_OP_ACCEPT,      IORING_OP_CONNECT,  IORING_OP_RECV,
                               IORING_OP_SEND,        IORING_OP_POLL_ADD, IORING_OP_READ,
                               IORING_OP_ASYNC_CANCEL};
     int ret;
 
-    /* Multishot receive with provided-buffer rings arrived in Linux 6.0;
-     * it has no opcode of its own to probe for. */
-    if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 && major < 6) {
-        *why = "kernel older than 6.0 (no multishot receive)";
-        return -ENOTSUP;
-    }
     ret = io_uring_queue_init(8, &ring, 0);
     if (ret == -ENOSYS) {
         *why = "io_uring_setup is not available (kernel without io_uring, or seccomp)";
@@ -553,6 +613,8 @@ int loop_uring_probe(const char **why)
         }
         io_uring_free_probe(probe);
     }
+    if (ret == 0)
+        ret = probe_multishot_recv(&ring, why);
     io_uring_queue_exit(&ring);
     return ret;
 }
