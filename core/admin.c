@@ -11,6 +11,16 @@
  * thread never blocks on a client, and one request at a time per
  * connection (Connection: close) keeps the state this small.
  *
+ * Why a third event loop, a plain epoll, rather than the workers' loop
+ * (core/loop.h): the admin server must answer when the data path is in
+ * trouble (a worker spinning or stalled is when an operator scrapes
+ * /metrics or drains a server), so it shares no thread and no ring with
+ * it; it serves a few requests a second, so io_uring would buy nothing;
+ * and a level-triggered readiness loop over whole-buffer reads and writes
+ * is the simplest correct server for that load, with no buffer pool to
+ * share. The health checker runs on core/loop.h because it holds hundreds
+ * of probes at once; this thread does not.
+ *
  * The thread is a QSBR reader (it reads the backend table) and a writer of
  * server state (through server_set_admin / server_set_user_weight, serialized
  * with the health checker by backend.c); a weight change may retire a
