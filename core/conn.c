@@ -76,6 +76,12 @@
 /* Buffers gathered into one send: bulk flows then cost one operation per
  * 128 KiB instead of one per 16 KiB buffer. */
 #define SEND_IOV 8
+/* Bytes reach the server's counters as they move, once a connection has
+ * moved this many or this long after the last time (one shared atomic per
+ * 64 KiB, not per receive): a connection that lives for hours still shows
+ * in the throughput graphs, at most 64 KiB or a second behind. */
+#define COUNT_BYTES    (64u * 1024)
+#define COUNT_BYTES_MS 1000
 
 enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING };
 enum half_dir { DIR_C2B = 0, DIR_B2C };
@@ -94,7 +100,8 @@ struct half {
     uint8_t shut;       /* the FIN went on to the destination */
     uint8_t rx_wait;    /* splice: the source had nothing, poll before splicing */
     uint8_t full_reads; /* consecutive receives that filled a buffer */
-    uint64_t bytes;
+    uint64_t bytes;     /* received from the source */
+    uint64_t counted;   /* of <bytes>, added to the server's counter */
 };
 
 struct conn {
@@ -111,6 +118,7 @@ struct conn {
     uint32_t connect_ms;
     uint64_t key;
     uint64_t last_active;
+    uint64_t counted_at; /* loop time bytes were last added to the server's counters */
     struct server *srv;
     uint32_t srv_gen; /* srv->down_gen when it was picked */
     uint32_t fe_idx;  /* frontend slot that accepted it, for metrics and logs */
@@ -257,6 +265,20 @@ static void conn_log(const struct conn *c)
              c->end_err ? "(" : "", c->end_err ? strerror(-c->end_err) : "", c->end_err ? ")" : "");
 }
 
+/* Adds the bytes moved since the last call to the server's counters. */
+static void conn_count_bytes(struct conn *c)
+{
+    uint64_t in = c->c2b.bytes - c->c2b.counted, out = c->b2c.bytes - c->b2c.counted;
+
+    if (in)
+        atomic_fetch_add_explicit(&c->srv->bytes_in, in, memory_order_relaxed);
+    if (out)
+        atomic_fetch_add_explicit(&c->srv->bytes_out, out, memory_order_relaxed);
+    c->c2b.counted = c->c2b.bytes;
+    c->b2c.counted = c->b2c.bytes;
+    c->counted_at = loop_now(c->set->loop);
+}
+
 static void conn_close(struct conn *c)
 {
     struct loop *loop = c->set->loop;
@@ -281,8 +303,7 @@ static void conn_close(struct conn *c)
     half_release(c, &c->c2b);
     half_release(c, &c->b2c);
     if (c->srv) {
-        atomic_fetch_add_explicit(&c->srv->bytes_in, c->c2b.bytes, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->srv->bytes_out, c->b2c.bytes, memory_order_relaxed);
+        conn_count_bytes(c);
         server_put(c->srv);
         c->srv = NULL;
     }
@@ -487,6 +508,9 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
             h->in_pipe += (uint32_t)res;
         h->bytes += (uint64_t)res;
         c->last_active = loop_now(c->set->loop);
+        if (c->state == CS_ESTABLISHED && (h->bytes - h->counted >= COUNT_BYTES ||
+                                           c->last_active - c->counted_at >= COUNT_BYTES_MS))
+            conn_count_bytes(c);
     } else if (res == 0) {
         h->eof = 1;
     } else if (res != -ECANCELED) {

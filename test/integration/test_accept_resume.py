@@ -84,12 +84,9 @@ def nfds(pid):
 
 
 
-def wait_for(cond, what, timeout):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise lbtest.Fail(f"timed out waiting for {what}")
-        time.sleep(0.05)
+
+def active(adm):
+    return lbtest.metric_sum(adm, "ringlb_frontend_connections_active")
 
 
 def main(t):
@@ -102,7 +99,7 @@ def main(t):
     lb2, adm2 = lbtest.admin_ringlb(t, servers=[echo],
                                     global_opts={"workers": "2", "max_conns": str(BURST_MAX)})
     port = int(lb2.addr.rsplit(":", 1)[1])
-    wait_for(lambda: lbtest.metric_sum(adm2, "ringlb_frontend_connections_active") == 0, "the readiness probes to close", 10)
+    lbtest.wait_until(lambda: active(adm2) == 0, "the readiness probes to close", 10)
     base = nfds(lb2.proc.pid)
     sel = selectors.DefaultSelector()
     socks = []
@@ -121,12 +118,12 @@ def main(t):
                 sel.unregister(key.fileobj)
                 pending -= 1
         check(not pending, f"all {BURST} clients connected ({pending} still connecting)")
-        wait_for(lambda: lbtest.metric_sum(adm2, "ringlb_frontend_connections_active") == BURST_MAX, f"{BURST_MAX} connections served", 20)
+        lbtest.wait_until(lambda: active(adm2) == BURST_MAX, f"{BURST_MAX} connections served", 20)
         # A few may be held (one per listener per worker); the rest must
         # wait in the kernel, not in ringlb.
         want_queued = BURST - BURST_MAX - 8
         try:
-            wait_for(lambda: listen_queue(port) >= want_queued,
+            lbtest.wait_until(lambda: listen_queue(port) >= want_queued,
                      f"at least {want_queued} clients left in the listen backlog", 10)
         except lbtest.Fail:
             raise lbtest.Fail(f"only {listen_queue(port)} clients wait in the backlog: ringlb "
@@ -138,7 +135,7 @@ def main(t):
         for s in socks:
             s.close()
         sel.close()
-    wait_for(lambda: lbtest.metric_sum(adm2, "ringlb_frontend_connections_active") == 0, "every burst connection to close", 30)
+    lbtest.wait_until(lambda: active(adm2) == 0, "every burst connection to close", 30)
     probe_all(lb2.addr, AFTER_PROBES, f"after a burst of {BURST} at max_conns {BURST_MAX}")
     m = lbtest.admin_metrics(adm2)
     per_worker = {dict(lbl)["worker"]: v for (name, lbl), v in m.items()
