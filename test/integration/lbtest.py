@@ -880,6 +880,21 @@ def log_events(lb, pattern):
     return out
 
 
+def wait_until(cond, what, timeout=10.0, interval=0.02):
+    """Polls <cond>() until it returns a true value, and returns that value;
+    fails the test with "<what>" after <timeout> seconds. What a test waits
+    for is a condition, never a fixed sleep: <timeout> only bounds how long
+    a broken build makes the test hang, so make it generous."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = cond()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Fail(f"{what}: not reached within {timeout}s")
+        time.sleep(interval)
+
+
 def wait_log(lb, pattern, timeout, after=0.0):
     """Waits for a log line matching <pattern> stamped at or after <after>
     (epoch seconds); returns (time, line) or raises Fail after <timeout>."""

@@ -2,11 +2,12 @@
 """max_conns holds extra clients in the backlog, never drops them.
 
 workers = 1, max_conns = 4. Ten clients connect and each sends one line:
-at most 4 are answered while the first ones stay open, none is reset; as
+exactly 4 are answered while the first ones stay open (ringlb holds 4, as
+/metrics shows, and no fifth client has an answer), none is reset; as
 the answered ones close, the waiting ones are served, until all ten have
 had their echo.
 """
-import socket
+import select
 import time
 
 import lbtest
@@ -15,50 +16,72 @@ from lbtest import check
 N, MAX = 10, 4
 
 
-def answered(socks, pending, wait):
-    """Returns the indices in <pending> whose echo arrived within <wait> s."""
+def served(socks, pending, want, timeout=30.0):
+    """Waits until <want> of the clients in <pending> had their echo and
+    returns their indices; fails on a reset, an EOF or a wrong echo. Then
+    checks that no other client of <pending> has an answer at that moment:
+    ringlb serves no more than max_conns at once."""
     got = []
-    deadline = time.monotonic() + wait
-    for i in list(pending):
-        s = socks[i]
-        s.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            b = s.recv(100)
-        except socket.timeout:
-            continue
-        except ConnectionResetError:
-            raise lbtest.Fail(f"client {i} was reset while waiting")
-        if not b:
-            raise lbtest.Fail(f"client {i} got EOF instead of waiting for a slot")
-        if b != f"c{i}\n".encode():
-            raise lbtest.Fail(f"client {i} got {b!r}")
-        got.append(i)
+    deadline = time.monotonic() + timeout
+    while len(got) < want:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise lbtest.Fail(f"{len(got)} of the {want} clients max_conns lets in were "
+                              f"answered within {timeout}s")
+        ready, _, _ = select.select([socks[i] for i in pending if i not in got], [], [], left)
+        for s in ready:
+            i = socks.index(s)
+            read_echo(s, i)
+            got.append(i)
+    rest = [socks[i] for i in pending if i not in got]
+    extra = select.select(rest, [], [], 0)[0] if rest else []
+    if extra:
+        i = socks.index(extra[0])
+        read_echo(extra[0], i)  # fails with the reason if it is a reset or EOF
+        raise lbtest.Fail(f"client {i} was served beyond max_conns {MAX}")
     return got
+
+
+def read_echo(s, i):
+    try:
+        b = s.recv(100)
+    except ConnectionResetError:
+        raise lbtest.Fail(f"client {i} was reset while waiting")
+    if not b:
+        raise lbtest.Fail(f"client {i} got EOF instead of waiting for a slot")
+    if b != f"c{i}\n".encode():
+        raise lbtest.Fail(f"client {i} got {b!r}")
 
 
 def main(t):
     echo = t.backend("echo")
-    lb = t.ringlb(servers=[echo], global_opts={"workers": "1", "max_conns": str(MAX)})
-    time.sleep(0.3)  # let the readiness probe's connection close
+    lb, adm = lbtest.admin_ringlb(t, servers=[echo],
+                                  global_opts={"workers": "1", "max_conns": str(MAX)})
+    # The readiness probe's connection must have closed, or it would hold
+    # one of the MAX slots: wait until ringlb counts none.
+    lbtest.wait_until(lambda: lbtest.metric_sum(adm, "ringlb_connections_active") == 0 and
+                      lbtest.metric_sum(adm, "ringlb_frontend_connections_active") == 0,
+                      "no connection left from the readiness probe", 10)
     socks = []
     for i in range(N):
         s = lbtest.connect(lb.addr, timeout=5)
         s.sendall(f"c{i}\n".encode())
         socks.append(s)
     pending = set(range(N))
-    first = answered(socks, sorted(pending), 1.5)
-    check(1 <= len(first) <= MAX, f"{len(first)} of {N} clients served at once "
-                                  f"(max_conns {MAX})")
+    first = served(socks, sorted(pending), MAX)
+    active = lbtest.metric_sum(adm, "ringlb_connections_active")
+    check(len(first) == MAX and active == MAX,
+          f"{len(first)} of {N} clients served at once, ringlb holds {active:.0f} "
+          f"(max_conns {MAX})")
     pending -= set(first)
-    rounds = 0
-    while pending and rounds < N:
-        rounds += 1
+    while pending:
         for i in first:
             socks[i].close()
-        first = answered(socks, sorted(pending), 3.0)
-        if not first:
-            break
-        check(len(first) <= MAX, f"after closes, {len(first)} more served (<= {MAX})")
+        want = min(MAX, len(pending))
+        first = served(socks, sorted(pending), want)
+        active = lbtest.metric_sum(adm, "ringlb_connections_active")
+        check(active <= MAX, f"after closes, {len(first)} more served, ringlb holds "
+                             f"{active:.0f} (<= {MAX})")
         pending -= set(first)
     check(not pending, f"every client was served eventually, none dropped "
                        f"(waiting: {sorted(pending)})")
