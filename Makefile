@@ -112,8 +112,13 @@ test-asan test-ubsan test-tsan:
 
 # libFuzzer drivers (clang): make fuzz runs each, make fuzz-NAME one.
 # FUZZ_TIME=seconds per driver; new inputs go to build-fuzz/corpus-NAME so
-# the committed seed corpus (test/fuzz/corpus/NAME) stays small.
+# the committed seed corpus (test/fuzz/corpus/NAME) stays small. A crash, a
+# sanitizer report, a leak or one input running past FUZZ_INPUT_TIMEOUT
+# seconds (a parser that loops) makes the driver exit non-zero, so make fuzz
+# fails; the input that did it is written to build-fuzz/ (crash-*, leak-*,
+# timeout-*) and replays with build-fuzz/fuzz_NAME FILE.
 FUZZ_TIME ?= 60
+FUZZ_INPUT_TIMEOUT ?= 10
 FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 # What each driver links besides itself.
 FUZZ_SRCS_config := $(wildcard config/*.c balancers/*.c) core/log.c core/log_syslog.c core/qsbr.c -linih
@@ -127,6 +132,7 @@ $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c
 	    $(filter-out -Wduplicated-cond,$(WARN)) \
 	    -o build-fuzz/fuzz_$* $< $(FUZZ_SRCS_$*)
 	build-fuzz/fuzz_$* -max_total_time=$(FUZZ_TIME) -max_len=20000 \
+	    -timeout=$(FUZZ_INPUT_TIMEOUT) -artifact_prefix=build-fuzz/ \
 	    build-fuzz/corpus-$* test/fuzz/corpus/$*
 
 FMT_SRCS = $(wildcard core/*.[ch] balancers/*.[ch] health/*.[ch] config/*.[ch] bench/*.[ch] \
