@@ -765,15 +765,6 @@ def echoes(where, msg=b"ping\n", timeout=5.0):
         return False
 
 
-def wait_until(cond, what, timeout):
-    """Polls <cond>() until it is true; fails naming <what> after <timeout> s."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise Fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
-
-
 def metric_sum(adm, name, **labels):
     """The sum of the samples of <name> in /metrics whose labels include
     <labels>."""
