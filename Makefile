@@ -121,7 +121,7 @@ FUZZ_TIME ?= 60
 FUZZ_INPUT_TIMEOUT ?= 10
 FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 # What each driver links besides itself.
-FUZZ_SRCS_config := $(wildcard config/*.c balancers/*.c) core/log.c core/log_syslog.c core/qsbr.c -linih
+FUZZ_SRCS_config := $(wildcard config/*.c) core/log.c core/log_syslog.c -linih
 FUZZ_SRCS_admin := core/admin_parse.c
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)

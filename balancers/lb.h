@@ -14,12 +14,14 @@
 
 #include <stdint.h>
 
+#include "../config/config.h"
 #include "../core/backend.h"
 
-/* Capability flags: what an algorithm can use, so the validator can reject
- * options that would be silently ignored. */
-#define LB_CAP_HASH_KEY (1u << 0) /* uses lb_pick_ctx.key (hash_key = ...) */
-#define LB_CAP_WEIGHT   (1u << 1) /* honours server weights */
+/* Capability flags: what an algorithm can use. They are config's own
+ * (config/config.h), whose table of algorithms lets the validator reject
+ * options that would be silently ignored without linking this code. */
+#define LB_CAP_HASH_KEY CFG_CAP_HASH_KEY /* uses lb_pick_ctx.key (hash_key = ...) */
+#define LB_CAP_WEIGHT   CFG_CAP_WEIGHT   /* honours server weights */
 
 struct lb_pick_ctx {
     uint64_t key;               /* hash of the client address, per pool->hash_key */

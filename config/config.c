@@ -18,13 +18,11 @@
  */
 #include "config.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <ini.h>
 #include <limits.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -33,12 +31,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../balancers/lb.h"
 #include "../core/alloc.h"
 
 #define CFG_NAME_MAX 63          /* frontend, backend and server names */
 #define CFG_FILE_MAX (16u << 20) /* a bigger lb.ini is a mistake */
-#define CFG_HOST_MAX 253
 
 enum sect_kind { SECT_NONE = 0, SECT_GLOBAL, SECT_FRONTEND, SECT_BACKEND };
 
@@ -143,457 +139,6 @@ static bool name_ok(const char *s)
     return n >= 1 && n <= CFG_NAME_MAX;
 }
 
-/* Parses a plain unsigned decimal; -EINVAL for anything else, -ERANGE above 32 bits. */
-static int parse_uint(const char *s, uint32_t *out)
-{
-    uint64_t v = 0;
-
-    if (!is_digit(*s))
-        return -EINVAL;
-    for (; is_digit(*s); s++) {
-        v = v * 10 + (uint64_t)(*s - '0');
-        if (v > UINT32_MAX)
-            return -ERANGE;
-    }
-    if (*s)
-        return -EINVAL;
-    *out = (uint32_t)v;
-    return 0;
-}
-
-int cfg_parse_duration(const char *s, uint32_t *ms)
-{
-    static const struct {
-        const char *unit;
-        uint64_t mul;
-    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    uint64_t v = 0;
-    bool big = false;
-
-    if (!s || !is_digit(*s))
-        return -EINVAL;
-    for (; is_digit(*s); s++) {
-        if (!big)
-            v = v * 10 + (uint64_t)(*s - '0');
-        if (v > UINT32_MAX)
-            big = true;
-    }
-    if (*s == '\0') {
-        /* Only zero may go without a unit. */
-        if (big || v != 0)
-            return -EINVAL;
-        *ms = 0;
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(s, units[i].unit) != 0)
-            continue;
-        if (big || v * units[i].mul > UINT32_MAX)
-            return -ERANGE;
-        *ms = (uint32_t)(v * units[i].mul);
-        return 0;
-    }
-    return -EINVAL;
-}
-
-/* ---- addresses ---- */
-
-static int parse_port(const char *s, uint16_t *port, const char **why)
-{
-    uint32_t v;
-    int r;
-
-    if (!*s) {
-        *why = "missing port";
-        return -EINVAL;
-    }
-    r = parse_uint(s, &v);
-    if (r == -EINVAL) {
-        *why = "bad port (expected a number 1-65535)";
-        return -EINVAL;
-    }
-    if (r < 0 || v == 0 || v > 65535) {
-        *why = "port out of range (1-65535)";
-        return -EINVAL;
-    }
-    *port = (uint16_t)v;
-    return 0;
-}
-
-static int parse_unix(const char *path, unsigned flags, struct cfg_addr *out, const char **why)
-{
-    struct sockaddr_un *un = (struct sockaddr_un *)&out->ss;
-    size_t n = strlen(path);
-
-    if (!(flags & CFG_ADDR_UNIX)) {
-        *why = "unix sockets are not allowed here";
-        return -EINVAL;
-    }
-    if (n == 0) {
-        *why = "missing unix socket path";
-        return -EINVAL;
-    }
-    if (n >= sizeof(un->sun_path)) {
-        *why = "unix socket path too long";
-        return -EINVAL;
-    }
-    un->sun_family = AF_UNIX;
-    memcpy(un->sun_path, path, n + 1);
-    out->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
-    return 0;
-}
-
-static void set_in4(struct cfg_addr *out, const struct in_addr *a, uint16_t port)
-{
-    struct sockaddr_in *in = (struct sockaddr_in *)&out->ss;
-
-    in->sin_family = AF_INET;
-    in->sin_addr = *a;
-    in->sin_port = htons(port);
-    out->len = sizeof(*in);
-}
-
-static void set_in6(struct cfg_addr *out, const struct in6_addr *a, uint16_t port)
-{
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->ss;
-
-    in6->sin6_family = AF_INET6;
-    in6->sin6_addr = *a;
-    in6->sin6_port = htons(port);
-    out->len = sizeof(*in6);
-}
-
-static bool host_syntax_ok(const char *h)
-{
-    bool only_num = true;
-
-    for (const char *c = h; *c; c++) {
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || is_digit(*c) || *c == '-' ||
-              *c == '.' || *c == '_'))
-            return false;
-        if (!is_digit(*c) && *c != '.')
-            only_num = false;
-    }
-    /* "1.2.3" is not a host name; getaddrinfo would take it as inet_aton does. */
-    return !only_num;
-}
-
-static int resolve(const char *host, uint16_t port, struct cfg_addr *out, const char **why)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int r = -EINVAL;
-
-    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
-        *why = "host name does not resolve";
-        return -EINVAL;
-    }
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (ai->ai_family == AF_INET && ai->ai_addrlen >= sizeof(struct sockaddr_in)) {
-            set_in4(out, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, port);
-            r = 0;
-            break;
-        }
-        if (ai->ai_family == AF_INET6 && ai->ai_addrlen >= sizeof(struct sockaddr_in6)) {
-            set_in6(out, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, port);
-            r = 0;
-            break;
-        }
-    }
-    freeaddrinfo(res);
-    if (r < 0)
-        *why = "host name has no IPv4 or IPv6 address";
-    return r;
-}
-
-int cfg_parse_addr(const char *s, unsigned flags, struct cfg_addr *out, const char **why)
-{
-    const char *dummy, *host, *colon;
-    char h[CFG_HOST_MAX + 1];
-    struct in_addr a4;
-    struct in6_addr a6;
-    size_t hlen;
-    uint16_t port;
-
-    if (!why)
-        why = &dummy;
-    memset(out, 0, sizeof(*out));
-    if (strncmp(s, "unix:", 5) == 0)
-        return parse_unix(s + 5, flags, out, why);
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-
-        if (!close) {
-            *why = "missing ']' after IPv6 address";
-            return -EINVAL;
-        }
-        if (close[1] != ':') {
-            *why = close[1] ? "expected ':' after ']'" : "missing port";
-            return -EINVAL;
-        }
-        if (parse_port(close + 2, &port, why) < 0)
-            return -EINVAL;
-        hlen = (size_t)(close - s - 1);
-        if (hlen >= INET6_ADDRSTRLEN) {
-            *why = "bad IPv6 address";
-            return -EINVAL;
-        }
-        memcpy(h, s + 1, hlen);
-        h[hlen] = '\0';
-        if (inet_pton(AF_INET6, h, &a6) != 1) {
-            *why = "bad IPv6 address";
-            return -EINVAL;
-        }
-        set_in6(out, &a6, port);
-        return 0;
-    }
-
-    colon = strrchr(s, ':');
-    if (!colon) {
-        *why = "missing port (expected HOST:PORT)";
-        return -EINVAL;
-    }
-    host = s;
-    hlen = (size_t)(colon - s);
-    if (memchr(host, ':', hlen)) {
-        *why = "IPv6 addresses need brackets ([ADDR]:PORT)";
-        return -EINVAL;
-    }
-    if (parse_port(colon + 1, &port, why) < 0)
-        return -EINVAL;
-    if (hlen == 0 || (hlen == 1 && host[0] == '*')) {
-        if (!(flags & CFG_ADDR_PASSIVE)) {
-            *why = "missing host";
-            return -EINVAL;
-        }
-        a4.s_addr = htonl(INADDR_ANY);
-        set_in4(out, &a4, port);
-        return 0;
-    }
-    if (hlen > CFG_HOST_MAX) {
-        *why = "host name too long";
-        return -EINVAL;
-    }
-    memcpy(h, host, hlen);
-    h[hlen] = '\0';
-    if (inet_pton(AF_INET, h, &a4) == 1) {
-        set_in4(out, &a4, port);
-        return 0;
-    }
-    if (!host_syntax_ok(h)) {
-        *why = "bad address or host name";
-        return -EINVAL;
-    }
-    if (!(flags & CFG_ADDR_RESOLVE)) {
-        *why = "host names are not allowed here (use an IP address)";
-        return -EINVAL;
-    }
-    return resolve(h, port, out, why);
-}
-
-const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len)
-{
-    char ip[INET6_ADDRSTRLEN];
-
-    if (!len)
-        return buf;
-    switch (a->ss.ss_family) {
-    case AF_INET: {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
-
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-        snprintf(buf, len, "%s:%u", ip, ntohs(in->sin_port));
-        break;
-    }
-    case AF_INET6: {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
-
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-        snprintf(buf, len, "[%s]:%u", ip, ntohs(in6->sin6_port));
-        break;
-    }
-    case AF_UNIX: {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)&a->ss;
-
-        snprintf(buf, len, "unix:%.*s", (int)strnlen(un->sun_path, sizeof(un->sun_path)),
-                 un->sun_path);
-        break;
-    }
-    default:
-        snprintf(buf, len, "(none)");
-        break;
-    }
-    return buf;
-}
-
-/* ---- escapes and commands ---- */
-
-static int grow(void *arrp, size_t n, size_t elem);
-
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int cfg_unescape(char *s, const char **why)
-{
-    const char *dummy;
-    char *out = s;
-
-    if (!why)
-        why = &dummy;
-    for (const char *c = s; *c; c++) {
-        int hi, lo;
-
-        if (*c != '\\') {
-            *out++ = *c;
-            continue;
-        }
-        switch (*++c) {
-        case 'r':
-            *out++ = '\r';
-            break;
-        case 'n':
-            *out++ = '\n';
-            break;
-        case 't':
-            *out++ = '\t';
-            break;
-        case '\\':
-            *out++ = '\\';
-            break;
-        case 'x':
-            hi = hex_val(c[1]);
-            lo = hi < 0 ? -1 : hex_val(c[2]);
-            if (lo < 0) {
-                *why = "\\x needs two hex digits";
-                return -EINVAL;
-            }
-            *out++ = (char)(hi << 4 | lo);
-            c += 2;
-            break;
-        case '\0':
-            *why = "'\\' at the end";
-            return -EINVAL;
-        default:
-            *why = "unknown escape (known: \\r \\n \\t \\\\ \\xHH)";
-            return -EINVAL;
-        }
-    }
-    *out = '\0';
-    return (int)(out - s);
-}
-
-void cfg_command_free(struct cfg_command *c)
-{
-    if (c->argv) {
-        for (size_t i = 0; i < c->argc; i++)
-            lb_free(c->argv[i]);
-    }
-    lb_free(c->argv);
-    lb_free(c->text);
-    memset(c, 0, sizeof(*c));
-}
-
-/* The % sequences the checker knows how to substitute. */
-static bool percent_ok(const char *w, const char **why)
-{
-    for (const char *c = w; *c; c++) {
-        if (*c != '%')
-            continue;
-        c++;
-        if (*c != 'b' && *c != 's' && *c != 'a' && *c != '%') {
-            *why = "unknown % sequence (known: %b backend, %s server, %a address, %% a %)";
-            return false;
-        }
-    }
-    return true;
-}
-
-/*
- * Shell-like word splitting with no shell: blanks separate words, '...'
- * keeps everything literally, "..." and a backslash outside quotes escape
- * one character. Nothing is expanded: no variables, globs or redirections.
- */
-int cfg_parse_command(const char *s, struct cfg_command *out, const char **why)
-{
-    size_t len = strlen(s);
-    char *word = lb_malloc(len + 1);
-    const char *c = s;
-    int r = -EINVAL;
-
-    memset(out, 0, sizeof(*out));
-    if (!word)
-        return -ENOMEM;
-    for (;;) {
-        size_t n = 0;
-        char quote = 0;
-
-        while (*c == ' ' || *c == '\t')
-            c++;
-        if (!*c)
-            break;
-        for (; *c && (quote || (*c != ' ' && *c != '\t')); c++) {
-            if (quote == '\'') {
-                if (*c == '\'')
-                    quote = 0;
-                else
-                    word[n++] = *c;
-            } else if (*c == '\\') {
-                if (!c[1]) {
-                    *why = "'\\' at the end";
-                    goto err;
-                }
-                word[n++] = *++c;
-            } else if (quote == '"' && *c == '"') {
-                quote = 0;
-            } else if (!quote && (*c == '\'' || *c == '"')) {
-                quote = *c;
-            } else {
-                word[n++] = *c;
-            }
-        }
-        if (quote) {
-            *why = quote == '"' ? "missing closing '\"'" : "missing closing \"'\"";
-            goto err;
-        }
-        word[n] = '\0';
-        if (!percent_ok(word, why))
-            goto err;
-        r = -ENOMEM;
-        if (grow(&out->argv, out->argc + 1, sizeof(*out->argv)) < 0)
-            goto err;
-        out->argv[out->argc] = lb_strdup(word);
-        if (!out->argv[out->argc])
-            goto err;
-        out->argc++;
-        out->argv[out->argc] = NULL;
-        r = -EINVAL;
-    }
-    if (!out->argc) {
-        *why = "empty command";
-        goto err;
-    }
-    out->text = lb_strdup(s);
-    if (!out->text) {
-        r = -ENOMEM;
-        goto err;
-    }
-    lb_free(word);
-    return 0;
-err:
-    lb_free(word);
-    cfg_command_free(out);
-    return r;
-}
-
 /* ---- growing arrays ---- */
 
 /*
@@ -637,7 +182,7 @@ static int key_u32(struct parser *p, const struct key_def *k, void *obj, const c
 
     if ((k->flags & KEY_AUTO) && strcmp(val, "auto") == 0) {
         v = 0;
-    } else if (parse_uint(val, &v) != 0 || v < k->min || v > k->max) {
+    } else if (cfg_parse_uint(val, &v) != 0 || v < k->min || v > k->max) {
         return perr(p, p->lineno, k->name, "expected %sa number from %u to %u, got '%.64s'",
                     k->flags & KEY_AUTO ? "auto or " : "", k->min, k->max, val);
     }
@@ -803,9 +348,9 @@ static int key_balance(struct parser *p, const struct key_def *k, void *obj, con
     struct cfg_backend *be = obj;
     char *s;
 
-    /* Checked against the registry by validate(), which also needs hash_key. */
+    /* Checked against the algorithms by validate(), which also needs hash_key. */
     if (!*val)
-        return perr(p, p->lineno, k->name, "missing algorithm (known: %s)", lb_registry_names());
+        return perr(p, p->lineno, k->name, "missing algorithm (known: %s)", config_algo_names());
     s = lb_strdup(val);
     if (!s)
         return oom(p, k->name);
@@ -888,16 +433,9 @@ static int key_health_send(struct parser *p, const struct key_def *k, void *obj,
 
 static int key_bool(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
-    static const char *const yes[] = {"yes", "true", "on", "1"};
-    static const char *const no[] = {"no", "false", "off", "0"};
-
-    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-        if (strcmp(val, yes[i]) == 0 || strcmp(val, no[i]) == 0) {
-            *(bool *)field(obj, k) = strcmp(val, yes[i]) == 0;
-            return 0;
-        }
-    }
-    return perr(p, p->lineno, k->name, "expected yes or no, got '%.64s'", val);
+    if (cfg_parse_bool(val, field(obj, k)) < 0)
+        return perr(p, p->lineno, k->name, "expected yes or no, got '%.64s'", val);
+    return 0;
 }
 
 static int key_command(struct parser *p, const struct key_def *k, void *obj, const char *val)
@@ -923,7 +461,7 @@ static int server_opt(struct parser *p, const char *tok, const char *opt, uint32
 
     if (*given)
         return perr(p, p->lineno, "server", "%s given twice", opt);
-    if (parse_uint(tok + n + 1, out) != 0 || *out > max)
+    if (cfg_parse_uint(tok + n + 1, out) != 0 || *out > max)
         return perr(p, p->lineno, "server", "%s: expected a number from 0 to %u, got '%.64s'", opt,
                     max, tok + n + 1);
     *given = true;
@@ -1044,6 +582,33 @@ static const struct key_def keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS <= 64, "parser.seen is a 64-bit mask");
+
+/* ---- algorithms ---- */
+
+#define W CFG_CAP_WEIGHT
+#define H CFG_CAP_HASH_KEY
+
+/* In the order of config_algo_names(). */
+static const struct cfg_algo algos[] = {
+    {"roundrobin", W}, {"weighted", W},   {"leastconn", W},  {"random", W},   {"p2c", W},
+    {"source", H | W}, {"ketama", H | W}, {"maglev", H | W}, {"jump", H | W},
+};
+#undef W
+#undef H
+
+const struct cfg_algo *config_algo_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(algos) / sizeof(algos[0]); i++) {
+        if (strcmp(algos[i].name, name) == 0)
+            return &algos[i];
+    }
+    return NULL;
+}
+
+const char *config_algo_names(void)
+{
+    return "roundrobin weighted leastconn random p2c source ketama maglev jump";
+}
 
 /* ---- sections ---- */
 
@@ -1367,7 +932,7 @@ static int check_health(struct parser *p, size_t i)
     if (be->health_expect_str) {
         uint32_t v;
 
-        if (parse_uint(be->health_expect_str, &v) != 0 || v < 100 || v > 599)
+        if (cfg_parse_uint(be->health_expect_str, &v) != 0 || v < 100 || v > 599)
             return perr(p, bl->health_expect, "health_expect",
                         "expected a number from 100 to 599 (an HTTP status), got '%.64s'",
                         be->health_expect_str);
@@ -1385,11 +950,11 @@ static int check_backend(struct parser *p, size_t i)
     int line, first = 0, r = 0;
     char key[80];
 
-    be->ops = lb_registry_find(be->balance);
-    if (!be->ops)
+    be->algo = config_algo_find(be->balance);
+    if (!be->algo)
         return perr(p, bl->balance ? bl->balance : be->line, "balance",
-                    "unknown algorithm '%.64s' (known: %s)", be->balance, lb_registry_names());
-    if (be->hash_key_set && !(be->ops->caps & LB_CAP_HASH_KEY))
+                    "unknown algorithm '%.64s' (known: %s)", be->balance, config_algo_names());
+    if (be->hash_key_set && !(be->algo->caps & CFG_CAP_HASH_KEY))
         return perr(p, bl->hash_key, "hash_key", "balance = %s does not hash client addresses",
                     be->balance);
     if (check_health(p, i) < 0)
@@ -1485,9 +1050,9 @@ static void addr_norm(const struct cfg_addr *a, bool server, struct cfg_addr *ou
             struct in_addr v4;
 
             memcpy(&v4, &in6->sin6_addr.s6_addr[12], sizeof(v4));
-            set_in4(out, &v4, ntohs(in6->sin6_port));
+            cfg_addr_in4(out, &v4, ntohs(in6->sin6_port));
         } else if (server && IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
-            set_in6(out, &in6addr_loopback, ntohs(in6->sin6_port));
+            cfg_addr_in6(out, &in6addr_loopback, ntohs(in6->sin6_port));
         }
     } else if (a->ss.ss_family == AF_INET && server) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
@@ -1495,7 +1060,7 @@ static void addr_norm(const struct cfg_addr *a, bool server, struct cfg_addr *ou
         if (in->sin_addr.s_addr == htonl(INADDR_ANY)) {
             struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)};
 
-            set_in4(out, &lo, ntohs(in->sin_port));
+            cfg_addr_in4(out, &lo, ntohs(in->sin_port));
         }
     }
 }
@@ -1627,9 +1192,9 @@ int config_local_addrs(struct cfg_addr **out, size_t *n)
         }
         memset(&v[k], 0, sizeof(v[k]));
         if (sa->sa_family == AF_INET)
-            set_in4(&v[k], &((const struct sockaddr_in *)sa)->sin_addr, 0);
+            cfg_addr_in4(&v[k], &((const struct sockaddr_in *)sa)->sin_addr, 0);
         else
-            set_in6(&v[k], &((const struct sockaddr_in6 *)sa)->sin6_addr, 0);
+            cfg_addr_in6(&v[k], &((const struct sockaddr_in6 *)sa)->sin6_addr, 0);
         k++;
     }
     freeifaddrs(ifa);

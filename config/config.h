@@ -9,7 +9,10 @@
  * line of its [header] and the section name as KEY.
  *
  * Nothing here starts threads or opens sockets; the functions are safe to
- * call from unit tests and fuzzers on strings.
+ * call from unit tests and fuzzers on strings. config/ links no runtime
+ * code: the types the runtime takes from lb.ini (enum hash_key, the
+ * algorithms' capabilities) are defined here, and core/ and balancers/
+ * use them. The value syntaxes themselves are in values.h.
  */
 #ifndef LB_CONFIG_H
 #define LB_CONFIG_H
@@ -17,32 +20,41 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/socket.h>
 
-#include "../core/backend.h"
 #include "../core/log.h"
+#include "values.h"
 
 enum io_mode { IO_AUTO = 0, IO_URING, IO_EPOLL };
 enum fwd_mode { FWD_AUTO = 0, FWD_COPY, FWD_SPLICE };
 enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP, HEALTH_SEND_EXPECT };
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG };
 
-/* A socket address as parsed: IPv4, IPv6 or a unix socket path. */
-struct cfg_addr {
-    struct sockaddr_storage ss;
-    socklen_t len;
+/* What a hashing algorithm hashes of the client's address (hash_key =). */
+enum hash_key {
+    HASH_SRC_IP = 0,  /* hash of the client IP address */
+    HASH_SRC_IP_PORT, /* hash of the client IP address and port */
 };
 
 /*
- * A command for on_down / on_up, split into words the way a shell would
- * (blanks separate, quotes group, backslash escapes) but never run by one.
- * %b %s %a %% are kept as written: the checker substitutes them per server.
+ * The balance = algorithms lb.ini knows and what each of them can use, so
+ * that validation refuses an option an algorithm would silently ignore
+ * without linking the algorithms. balancers/registry.c maps the same names
+ * to their code, and its ops carry the same capabilities (LB_CAP_* are
+ * these); test_config checks that the two agree.
  */
-struct cfg_command {
-    char *text;  /* as written, for logs; NULL when not set */
-    char **argv; /* argc words and a NULL */
-    size_t argc;
+#define CFG_CAP_HASH_KEY (1u << 0) /* hashes the client's address (hash_key = ...) */
+#define CFG_CAP_WEIGHT   (1u << 1) /* honours server weights */
+
+struct cfg_algo {
+    const char *name;
+    unsigned caps;
 };
+
+/* The algorithm called <name> in lb.ini; NULL when there is none. */
+const struct cfg_algo *config_algo_find(const char *name);
+
+/* A space-separated list of the known names, for error messages. */
+const char *config_algo_names(void);
 
 struct cfg_server {
     char *name;
@@ -58,7 +70,7 @@ struct cfg_backend {
     char *name;
     int line;                    /* line of the [backend NAME] header */
     char *balance;               /* default "roundrobin" */
-    const struct lb_ops *ops;    /* resolved by validation */
+    const struct cfg_algo *algo; /* resolved by validation: never NULL in a loaded config */
     enum hash_key hash_key;      /* default src_ip */
     bool hash_key_set;           /* given explicitly (rejected for non-hashing algorithms) */
     uint32_t connect_timeout_ms; /* default 2s */
@@ -164,41 +176,5 @@ int config_check_loops(const struct config *cfg, const struct cfg_addr *local, s
  * and its length in <*n>. Returns 0 or -errno.
  */
 int config_local_addrs(struct cfg_addr **out, size_t *n);
-
-/*
- * Durations: an unsigned integer followed by ms, s, m or h ("500ms", "2s");
- * "0" alone is zero. The result must fit in 32 bits of milliseconds.
- * Returns 0, or -EINVAL / -ERANGE.
- */
-int cfg_parse_duration(const char *s, uint32_t *ms);
-
-/* Address forms accepted by cfg_parse_addr(). */
-#define CFG_ADDR_UNIX    (1u << 0) /* "unix:/path" */
-#define CFG_ADDR_RESOLVE (1u << 1) /* host names through getaddrinfo */
-#define CFG_ADDR_PASSIVE (1u << 2) /* for bind: "*" or empty host = any */
-
-/*
- * Parses "a.b.c.d:port", "[v6]:port", "name:port" (with CFG_ADDR_RESOLVE) or
- * "unix:/path" (with CFG_ADDR_UNIX). Returns 0, or -EINVAL with a short
- * reason in <why> (static string).
- */
-int cfg_parse_addr(const char *s, unsigned flags, struct cfg_addr *out, const char **why);
-
-/*
- * Decodes the escapes of health_send / health_expect in place: \r \n \t
- * \\ \xHH (any byte, NUL included). Returns the decoded length, or -EINVAL
- * with a short reason in <why> (static string).
- */
-int cfg_unescape(char *s, const char **why);
-
-/*
- * Splits <s> into <out> (see struct cfg_command) and checks its %
- * sequences. Returns 0, -EINVAL with a reason in <why>, or -ENOMEM.
- */
-int cfg_parse_command(const char *s, struct cfg_command *out, const char **why);
-void cfg_command_free(struct cfg_command *c);
-
-/* Formats <a> as text ("1.2.3.4:80", "[::1]:80", "unix:/p") into <buf>. */
-const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len);
 
 #endif

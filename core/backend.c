@@ -229,11 +229,18 @@ struct fresh {
 static int pool_fill(struct pool *pool, const struct cfg_backend *cb, const struct pool *old,
                      bool reload, struct fresh *fresh, struct backend_diff *d)
 {
+    /* config/ names the algorithms without linking them: validation checked
+     * the name against config_algo_find(), and test_config checks that the
+     * registry knows every name config does. */
+    const struct lb_ops *ops = lb_registry_find(cb->balance);
+
+    if (!ops)
+        return -EINVAL;
     pool->servers = lb_calloc(cb->nservers ? cb->nservers : 1, sizeof(*pool->servers));
     if (!pool->servers)
         return -ENOMEM;
     pool->gone = false;
-    pool->ops = cb->ops;
+    pool->ops = ops;
     pool->connect_timeout_ms = cb->connect_timeout_ms;
     pool->idle_timeout_ms = cb->idle_timeout_ms;
     pool->retries = cb->retries;

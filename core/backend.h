@@ -41,6 +41,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "../config/config.h" /* enum hash_key */
+
 struct lb_ops;
 struct config;
 struct cfg_backend;
@@ -60,11 +62,6 @@ enum srv_admin {
     SRV_ADMIN_NONE = 0,  /* health decides */
     SRV_ADMIN_DRAIN = 1, /* no new connections while it stays so */
     SRV_ADMIN_MAINT = 2, /* disabled: no new connections whatever health says */
-};
-
-enum hash_key {
-    HASH_SRC_IP = 0,  /* hash of the client IP address */
-    HASH_SRC_IP_PORT, /* hash of the client IP address and port */
 };
 
 /*

@@ -58,7 +58,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     if (config_load_string(text, "fuzz.ini", &cfg, err, sizeof(err)) == 0) {
         /* A loaded config must be complete enough for the core to use. */
-        if (!cfg || cfg->nfrontends == 0 || !cfg->backends[0].ops)
+        if (!cfg || cfg->nfrontends == 0 || !cfg->backends[0].algo)
             abort();
     } else if (cfg || !memchr(err, '\0', sizeof(err)) || strchr(err, '\n')) {
         abort();

@@ -1,6 +1,7 @@
 /*
- * test_config.c - unit tests for config/: lb.ini parsing, validation and
- * the duration and address parsers.
+ * test_config.c - unit tests for config/config.c: lb.ini parsing,
+ * validation and the algorithms it knows (the value
+ * parsers of config/values.c are in test_values.c).
  *
  * Almost every test goes through config_load_string(), so no files are
  * needed; error tests check the exact "FILE:LINE: KEY: " prefix.
@@ -149,8 +150,8 @@ static void test_design_example(void **state)
     assert_string_equal(be->name, "app");
     assert_int_equal(be->line, 14);
     assert_string_equal(be->balance, "roundrobin");
-    assert_non_null(be->ops);
-    assert_string_equal(be->ops->name, "roundrobin");
+    assert_non_null(be->algo);
+    assert_string_equal(be->algo->name, "roundrobin");
     assert_int_equal(be->hash_key, HASH_SRC_IP);
     assert_false(be->hash_key_set);
     assert_int_equal(be->connect_timeout_ms, 2000);
@@ -206,7 +207,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->global.tcp_keepalive_intvl_s, 10);
     assert_int_equal(cfg->global.tcp_keepalive_count, 6);
     assert_string_equal(be->balance, "roundrobin");
-    assert_non_null(be->ops);
+    assert_non_null(be->algo);
     assert_int_equal(be->hash_key, HASH_SRC_IP);
     assert_false(be->hash_key_set);
     assert_int_equal(be->connect_timeout_ms, 2000);
@@ -278,77 +279,6 @@ static void test_health_keys(void **state)
     assert_null(be->health_send);
     assert_false(be->on_down_close);
     config_free(cfg);
-}
-
-static void test_command_split(void **state)
-{
-    static const struct {
-        const char *s;
-        int argc;
-        const char *words[4];
-    } ok[] = {
-        {"a", 1, {"a"}},
-        {"  a\tb  ", 2, {"a", "b"}},
-        {"a 'b c' d", 3, {"a", "b c", "d"}},
-        {"a \"b \\\" c\"", 2, {"a", "b \" c"}},
-        {"a 'x\\y'", 2, {"a", "x\\y"}},
-        {"a\\ b", 1, {"a b"}},
-        {"a ''", 2, {"a", ""}},
-        {"x'y'\"z\"", 1, {"xyz"}},
-        {"a;b|c$HOME`d`", 1, {"a;b|c$HOME`d`"}},
-    };
-    static const char *const bad[] = {"", "   ", "a 'b", "a \"b", "a\\", "a %x", "a 50%"};
-    const char *why;
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-        struct cfg_command c;
-
-        why = NULL;
-        assert_int_equal(cfg_parse_command(ok[i].s, &c, &why), 0);
-        assert_int_equal(c.argc, ok[i].argc);
-        for (int j = 0; j < ok[i].argc; j++)
-            assert_string_equal(c.argv[j], ok[i].words[j]);
-        assert_null(c.argv[c.argc]);
-        cfg_command_free(&c);
-        assert_null(c.argv);
-    }
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct cfg_command c;
-
-        why = NULL;
-        if (cfg_parse_command(bad[i], &c, &why) != -EINVAL)
-            print_error("accepted: '%s'\n", bad[i]);
-        assert_non_null(why);
-        assert_null(c.argv);
-    }
-}
-
-static void test_unescape(void **state)
-{
-    char buf[32];
-    const char *why = NULL;
-
-    (void)state;
-    strcpy(buf, "a\\r\\n\\t\\\\\\x41\\x7e");
-    assert_int_equal(cfg_unescape(buf, &why), 7);
-    assert_memory_equal(buf, "a\r\n\t\\A~", 7);
-    strcpy(buf, "\\x00z");
-    assert_int_equal(cfg_unescape(buf, &why), 2);
-    assert_memory_equal(buf, "\0z", 2);
-    strcpy(buf, "plain");
-    assert_int_equal(cfg_unescape(buf, NULL), 5);
-    assert_string_equal(buf, "plain");
-    strcpy(buf, "a\\");
-    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
-    strcpy(buf, "\\q");
-    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
-    assert_non_null(strstr(why, "unknown escape"));
-    strcpy(buf, "\\x4");
-    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
-    strcpy(buf, "\\xg0");
-    assert_int_equal(cfg_unescape(buf, &why), -EINVAL);
-    assert_non_null(strstr(why, "hex"));
 }
 
 static void test_other_values(void **state)
@@ -697,189 +627,6 @@ static void test_err_buffer(void **state)
     config_free(NULL);
 }
 
-/* ---- durations ---- */
-
-static void test_durations(void **state)
-{
-    static const struct {
-        const char *s;
-        int r;
-        uint32_t ms;
-    } cases[] = {
-        {"0", 0, 0},
-        {"0ms", 0, 0},
-        {"0s", 0, 0},
-        {"1ms", 0, 1},
-        {"500ms", 0, 500},
-        {"2s", 0, 2000},
-        {"5m", 0, 300000},
-        {"1h", 0, 3600000},
-        {"1193h", 0, 4294800000u},
-        {"4294967295ms", 0, 4294967295u},
-        {"4294967s", 0, 4294967000u},
-        {"007s", 0, 7000},
-        {"4294967296ms", -ERANGE, 0},
-        {"4294968s", -ERANGE, 0},
-        {"1194h", -ERANGE, 0},
-        {"99999999999999999999999h", -ERANGE, 0},
-        {"", -EINVAL, 0},
-        {"5", -EINVAL, 0},
-        {"1.5s", -EINVAL, 0},
-        {"-1s", -EINVAL, 0},
-        {"+1s", -EINVAL, 0},
-        {"10x", -EINVAL, 0},
-        {"s", -EINVAL, 0},
-        {"ms", -EINVAL, 0},
-        {"1 s", -EINVAL, 0},
-        {" 1s", -EINVAL, 0},
-        {"1s ", -EINVAL, 0},
-        {"1S", -EINVAL, 0},
-        {"1sec", -EINVAL, 0},
-        {"1d", -EINVAL, 0},
-        {"1msms", -EINVAL, 0},
-        {"99999999999999999999999", -EINVAL, 0},
-        {"99999999999999999999999x", -EINVAL, 0},
-    };
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        uint32_t ms = 12345;
-        int r = cfg_parse_duration(cases[i].s, &ms);
-
-        if (r != cases[i].r)
-            print_error("duration '%s': got %d, want %d\n", cases[i].s, r, cases[i].r);
-        assert_int_equal(r, cases[i].r);
-        if (r == 0)
-            assert_int_equal(ms, cases[i].ms);
-        else
-            assert_int_equal(ms, 12345);
-    }
-}
-
-/* ---- addresses ---- */
-
-#define ALL (CFG_ADDR_UNIX | CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE)
-
-static void test_addrs_good(void **state)
-{
-    static const struct {
-        const char *s;
-        unsigned flags;
-        const char *text; /* cfg_addr_str() of the result */
-    } cases[] = {
-        {"127.0.0.1:80", 0, "127.0.0.1:80"},
-        {"10.0.0.255:65535", 0, "10.0.0.255:65535"},
-        {"0.0.0.0:8080", 0, "0.0.0.0:8080"},
-        {"*:8080", CFG_ADDR_PASSIVE, "0.0.0.0:8080"},
-        {":8080", CFG_ADDR_PASSIVE, "0.0.0.0:8080"},
-        {"[::1]:443", 0, "[::1]:443"},
-        {"[::]:1", 0, "[::]:1"},
-        {"[2001:db8::10]:5432", 0, "[2001:db8::10]:5432"},
-        {"[::ffff:1.2.3.4]:80", 0, "[::ffff:1.2.3.4]:80"},
-        {"unix:/run/x.sock", CFG_ADDR_UNIX, "unix:/run/x.sock"},
-        {"unix:rel.sock", CFG_ADDR_UNIX, "unix:rel.sock"},
-        {"127.0.0.1:0080", 0, "127.0.0.1:80"},
-    };
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct cfg_addr a;
-        const char *why = NULL;
-        int r = cfg_parse_addr(cases[i].s, cases[i].flags, &a, &why);
-
-        if (r != 0)
-            print_error("'%s': %s\n", cases[i].s, why);
-        assert_int_equal(r, 0);
-        assert_addr(&a, cases[i].text);
-    }
-}
-
-static void test_addr_localhost(void **state)
-{
-    struct cfg_addr a;
-    const char *why = NULL;
-    char buf[64];
-
-    (void)state;
-    assert_int_equal(cfg_parse_addr("localhost:9000", CFG_ADDR_RESOLVE, &a, &why), 0);
-    cfg_addr_str(&a, buf, sizeof(buf));
-    assert_true(strcmp(buf, "127.0.0.1:9000") == 0 || strcmp(buf, "[::1]:9000") == 0);
-    /* Without CFG_ADDR_RESOLVE a name is refused, not looked up. */
-    assert_int_equal(cfg_parse_addr("localhost:9000", 0, &a, &why), -EINVAL);
-    assert_non_null(strstr(why, "host names"));
-}
-
-static void test_addrs_bad(void **state)
-{
-    static const struct {
-        const char *s;
-        unsigned flags;
-        const char *why; /* a part of the reason */
-    } cases[] = {
-        {"127.0.0.1", ALL, "missing port"},
-        {"127.0.0.1:", ALL, "missing port"},
-        {"[::1]", ALL, "missing port"},
-        {"[::1]:", ALL, "missing port"},
-        {"[::1]80", ALL, "':'"},
-        {"[::1:80", ALL, "']'"},
-        {"::1:80", ALL, "brackets"},
-        {"127.0.0.1:0", ALL, "range"},
-        {"127.0.0.1:65536", ALL, "range"},
-        {"127.0.0.1:99999999999", ALL, "range"},
-        {"127.0.0.1:http", ALL, "bad port"},
-        {"127.0.0.1:-1", ALL, "bad port"},
-        {"127.0.0.1:8 0", ALL, "bad port"},
-        {"[1.2.3.4]:80", ALL, "IPv6"},
-        {"[zz::1]:80", ALL, "IPv6"},
-        {"256.1.1.1:80", ALL, NULL},
-        {"1.2.3:80", ALL, NULL},
-        {"*:80", CFG_ADDR_UNIX | CFG_ADDR_RESOLVE, "missing host"},
-        {":80", 0, "missing host"},
-        {"unix:/x", CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE, "not allowed"},
-        {"unix:", ALL, "missing"},
-        {"garbage", ALL, "missing port"},
-        {"", ALL, "missing port"},
-        {"ho st:80", ALL, "bad"},
-        {"h$st:80", ALL, "bad"},
-        {"no-such-host.invalid:80", ALL, "does not resolve"},
-    };
-    char longpath[200];
-
-    (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct cfg_addr a;
-        const char *why = NULL;
-        int r = cfg_parse_addr(cases[i].s, cases[i].flags, &a, &why);
-
-        if (r != -EINVAL)
-            print_error("'%s' was accepted\n", cases[i].s);
-        assert_int_equal(r, -EINVAL);
-        assert_non_null(why);
-        if (cases[i].why && !strstr(why, cases[i].why))
-            print_error("'%s': reason '%s' lacks '%s'\n", cases[i].s, why, cases[i].why);
-        if (cases[i].why)
-            assert_non_null(strstr(why, cases[i].why));
-    }
-
-    /* sun_path holds 107 characters and the NUL. */
-    memset(longpath, 'p', sizeof(longpath));
-    memcpy(longpath, "unix:/", 6);
-    longpath[5 + sizeof(((struct sockaddr_un *)0)->sun_path) - 1] = '\0';
-    {
-        struct cfg_addr a;
-        const char *why = NULL;
-
-        assert_int_equal(cfg_parse_addr(longpath, CFG_ADDR_UNIX, &a, &why), 0);
-        assert_int_equal(a.len, sizeof(struct sockaddr_un));
-        longpath[5 + sizeof(((struct sockaddr_un *)0)->sun_path) - 1] = 'p';
-        longpath[5 + sizeof(((struct sockaddr_un *)0)->sun_path)] = '\0';
-        assert_int_equal(cfg_parse_addr(longpath, CFG_ADDR_UNIX, &a, &why), -EINVAL);
-        assert_non_null(strstr(why, "too long"));
-        /* <why> may be NULL */
-        assert_int_equal(cfg_parse_addr("x", 0, &a, NULL), -EINVAL);
-    }
-}
-
 /* ---- files ---- */
 
 /* Servers near a bind that are not the bind itself (issue #19). */
@@ -1114,21 +861,60 @@ static void test_operating_keys(void **state)
     config_free(cfg);
 }
 
+/* ---- algorithms ---- */
+
+/* config/ names the algorithms and their capabilities without linking
+ * them; the registry has the code. Both must know the same names, in the
+ * same order, with the same capabilities. */
+static void test_algos_match_registry(void **state)
+{
+    char names[256], *save = NULL;
+    size_t n = 0;
+
+    (void)state;
+    assert_string_equal(config_algo_names(), lb_registry_names());
+    snprintf(names, sizeof(names), "%s", config_algo_names());
+    for (char *w = strtok_r(names, " ", &save); w; w = strtok_r(NULL, " ", &save), n++) {
+        const struct cfg_algo *a = config_algo_find(w);
+        const struct lb_ops *ops = lb_registry_find(w);
+
+        assert_non_null(a);
+        assert_non_null(ops);
+        assert_string_equal(a->name, ops->name);
+        if (a->caps != ops->caps)
+            print_error("%s: config caps %#x, ops caps %#x\n", w, a->caps, ops->caps);
+        assert_int_equal(a->caps, ops->caps);
+    }
+    assert_int_equal(n, 9);
+    assert_null(config_algo_find("roundrobin2"));
+    assert_null(config_algo_find(""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_design_example),    cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_other_values),      cmocka_unit_test(test_multiple_binds),
-        cmocka_unit_test(test_backend_refs),      cmocka_unit_test(test_lexical),
-        cmocka_unit_test(test_localhost_server),  cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_line_too_long),     cmocka_unit_test(test_err_buffer),
-        cmocka_unit_test(test_durations),         cmocka_unit_test(test_addrs_good),
-        cmocka_unit_test(test_addr_localhost),    cmocka_unit_test(test_addrs_bad),
-        cmocka_unit_test(test_load_file),         cmocka_unit_test(test_health_keys),
-        cmocka_unit_test(test_command_split),     cmocka_unit_test(test_unescape),
-        cmocka_unit_test(test_operating_keys),    cmocka_unit_test(test_loops_not),
-        cmocka_unit_test(test_loops_local_addrs), cmocka_unit_test(test_loops_file),
-        cmocka_unit_test(test_keepalive_keys),    cmocka_unit_test(test_load_not_regular),
+        cmocka_unit_test(test_design_example),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_other_values),
+        cmocka_unit_test(test_multiple_binds),
+        cmocka_unit_test(test_backend_refs),
+        cmocka_unit_test(test_lexical),
+        cmocka_unit_test(test_localhost_server),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_line_too_long),
+        cmocka_unit_test(test_err_buffer),
+
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_health_keys),
+
+        cmocka_unit_test(test_operating_keys),
+        cmocka_unit_test(test_loops_not),
+        cmocka_unit_test(test_loops_local_addrs),
+        cmocka_unit_test(test_loops_file),
+        cmocka_unit_test(test_keepalive_keys),
+        cmocka_unit_test(test_load_not_regular),
+        cmocka_unit_test(test_algos_match_registry),
+
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
