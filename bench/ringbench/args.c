@@ -7,11 +7,9 @@
 #include "args.h"
 
 #include <errno.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 const char rb_usage[] =
@@ -122,86 +120,69 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-/* Splits "12.5ms" into a non-negative number and its unit. */
-static int number_unit(const char *s, double *v, const char **unit)
-{
-    char *end;
-
-    if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
-        return -EINVAL;
-    errno = 0;
-    *v = strtod(s, &end);
-    if (end == s || errno || !isfinite(*v) || *v < 0)
-        return -EINVAL;
-    *unit = end;
-    return 0;
-}
+/*
+ * Durations, sizes and rates are numbers with units, parsed exactly by
+ * config/values.c's cfg_parse_scaled(): decimal fractions and exponents
+ * are welcome on a command line ("1.5s", "1e6"), a bare number has the
+ * flag's natural unit.
+ */
+#define NUM (CFG_NUM_FRACTION | CFG_NUM_ROUND)
 
 int rb_parse_duration_ns(const char *s, uint64_t *ns)
 {
-    static const struct {
-        const char *u;
-        double mult;
-    } units[] = {{"", 1e9}, {"s", 1e9},  {"ms", 1e6},  {"us", 1e3},
-                 {"ns", 1}, {"m", 60e9}, {"h", 3600e9}};
-    const char *unit;
-    double v;
+    static const struct cfg_unit units[] = {
+        {"", 1000000000},
+        {"s", 1000000000},
+        {"ms", 1000000},
+        {"us", 1000},
+        {"ns", 1},
+        {"m", 60 * 1000000000ULL},
+        {"h", 3600 * 1000000000ULL},
+        {NULL, 0},
+    };
+    uint64_t v;
+    int r = cfg_parse_scaled(s, units, NUM, &v);
 
-    if (number_unit(s, &v, &unit) < 0)
-        return -EINVAL;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(unit, units[i].u) == 0) {
-            double r = v * units[i].mult;
-
-            if (r > (double)RB_MAX_DUR_NS * 24)
-                return -ERANGE;
-            *ns = (uint64_t)llround(r);
-            return 0;
-        }
-    }
-    return -EINVAL;
+    if (r < 0)
+        return r;
+    if (v > RB_MAX_DUR_NS * 24)
+        return -ERANGE;
+    *ns = v;
+    return 0;
 }
 
 int rb_parse_size(const char *s, uint64_t *bytes)
 {
-    const char *unit;
-    double v, mult;
+    static const struct cfg_unit units[] = {
+        {"", 1}, {"k", 1024}, {"K", 1024}, {"m", 1048576}, {"M", 1048576}, {NULL, 0},
+    };
+    uint64_t v;
+    /* Without CFG_NUM_ROUND: a size must come out a whole number of bytes. */
+    int r = cfg_parse_scaled(s, units, CFG_NUM_FRACTION, &v);
 
-    if (number_unit(s, &v, &unit) < 0)
-        return -EINVAL;
-    if (!*unit)
-        mult = 1;
-    else if (strcasecmp(unit, "k") == 0)
-        mult = 1024;
-    else if (strcasecmp(unit, "m") == 0)
-        mult = 1024 * 1024;
-    else
-        return -EINVAL;
-    v *= mult;
-    if (v != floor(v))
-        return -EINVAL;
-    if (v > (double)UINT32_MAX)
+    if (r < 0)
+        return r;
+    if (v > UINT32_MAX)
         return -ERANGE;
-    *bytes = (uint64_t)v;
+    *bytes = v;
     return 0;
 }
 
 int rb_parse_rate(const char *s, double *rate)
 {
-    const char *unit;
-    double v;
+    /* In requests per 10^9 s, so that a fractional rate stays exact. */
+    static const struct cfg_unit units[] = {
+        {"", 1000000000ULL},        {"k", 1000000000000ULL},    {"K", 1000000000000ULL},
+        {"m", 1000000000000000ULL}, {"M", 1000000000000000ULL}, {NULL, 0},
+    };
+    uint64_t v;
+    int r = cfg_parse_scaled(s, units, NUM, &v);
 
-    if (number_unit(s, &v, &unit) < 0)
-        return -EINVAL;
-    if (strcasecmp(unit, "k") == 0)
-        v *= 1e3;
-    else if (strcasecmp(unit, "m") == 0)
-        v *= 1e6;
-    else if (*unit)
-        return -EINVAL;
-    if (!(v > 0) || v > 1e8)
+    if (r < 0)
+        return r;
+    if (v == 0 || v > 100000000ULL * 1000000000ULL)
         return -ERANGE;
-    *rate = v;
+    *rate = (double)v / 1e9;
     return 0;
 }
 
@@ -259,14 +240,13 @@ static int set_value(const struct flag *f, const char *v, struct rb_opts *o, boo
     }
     case K_U32:
     case K_SIZE: {
-        char *end;
+        uint32_t u32;
 
         if (f->kind == K_SIZE) {
             ret = rb_parse_size(v, &u64);
         } else {
-            errno = 0;
-            u64 = (*v >= '0' && *v <= '9') ? strtoull(v, &end, 10) : 0;
-            ret = (*v < '0' || *v > '9' || *end || errno) ? -EINVAL : 0;
+            ret = cfg_parse_uint(v, &u32);
+            u64 = u32;
         }
         if (ret == -EINVAL)
             return fail(err, errlen, "ringbench %s: %s: '%s' is not %s", cmd, f->name, v,

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../../config/config.h"
+#include "../../config/values.h"
 
 enum rb_cmd {
     RB_CMD_NONE = 0,

@@ -70,6 +70,70 @@ static void test_durations_sizes_rates(void **state)
     assert_int_equal(rb_parse_rate("fast", &r), -EINVAL);
 }
 
+/* What strtod() took before the parsers moved to config/values.c is still
+ * taken, with the same values, and the limits stay where they were. */
+static void test_number_forms(void **state)
+{
+    static const struct {
+        const char *s;
+        uint64_t ns;
+    } durs[] = {
+        {"12.5ms", 12500000},
+        {".5s", 500000000},
+        {"5.", 5000000000ULL},
+        {"1e3ms", 1000000000},
+        {"1E-3", 1000000},
+        {"0", 0},
+        {"1.5ns", 2},
+        {"0.4ns", 0},
+        {"0.25us", 250},
+        {"1h", 3600000000000ULL},
+        {"24h", 86400000000000ULL},
+    };
+    static const struct {
+        const char *s;
+        uint64_t bytes;
+    } sizes[] = {{"64", 64},
+                 {"4K", 4096},
+                 {"1M", 1048576},
+                 {"1.5k", 1536},
+                 {"0.5m", 524288},
+                 {"1e3", 1000},
+                 {"4294967295", 4294967295ULL}};
+    uint64_t v;
+    double r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(durs) / sizeof(durs[0]); i++) {
+        v = 7;
+        assert_int_equal(rb_parse_duration_ns(durs[i].s, &v), 0);
+        assert_int_equal(v, durs[i].ns);
+    }
+    assert_int_equal(rb_parse_duration_ns("25h", &v), -ERANGE);
+    assert_int_equal(rb_parse_duration_ns("1e400s", &v), -ERANGE);
+    assert_int_equal(rb_parse_duration_ns("+1s", &v), -EINVAL);
+    assert_int_equal(rb_parse_duration_ns(" 1s", &v), -EINVAL);
+    assert_int_equal(rb_parse_duration_ns("1MS", &v), -EINVAL);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        v = 7;
+        assert_int_equal(rb_parse_size(sizes[i].s, &v), 0);
+        assert_int_equal(v, sizes[i].bytes);
+    }
+    assert_int_equal(rb_parse_size("4294967296", &v), -ERANGE);
+    assert_int_equal(rb_parse_size("0.3k", &v), -EINVAL);
+    assert_int_equal(rb_parse_size("4kb", &v), -EINVAL);
+    assert_int_equal(rb_parse_rate("1.5m", &r), 0);
+    assert_true(r == 1500000);
+    assert_int_equal(rb_parse_rate("0.5", &r), 0);
+    assert_true(r == 0.5);
+    assert_int_equal(rb_parse_rate("2K", &r), 0);
+    assert_true(r == 2000);
+    assert_int_equal(rb_parse_rate("1e8", &r), 0);
+    assert_true(r == 1e8);
+    assert_int_equal(rb_parse_rate("100.001m", &r), -ERANGE);
+    assert_int_equal(rb_parse_rate("-5", &r), -EINVAL);
+}
+
 static void test_good_lines(void **state)
 {
     struct rb_opts o;
@@ -142,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations_sizes_rates),
+        cmocka_unit_test(test_number_forms),
         cmocka_unit_test(test_good_lines),
         cmocka_unit_test(test_bad_flags),
     };
