@@ -46,12 +46,15 @@ typedef int (*key_parse_fn)(struct parser *p, const struct key_def *k, void *obj
 #define KEY_REPEAT (1u << 0) /* may be given more than once (bind, server) */
 #define KEY_AUTO   (1u << 1) /* numbers: "auto" stores 0 */
 #define KEY_POW2   (1u << 2) /* numbers: a power of two */
+/* [global] only: a running process cannot change it, so a reload keeps
+ * the running value and warns (config_keep_restart_only). */
+#define KEY_RESTART (1u << 3)
 
 struct key_def {
     enum sect_kind sect;
     const char *name;
     key_parse_fn parse;
-    size_t off; /* field in the section's struct */
+    size_t off, size; /* field in the section's struct; size 0 when there is none */
     uint32_t min, max;
     const char *const *words; /* keyword values, indexed by their enum value */
     unsigned flags;
@@ -532,43 +535,53 @@ static const char *const health_words[] = {"none", "tcp", "http", "send_expect",
 static const char *const hash_words[] = {"src_ip", "src_ip_port", NULL};
 static const char *const log_words[] = {"stderr", "syslog", NULL};
 
-#define G(f) offsetof(struct cfg_global, f)
-#define B(f) offsetof(struct cfg_backend, f)
+/* A field of the section's struct: its offset and size. */
+#define G(f)    offsetof(struct cfg_global, f), sizeof(((struct cfg_global *)0)->f)
+#define B(f)    offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
+#define NOFIELD 0, 0 /* the parser knows where its value goes */
+#define R       KEY_RESTART
 
+/*
+ * Every key lb.ini knows. A [global] key is either restart-only (R) or
+ * applied by a reload (core/reload.c settings_apply); test_config fails
+ * until a new one is put on one side or the other.
+ */
 static const struct key_def keys[] = {
-    {SECT_GLOBAL, "workers", key_u32, G(workers), 1, 1024, NULL, KEY_AUTO},
-    {SECT_GLOBAL, "io", key_word, G(io), 0, 0, io_words, 0},
+    {SECT_GLOBAL, "workers", key_u32, G(workers), 1, 1024, NULL, KEY_AUTO | R},
+    {SECT_GLOBAL, "io", key_word, G(io), 0, 0, io_words, R},
     {SECT_GLOBAL, "forward", key_word, G(forward), 0, 0, fwd_words, 0},
     {SECT_GLOBAL, "max_conns", key_u32, G(max_conns), 1, 10000000, NULL, 0},
-    {SECT_GLOBAL, "buffers", key_u32, G(buffers), 16, 32768, NULL, KEY_POW2},
-    {SECT_GLOBAL, "pin_workers", key_bool, G(pin_workers), 0, 0, NULL, 0},
-    {SECT_GLOBAL, "log_level", key_log_level, 0, 0, 0, NULL, 0},
-    {SECT_GLOBAL, "admin", key_admin, 0, 0, 0, NULL, 0},
+    {SECT_GLOBAL, "buffers", key_u32, G(buffers), 16, 32768, NULL, KEY_POW2 | R},
+    {SECT_GLOBAL, "pin_workers", key_bool, G(pin_workers), 0, 0, NULL, R},
+    {SECT_GLOBAL, "log_level", key_log_level, G(log_level), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "admin", key_admin, G(admin), 0, 0, NULL, R},
     {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
     {SECT_GLOBAL, "log_connections", key_bool, G(log_connections), 0, 0, NULL, 0},
-    {SECT_GLOBAL, "log", key_word, G(log_to), 0, 0, log_words, 0},
-    {SECT_GLOBAL, "user", key_account, G(user), 0, 0, NULL, 0},
-    {SECT_GLOBAL, "group", key_account, G(group), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "log", key_word, G(log_to), 0, 0, log_words, R},
+    {SECT_GLOBAL, "user", key_account, G(user), 0, 0, NULL, R},
+    {SECT_GLOBAL, "group", key_account, G(group), 0, 0, NULL, R},
     /* The kernel's limits: TCP_KEEPIDLE and TCP_KEEPINTVL 1..32767 s,
-     * TCP_KEEPCNT 1..127. */
-    {SECT_GLOBAL, "tcp_keepalive", key_bool, G(tcp_keepalive), 0, 0, NULL, 0},
-    {SECT_GLOBAL, "tcp_keepalive_idle", key_seconds, G(tcp_keepalive_idle_s), 1, 32767, NULL, 0},
+     * TCP_KEEPCNT 1..127. Restart-only: listeners hand their keepalive to
+     * the clients they accept, and a kept listener keeps what it was given
+     * at start-up, so client and server sides could disagree. */
+    {SECT_GLOBAL, "tcp_keepalive", key_bool, G(tcp_keepalive), 0, 0, NULL, R},
+    {SECT_GLOBAL, "tcp_keepalive_idle", key_seconds, G(tcp_keepalive_idle_s), 1, 32767, NULL, R},
     {SECT_GLOBAL, "tcp_keepalive_interval", key_seconds, G(tcp_keepalive_intvl_s), 1, 32767, NULL,
-     0},
-    {SECT_GLOBAL, "tcp_keepalive_count", key_u32, G(tcp_keepalive_count), 1, 127, NULL, 0},
+     R},
+    {SECT_GLOBAL, "tcp_keepalive_count", key_u32, G(tcp_keepalive_count), 1, 127, NULL, R},
 
-    {SECT_FRONTEND, "bind", key_bind, 0, 0, 0, NULL, KEY_REPEAT},
-    {SECT_FRONTEND, "backend", key_fe_backend, 0, 0, 0, NULL, 0},
+    {SECT_FRONTEND, "bind", key_bind, NOFIELD, 0, 0, NULL, KEY_REPEAT},
+    {SECT_FRONTEND, "backend", key_fe_backend, NOFIELD, 0, 0, NULL, 0},
 
-    {SECT_BACKEND, "balance", key_balance, 0, 0, 0, NULL, 0},
+    {SECT_BACKEND, "balance", key_balance, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "hash_key", key_hash_key, B(hash_key), 0, 0, hash_words, 0},
     {SECT_BACKEND, "connect_timeout", key_duration, B(connect_timeout_ms), 1, 0, NULL, 0},
     {SECT_BACKEND, "idle_timeout", key_duration, B(idle_timeout_ms), 0, 0, NULL, 0},
     {SECT_BACKEND, "retries", key_u32, B(retries), 0, 16, NULL, 0},
     {SECT_BACKEND, "health", key_word, B(health), 0, 0, health_words, 0},
-    {SECT_BACKEND, "health_path", key_health_path, 0, 0, 0, NULL, 0},
-    {SECT_BACKEND, "health_expect", key_health_expect, 0, 0, 0, NULL, 0},
-    {SECT_BACKEND, "health_send", key_health_send, 0, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_path", key_health_path, NOFIELD, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_expect", key_health_expect, NOFIELD, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_send", key_health_send, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "health_interval", key_duration, B(health_interval_ms), 1, 0, NULL, 0},
     {SECT_BACKEND, "health_timeout", key_duration, B(health_timeout_ms), 1, 0, NULL, 0},
     {SECT_BACKEND, "rise", key_u32, B(rise), 1, 100, NULL, 0},
@@ -577,8 +590,9 @@ static const struct key_def keys[] = {
     {SECT_BACKEND, "on_down", key_command, B(on_down), 0, 0, NULL, 0},
     {SECT_BACKEND, "on_up", key_command, B(on_up), 0, 0, NULL, 0},
     {SECT_BACKEND, "on_down_close", key_bool, B(on_down_close), 0, 0, NULL, 0},
-    {SECT_BACKEND, "server", key_server, 0, 0, 0, NULL, KEY_REPEAT},
+    {SECT_BACKEND, "server", key_server, NOFIELD, 0, 0, NULL, KEY_REPEAT},
 };
+#undef R
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(NKEYS <= 64, "parser.seen is a 64-bit mask");
@@ -608,6 +622,90 @@ const struct cfg_algo *config_algo_find(const char *name)
 const char *config_algo_names(void)
 {
     return "roundrobin weighted leastconn random p2c source ketama maglev jump";
+}
+
+/* ---- restart-only keys ---- */
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/*
+ * Whether the restart-only key <k> has the same value in <a> and <b>. The
+ * parser that fills a field decides its type: strings and the admin
+ * address (with has_admin) are compared as such, every other field is a
+ * scalar (number, enum, bool) compared as bytes. A restart-only key whose
+ * field is neither needs its case here; test_restart_only_kept fails until
+ * it has one (the same file loaded twice would differ).
+ */
+static bool global_same(const struct key_def *k, const struct cfg_global *a,
+                        const struct cfg_global *b)
+{
+    const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
+
+    if (k->parse == key_account)
+        return str_eq(*(char *const *)x, *(char *const *)y);
+    if (k->parse == key_admin)
+        return a->has_admin == b->has_admin &&
+               (!a->has_admin || (a->admin.len == b->admin.len &&
+                                  memcmp(&a->admin.ss, &b->admin.ss, a->admin.len) == 0));
+    return memcmp(x, y, k->size) == 0;
+}
+
+/* Gives <g> the value of the restart-only key <k> in <o>. Returns 0 or -ENOMEM. */
+static int global_keep(const struct key_def *k, struct cfg_global *g, const struct cfg_global *o)
+{
+    char *x = (char *)g + k->off;
+    const char *y = (const char *)o + k->off;
+
+    if (k->parse == key_account) {
+        const char *src = *(char *const *)y;
+        char *copy = src ? lb_strdup(src) : NULL;
+
+        if (src && !copy)
+            return -ENOMEM;
+        lb_free(*(char **)x);
+        *(char **)x = copy;
+        return 0;
+    }
+    if (k->parse == key_admin) {
+        g->has_admin = o->has_admin;
+        g->admin = o->admin;
+        return 0;
+    }
+    memcpy(x, y, k->size);
+    return 0;
+}
+
+int config_keep_restart_only(const struct config *old, struct config *cfg,
+                             void (*changed)(const char *key, void *arg), void *arg)
+{
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct key_def *k = &keys[i];
+
+        if (k->sect != SECT_GLOBAL || !(k->flags & KEY_RESTART) ||
+            global_same(k, &cfg->global, &old->global))
+            continue;
+        if (changed)
+            changed(k->name, arg);
+        if (global_keep(k, &cfg->global, &old->global) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+const char *config_global_key(size_t i, bool *restart_only)
+{
+    size_t n = 0;
+
+    for (size_t j = 0; j < NKEYS; j++) {
+        if (keys[j].sect != SECT_GLOBAL || n++ != i)
+            continue;
+        *restart_only = keys[j].flags & KEY_RESTART;
+        return keys[j].name;
+    }
+    return NULL;
 }
 
 /* ---- sections ---- */

@@ -177,4 +177,23 @@ int config_check_loops(const struct config *cfg, const struct cfg_addr *local, s
  */
 int config_local_addrs(struct cfg_addr **out, size_t *n);
 
+/*
+ * Restart-only keys: the [global] keys that a running process cannot change
+ * (worker count, io backend, admin address, ...), marked so in config.c's
+ * key table. For each of them whose value differs between <old> and <cfg>,
+ * calls <changed>(<key>, <arg>) and then gives <cfg> the value of <old>,
+ * so that what <cfg> holds is what runs. Keys come in table order. Pure:
+ * it logs nothing and writes only <cfg> (main thread, on SIGHUP). Returns 0
+ * or -ENOMEM (then <cfg> is to be freed, not used).
+ */
+int config_keep_restart_only(const struct config *old, struct config *cfg,
+                             void (*changed)(const char *key, void *arg), void *arg);
+
+/*
+ * The name of the <i>th [global] key of the key table, and in
+ * <*restart_only> whether config_keep_restart_only() keeps it; NULL past
+ * the last one. For tests.
+ */
+const char *config_global_key(size_t i, bool *restart_only);
+
 #endif

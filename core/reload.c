@@ -10,7 +10,6 @@
 
 #include "../config/config.h"
 #include "../health/health.h"
-#include "alloc.h"
 #include "backend.h"
 #include "log.h"
 #include "net.h"
@@ -18,80 +17,14 @@
 #include "runtime.h"
 #include "worker.h"
 
-static bool str_eq(const char *a, const char *b)
+/* The <changed> of config_keep_restart_only(): which keys those are is
+ * marked in config.c's key table, so none is listed here. */
+static void restart_only(const char *key, void *arg)
 {
-    return a == b || (a && b && strcmp(a, b) == 0);
-}
-
-/* Replaces the string <*dst> of the new config by a copy of the running
- * value <src>. Returns 0 or -1 (out of memory). */
-static int keep_str(char **dst, const char *src)
-{
-    char *copy = src ? lb_strdup(src) : NULL;
-
-    if (src && !copy)
-        return -1;
-    lb_free(*dst);
-    *dst = copy;
-    return 0;
-}
-
-static void restart_only(const char *key)
-{
+    (void)arg;
     log_warn("reload: %s changed; it takes effect only after a restart (keeping the running value)",
              key);
 }
-
-/* In keep_restart_only: a scalar <field> of g (<key> in lb.ini) keeps o's value. */
-#define KEEP_SCALAR(field, key)                                                                    \
-    do {                                                                                           \
-        if (g->field != o->field) {                                                                \
-            restart_only(key);                                                                     \
-            g->field = o->field;                                                                   \
-        }                                                                                          \
-    } while (0)
-
-/*
- * Gives the settings a running process cannot change their running values
- * in <cfg>, so that what it holds is what runs. Returns 0 or -1.
- */
-static int keep_restart_only(const struct config *old, struct config *cfg)
-{
-    struct cfg_global *g = &cfg->global;
-    const struct cfg_global *o = &old->global;
-
-    KEEP_SCALAR(workers, "workers");
-    KEEP_SCALAR(pin_workers, "pin_workers");
-    KEEP_SCALAR(buffers, "buffers");
-    KEEP_SCALAR(io, "io");
-    KEEP_SCALAR(log_to, "log");
-    /* Listeners hand their keepalive to the clients they accept, and a
-     * kept listener keeps what it was given at start-up: restart-only, so
-     * that client and server sides never disagree. */
-    KEEP_SCALAR(tcp_keepalive, "tcp_keepalive");
-    KEEP_SCALAR(tcp_keepalive_idle_s, "tcp_keepalive_idle");
-    KEEP_SCALAR(tcp_keepalive_intvl_s, "tcp_keepalive_interval");
-    KEEP_SCALAR(tcp_keepalive_count, "tcp_keepalive_count");
-    if (g->has_admin != o->has_admin ||
-        (g->has_admin &&
-         (g->admin.len != o->admin.len || memcmp(&g->admin.ss, &o->admin.ss, g->admin.len) != 0))) {
-        restart_only("admin");
-        g->has_admin = o->has_admin;
-        g->admin = o->admin;
-    }
-    if (!str_eq(g->user, o->user)) {
-        restart_only("user");
-        if (keep_str(&g->user, o->user) < 0)
-            return -1;
-    }
-    if (!str_eq(g->group, o->group)) {
-        restart_only("group");
-        if (keep_str(&g->group, o->group) < 0)
-            return -1;
-    }
-    return 0;
-}
-#undef KEEP_SCALAR
 
 /* Publishes the settings a connection reads when it starts. */
 static void settings_apply(const struct config *cfg)
@@ -130,7 +63,7 @@ int reload_config(const char *path, struct worker *ws, uint32_t n)
     log_info("SIGHUP: reloading %s", path);
     if (config_load_file(path, &cfg, err, sizeof(err)) != 0)
         return reject(NULL, err);
-    if (keep_restart_only(old, cfg) < 0)
+    if (config_keep_restart_only(old, cfg, restart_only, NULL) < 0)
         return reject(cfg, "out of memory");
     /* Binds first: a port in use or a path that cannot be created is the
      * likeliest failure, and it must leave everything as it was. */

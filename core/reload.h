@@ -16,11 +16,11 @@ struct worker;
  * backend table (the point of no return), then hand the workers their
  * listeners and the checker its servers, and only then free the old config.
  *
- * Settings that cannot change in a running process (workers, pin_workers,
- * buffers, io, admin, user, group, log, tcp_keepalive*) keep their running
- * values, with a warning. A file that is not a regular file (a FIFO) is
- * rejected without being read, so the main thread never blocks here.
- * Returns 0, or -1 when the new config was rejected (its error is logged).
+ * Settings that cannot change in a running process (the keys config.c's
+ * key table marks restart-only: workers, io, admin, user, tcp_keepalive...)
+ * keep their running values, with a warning naming each. A file that is not a regular file (a FIFO)
+ * is rejected without being read, so the main thread never blocks here. Returns 0, or -1 when the
+ * new config was rejected (its error is logged).
  */
 int reload_config(const char *path, struct worker *ws, uint32_t n);
 

@@ -1,6 +1,6 @@
 /*
  * test_config.c - unit tests for config/config.c: lb.ini parsing,
- * validation and the algorithms it knows (the value
+ * validation, the algorithms it knows and the restart-only keys (the value
  * parsers of config/values.c are in test_values.c).
  *
  * Almost every test goes through config_load_string(), so no files are
@@ -890,6 +890,181 @@ static void test_algos_match_registry(void **state)
     assert_null(config_algo_find(""));
 }
 
+/* ---- restart-only keys ---- */
+
+/* The [global] keys a reload applies (core/reload.c settings_apply). */
+static const char *const reloadable[] = {"forward", "max_conns", "log_level", "shutdown_grace",
+                                         "log_connections"};
+
+static bool is_reloadable(const char *key)
+{
+    for (size_t i = 0; i < sizeof(reloadable) / sizeof(reloadable[0]); i++) {
+        if (strcmp(key, reloadable[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+struct seen {
+    char keys[32][32];
+    size_t n;
+};
+
+static void record(const char *key, void *arg)
+{
+    struct seen *s = arg;
+
+    assert_true(s->n < 32);
+    snprintf(s->keys[s->n++], sizeof(s->keys[0]), "%s", key);
+}
+
+static size_t count(const struct seen *s, const char *key)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->n; i++)
+        n += strcmp(s->keys[i], key) == 0;
+    return n;
+}
+
+/* Every [global] key is restart-only or applied by a reload: a new key
+ * fails here until someone decides which. */
+static void test_global_keys_decided(void **state)
+{
+    bool restart;
+    size_t n = 0;
+
+    (void)state;
+    for (const char *k; (k = config_global_key(n, &restart)); n++) {
+        if (restart == is_reloadable(k))
+            print_error("[global] %s: restart-only %d, in the reloadable list %d\n", k, restart,
+                        is_reloadable(k));
+        assert_true(restart != is_reloadable(k));
+    }
+    assert_int_equal(n, 17);
+}
+
+/* Old and new differ in every [global] key. */
+static const char old_global[] = "[global]\n"
+                                 "workers = 2\n"
+                                 "io = uring\n"
+                                 "forward = copy\n"
+                                 "max_conns = 1000\n"
+                                 "buffers = 512\n"
+                                 "pin_workers = yes\n"
+                                 "log_level = info\n"
+                                 "admin = 127.0.0.1:9100\n"
+                                 "shutdown_grace = 30s\n"
+                                 "log_connections = no\n"
+                                 "log = stderr\n"
+                                 "user = alice\n"
+                                 "group = staff\n"
+                                 "tcp_keepalive = yes\n"
+                                 "tcp_keepalive_idle = 60s\n"
+                                 "tcp_keepalive_interval = 10s\n"
+                                 "tcp_keepalive_count = 6\n" MIN_INI;
+static const char new_global[] = "[global]\n"
+                                 "workers = 3\n"
+                                 "io = epoll\n"
+                                 "forward = splice\n"
+                                 "max_conns = 2000\n"
+                                 "buffers = 1024\n"
+                                 "pin_workers = no\n"
+                                 "log_level = debug\n"
+                                 "admin = [::1]:9200\n"
+                                 "shutdown_grace = 5s\n"
+                                 "log_connections = yes\n"
+                                 "log = syslog\n"
+                                 "user = bob\n"
+                                 "tcp_keepalive = no\n"
+                                 "tcp_keepalive_idle = 30s\n"
+                                 "tcp_keepalive_interval = 5s\n"
+                                 "tcp_keepalive_count = 3\n" MIN_INI;
+
+/* What a reload does with restart-only keys (core/reload.c calls this on
+ * the running config and the new one): every key the table marks
+ * restart-only is named once and keeps its running value; the others take
+ * the new one. */
+static void test_restart_only_kept(void **state)
+{
+    struct config *old = load_ok(old_global), *cfg = load_ok(new_global);
+    const struct cfg_global *g = &cfg->global;
+    struct seen seen = {0};
+    size_t nrestart = 0;
+    bool restart;
+
+    (void)state;
+    assert_int_equal(config_keep_restart_only(old, cfg, record, &seen), 0);
+    for (size_t i = 0; config_global_key(i, &restart); i++) {
+        const char *k = config_global_key(i, &restart);
+
+        if (count(&seen, k) != (restart ? 1u : 0u))
+            print_error("%s: named %zu times\n", k, count(&seen, k));
+        assert_int_equal(count(&seen, k), restart ? 1 : 0);
+        nrestart += restart;
+    }
+    assert_int_equal(seen.n, nrestart);
+
+    /* Kept: the running values. */
+    assert_int_equal(g->workers, 2);
+    assert_int_equal(g->io, IO_URING);
+    assert_int_equal(g->buffers, 512);
+    assert_true(g->pin_workers);
+    assert_true(g->has_admin);
+    assert_addr(&g->admin, "127.0.0.1:9100");
+    assert_int_equal(g->log_to, LOG_TO_STDERR);
+    assert_string_equal(g->user, "alice");
+    assert_string_equal(g->group, "staff");
+    assert_true(g->tcp_keepalive);
+    assert_int_equal(g->tcp_keepalive_idle_s, 60);
+    assert_int_equal(g->tcp_keepalive_intvl_s, 10);
+    assert_int_equal(g->tcp_keepalive_count, 6);
+    /* Applied: the new values. */
+    assert_int_equal(g->forward, FWD_SPLICE);
+    assert_int_equal(g->max_conns, 2000);
+    assert_int_equal(g->log_level, LOG_DEBUG);
+    assert_int_equal(g->shutdown_grace_ms, 5000);
+    assert_true(g->log_connections);
+
+    /* Now nothing differs: a second pass, and a reload of the same file,
+     * name nothing. */
+    seen.n = 0;
+    assert_int_equal(config_keep_restart_only(old, cfg, record, &seen), 0);
+    assert_int_equal(seen.n, 0);
+    config_free(cfg);
+    cfg = load_ok(old_global);
+    assert_int_equal(config_keep_restart_only(old, cfg, record, &seen), 0);
+    assert_int_equal(seen.n, 0);
+    config_free(cfg);
+
+    /* admin turned off, user and group dropped: still the running ones. */
+    cfg = load_ok("[global]\nworkers = 2\nio = uring\nbuffers = 512\nadmin =\n" MIN_INI);
+    assert_int_equal(config_keep_restart_only(old, cfg, record, &seen), 0);
+    assert_int_equal(count(&seen, "admin"), 1);
+    assert_int_equal(count(&seen, "user"), 1);
+    assert_int_equal(count(&seen, "group"), 1);
+    assert_int_equal(count(&seen, "workers"), 0);
+    assert_true(cfg->global.has_admin);
+    assert_addr(&cfg->global.admin, "127.0.0.1:9100");
+    assert_string_equal(cfg->global.user, "alice");
+    assert_string_equal(cfg->global.group, "staff");
+    config_free(cfg);
+
+    /* And the other way: a running process without admin or user keeps
+     * none, whatever the new file says. */
+    seen.n = 0;
+    cfg = load_ok(old_global);
+    config_free(old);
+    old = load_ok("[global]\nadmin =\n" MIN_INI);
+    assert_int_equal(config_keep_restart_only(old, cfg, NULL, NULL), 0);
+    assert_false(cfg->global.has_admin);
+    assert_null(cfg->global.user);
+    assert_null(cfg->global.group);
+    assert_int_equal(cfg->global.workers, 0);
+    config_free(cfg);
+    config_free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -914,7 +1089,8 @@ int main(void)
         cmocka_unit_test(test_keepalive_keys),
         cmocka_unit_test(test_load_not_regular),
         cmocka_unit_test(test_algos_match_registry),
-
+        cmocka_unit_test(test_global_keys_decided),
+        cmocka_unit_test(test_restart_only_kept),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
