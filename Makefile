@@ -32,7 +32,7 @@ else
 SAN_asan  := address,undefined
 SAN_ubsan := undefined
 SAN_tsan  := thread
-CFLAGS   += -DLB_ALLOC_LIBC -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS   += -fno-omit-frame-pointer -fno-sanitize-recover=all
 CFLAGS   += -fsanitize=$(or $(SAN_$(SAN)),$(SAN))
 LDFLAGS  += -fsanitize=$(or $(SAN_$(SAN)),$(SAN))
 endif
@@ -127,7 +127,7 @@ FUZZ_SRCS_admin := core/admin_parse.c
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c
 	@mkdir -p build-fuzz/corpus-$*
-	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DLB_ALLOC_LIBC -fno-omit-frame-pointer \
+	clang -g -O1 -std=gnu11 -D_GNU_SOURCE -fno-omit-frame-pointer \
 	    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    $(filter-out -Wduplicated-cond,$(WARN)) \
 	    -o build-fuzz/fuzz_$* $< $(FUZZ_SRCS_$*)

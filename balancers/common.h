@@ -167,7 +167,6 @@ struct lb__slots *lb__slots_new(uint32_t len);
 struct lb__slots *lb__build_blocks(const struct lb__base *b, const uint32_t *w, uint64_t min_len);
 
 /* The smooth weighted round robin sequence of nginx over <w>. */
-struct lb__tab *lb__build_smooth(const struct lb__base *b, const uint32_t *w);
 
 /* A Vose alias table over <w>. */
 struct lb__tab *lb__build_alias(const struct lb__base *b, const uint32_t *w);
@@ -256,29 +255,11 @@ static inline struct server *lb__pick(struct pool *pool, const struct lb_pick_ct
 }
 
 /*
- * Defines <sym>, the exported ops of the algorithm <name_>: init builds the
- * table with <build> (NULL: the algorithm has none), pick chooses among the
- * primaries with <choose> and spreads the backups by <spread>, and the
- * table rebuild on weight changes and destroy are the common ones. Each
- * algorithm file ends with one of these, so its file holds only what
- * differs: its table and its choice.
+ * An algorithm file ends with its `const struct lb_ops`, spelled out (so
+ * that grep finds it): init is lb__init() with the file's table builder
+ * (NULL: none), pick is lb__pick() with its choice among the primaries and
+ * how backups are spread, and server_state/destroy are the common ones.
+ * The file holds only what differs: its table and its choice.
  */
-#define LB__DEFINE_OPS(sym, name_, caps_, build, choose, spread)                                   \
-    static int sym##_init(struct pool *pool)                                                       \
-    {                                                                                              \
-        return lb__init(pool, build);                                                              \
-    }                                                                                              \
-    static struct server *sym##_pick(struct pool *pool, const struct lb_pick_ctx *ctx)             \
-    {                                                                                              \
-        return lb__pick(pool, ctx, choose, spread);                                                \
-    }                                                                                              \
-    const struct lb_ops sym = {                                                                    \
-        .name = name_,                                                                             \
-        .caps = caps_,                                                                             \
-        .init = sym##_init,                                                                        \
-        .pick = sym##_pick,                                                                        \
-        .server_state = lb__server_state,                                                          \
-        .destroy = lb__destroy,                                                                    \
-    }
 
 #endif

@@ -56,5 +56,21 @@ static struct server *jump_choose(const struct lb__base *b, const struct lb_pick
     return lb__scan(b, LB__PRIMARY, first, ctx->avoid);
 }
 
-LB__DEFINE_OPS(lb_jump_ops, "jump", LB_CAP_HASH_KEY | LB_CAP_WEIGHT, jump_build, jump_choose,
-               LB__SPREAD_KEY);
+static int jump_init(struct pool *pool)
+{
+    return lb__init(pool, jump_build);
+}
+
+static struct server *jump_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, jump_choose, LB__SPREAD_KEY);
+}
+
+const struct lb_ops lb_jump_ops = {
+    .name = "jump",
+    .caps = LB_CAP_HASH_KEY | LB_CAP_WEIGHT,
+    .init = jump_init,
+    .pick = jump_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

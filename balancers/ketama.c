@@ -148,5 +148,21 @@ static struct server *kt_choose(const struct lb__base *b, const struct lb_pick_c
     return lb__walk(b, r->slot, r->hdr.len, p, ctx->avoid);
 }
 
-LB__DEFINE_OPS(lb_ketama_ops, "ketama", LB_CAP_HASH_KEY | LB_CAP_WEIGHT, kt_build, kt_choose,
-               LB__SPREAD_KEY);
+static int ketama_init(struct pool *pool)
+{
+    return lb__init(pool, kt_build);
+}
+
+static struct server *ketama_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, kt_choose, LB__SPREAD_KEY);
+}
+
+const struct lb_ops lb_ketama_ops = {
+    .name = "ketama",
+    .caps = LB_CAP_HASH_KEY | LB_CAP_WEIGHT,
+    .init = ketama_init,
+    .pick = ketama_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

@@ -38,4 +38,21 @@ static struct server *lc_choose(const struct lb__base *b, const struct lb_pick_c
     return best;
 }
 
-LB__DEFINE_OPS(lb_leastconn_ops, "leastconn", LB_CAP_WEIGHT, NULL, lc_choose, LB__SPREAD_CURSOR);
+static int leastconn_init(struct pool *pool)
+{
+    return lb__init(pool, NULL);
+}
+
+static struct server *leastconn_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, lc_choose, LB__SPREAD_CURSOR);
+}
+
+const struct lb_ops lb_leastconn_ops = {
+    .name = "leastconn",
+    .caps = LB_CAP_WEIGHT,
+    .init = leastconn_init,
+    .pick = leastconn_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

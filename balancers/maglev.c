@@ -99,5 +99,21 @@ out:
     return t ? &t->hdr : NULL;
 }
 
-LB__DEFINE_OPS(lb_maglev_ops, "maglev", LB_CAP_HASH_KEY | LB_CAP_WEIGHT, mg_build, lb__choose_key,
-               LB__SPREAD_KEY);
+static int maglev_init(struct pool *pool)
+{
+    return lb__init(pool, mg_build);
+}
+
+static struct server *maglev_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, lb__choose_key, LB__SPREAD_KEY);
+}
+
+const struct lb_ops lb_maglev_ops = {
+    .name = "maglev",
+    .caps = LB_CAP_HASH_KEY | LB_CAP_WEIGHT,
+    .init = maglev_init,
+    .pick = maglev_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

@@ -23,4 +23,21 @@ static struct server *p2c_choose(const struct lb__base *b, const struct lb_pick_
     return x;
 }
 
-LB__DEFINE_OPS(lb_p2c_ops, "p2c", LB_CAP_WEIGHT, lb__build_alias, p2c_choose, LB__SPREAD_RANDOM);
+static int p2c_init(struct pool *pool)
+{
+    return lb__init(pool, lb__build_alias);
+}
+
+static struct server *p2c_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, p2c_choose, LB__SPREAD_RANDOM);
+}
+
+const struct lb_ops lb_p2c_ops = {
+    .name = "p2c",
+    .caps = LB_CAP_WEIGHT,
+    .init = p2c_init,
+    .pick = p2c_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

@@ -15,5 +15,21 @@ static struct server *rnd_choose(const struct lb__base *b, const struct lb_pick_
     return s ? s : lb__scan(b, LB__PRIMARY, lb__rand(ctx->rng) >> 32, ctx->avoid);
 }
 
-LB__DEFINE_OPS(lb_random_ops, "random", LB_CAP_WEIGHT, lb__build_alias, rnd_choose,
-               LB__SPREAD_RANDOM);
+static int random_init(struct pool *pool)
+{
+    return lb__init(pool, lb__build_alias);
+}
+
+static struct server *random_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, rnd_choose, LB__SPREAD_RANDOM);
+}
+
+const struct lb_ops lb_random_ops = {
+    .name = "random",
+    .caps = LB_CAP_WEIGHT,
+    .init = random_init,
+    .pick = random_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

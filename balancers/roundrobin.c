@@ -36,5 +36,21 @@ out:
     return t ? &t->hdr : NULL;
 }
 
-LB__DEFINE_OPS(lb_roundrobin_ops, "roundrobin", LB_CAP_WEIGHT, rr_build, lb__choose_cursor,
-               LB__SPREAD_CURSOR);
+static int roundrobin_init(struct pool *pool)
+{
+    return lb__init(pool, rr_build);
+}
+
+static struct server *roundrobin_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, lb__choose_cursor, LB__SPREAD_CURSOR);
+}
+
+const struct lb_ops lb_roundrobin_ops = {
+    .name = "roundrobin",
+    .caps = LB_CAP_WEIGHT,
+    .init = roundrobin_init,
+    .pick = roundrobin_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

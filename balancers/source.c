@@ -29,5 +29,21 @@ static struct lb__tab *src_build(const struct lb__base *b, const uint32_t *w)
     return &t->hdr;
 }
 
-LB__DEFINE_OPS(lb_source_ops, "source", LB_CAP_HASH_KEY | LB_CAP_WEIGHT, src_build, lb__choose_key,
-               LB__SPREAD_KEY);
+static int source_init(struct pool *pool)
+{
+    return lb__init(pool, src_build);
+}
+
+static struct server *source_pick(struct pool *pool, const struct lb_pick_ctx *ctx)
+{
+    return lb__pick(pool, ctx, lb__choose_key, LB__SPREAD_KEY);
+}
+
+const struct lb_ops lb_source_ops = {
+    .name = "source",
+    .caps = LB_CAP_HASH_KEY | LB_CAP_WEIGHT,
+    .init = source_init,
+    .pick = source_pick,
+    .server_state = lb__server_state,
+    .destroy = lb__destroy,
+};

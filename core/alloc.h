@@ -3,8 +3,9 @@
  *
  * Release builds route every allocation to jemalloc (linked as the malloc of
  * the process, so libc's own allocations share its arenas); sanitizer builds
- * define LB_ALLOC_LIBC and use libc malloc, because ASan and jemalloc both
- * want to own the heap. Callers never call malloc/free directly: this keeps
+ * do not link jemalloc (the Makefile leaves it out when SAN is set), so the
+ * same calls reach libc's malloc, because ASan and jemalloc both want to own
+ * the heap. Callers never call malloc/free directly: this keeps
  * one place to add accounting or per-worker arenas later, as Redis zmalloc.
  */
 #ifndef LB_ALLOC_H
