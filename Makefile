@@ -122,7 +122,7 @@ FUZZ_INPUT_TIMEOUT ?= 10
 FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 # What each driver links besides itself.
 FUZZ_SRCS_config := $(wildcard config/*.c) core/log.c core/log_syslog.c -linih
-FUZZ_SRCS_admin := core/admin_parse.c
+FUZZ_SRCS_admin := core/admin_parse.c config/values.c
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c

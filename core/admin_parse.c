@@ -19,6 +19,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "../config/values.h"
+
 static bool is_tchar(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -221,19 +223,19 @@ int admin_query_uint(const char *q, const char *key, uint32_t max, uint32_t *out
         size_t n = amp ? (size_t)(amp - q) : strlen(q);
 
         if (n > klen && strncmp(q, key, klen) == 0 && q[klen] == '=') {
-            uint64_t v = 0;
-            size_t i = klen + 1;
+            /* The value is a slice of the query: the shared parser wants a
+             * string of its own. Longer than any uint32_t is not a value. */
+            char num[16];
+            size_t len = n - klen - 1;
+            uint32_t v;
 
-            if (i == n)
+            if (len == 0 || len >= sizeof(num))
                 return -EINVAL;
-            for (; i < n; i++) {
-                if (q[i] < '0' || q[i] > '9')
-                    return -EINVAL;
-                v = v * 10 + (uint64_t)(q[i] - '0');
-                if (v > max)
-                    return -EINVAL;
-            }
-            *out = (uint32_t)v;
+            memcpy(num, q + klen + 1, len);
+            num[len] = '\0';
+            if (cfg_parse_uint(num, &v) < 0 || v > max)
+                return -EINVAL;
+            *out = v;
             return 0;
         }
         q += n + (amp ? 1 : 0);
