@@ -280,6 +280,25 @@ static int key_admin(struct parser *p, const struct key_def *k, void *obj, const
         0)
         return perr(p, p->lineno, k->name, "%s: '%.64s'", why, val);
     g->has_admin = true;
+    g->admin_line = p->lineno;
+    return 0;
+}
+
+/* admin_token_file = PATH (empty: none). The file is read by
+ * config_load_file() (config_read_admin_token), not here: a config given
+ * as a string names no file of ours. */
+static int key_token_file(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_global *g = obj;
+    char *s = NULL;
+
+    if (*val && val[0] != '/')
+        return perr(p, p->lineno, k->name, "expected an absolute path, got '%.64s'", val);
+    if (*val && !(s = lb_strdup(val)))
+        return oom(p, k->name);
+    lb_free(g->admin_token_file);
+    g->admin_token_file = s;
+    g->admin_token_line = p->lineno;
     return 0;
 }
 
@@ -555,6 +574,8 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "pin_workers", key_bool, G(pin_workers), 0, 0, NULL, R},
     {SECT_GLOBAL, "log_level", key_log_level, G(log_level), 0, 0, NULL, 0},
     {SECT_GLOBAL, "admin", key_admin, G(admin), 0, 0, NULL, R},
+    {SECT_GLOBAL, "admin_token_file", key_token_file, G(admin_token_file), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "admin_read_token", key_bool, G(admin_read_token), 0, 0, NULL, 0},
     {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
     {SECT_GLOBAL, "log_connections", key_bool, G(log_connections), 0, 0, NULL, 0},
     {SECT_GLOBAL, "log", key_word, G(log_to), 0, 0, log_words, R},
@@ -1301,6 +1322,27 @@ int config_local_addrs(struct cfg_addr **out, size_t *n)
     return 0;
 }
 
+/*
+ * The admin API changes server state for whoever reaches it. On loopback
+ * or a unix socket that is the host's own users; anywhere else it is the
+ * network, so a token is required (admin_token_file), as HAProxy's
+ * stats socket is never opened to the network without a level.
+ */
+static int check_admin(struct parser *p)
+{
+    const struct cfg_global *g = &p->cfg->global;
+    char text[128];
+
+    if (!g->has_admin || g->admin_token_file || cfg_addr_is_loopback(&g->admin))
+        return 0;
+    cfg_addr_str(&g->admin, text, sizeof(text));
+    return perr(p, g->admin_line ? g->admin_line : 1, "admin",
+                "%s is not a loopback address: set admin_token_file (anyone who can reach it "
+                "could drain, disable or reweight servers), or bind the admin API to "
+                "127.0.0.1, [::1] or a unix: socket",
+                text);
+}
+
 static int validate(struct parser *p)
 {
     struct config *cfg = p->cfg;
@@ -1319,6 +1361,8 @@ static int validate(struct parser *p)
             return -1;
     }
     if (check_dup_binds(p) < 0)
+        return -1;
+    if (check_admin(p) < 0)
         return -1;
     /* The host's other addresses are config_load_file()'s to add. */
     return check_loops(p, NULL, 0);
@@ -1500,6 +1544,66 @@ err:
     return NULL;
 }
 
+int config_read_admin_token(struct config *cfg, char *err, size_t errlen)
+{
+    struct cfg_global *g = &cfg->global;
+    const char *path = g->admin_token_file;
+    char buf[CFG_TOKEN_MAX + 2], ferr[256];
+    struct stat st;
+    size_t n;
+    FILE *f;
+    int r;
+
+    lb_free(g->admin_token);
+    g->admin_token = NULL;
+    if (!path)
+        return 0;
+    f = open_regular(path, ferr, sizeof(ferr), &r);
+    if (!f)
+        goto fail;
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IRWXO)) {
+        fclose(f);
+        snprintf(ferr, sizeof(ferr), "%s: others may read or write it (mode %04o): chmod o-rwx",
+                 path, (unsigned)(st.st_mode & 07777));
+        goto fail;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* The first line is the token; a trailing newline is not part of it. */
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    if (n > CFG_TOKEN_MAX) {
+        snprintf(ferr, sizeof(ferr), "%s: the token is longer than %d characters", path,
+                 CFG_TOKEN_MAX);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (buf[i] < 0x21 || buf[i] > 0x7e) {
+            snprintf(ferr, sizeof(ferr),
+                     "%s: the token has a character other than printable ASCII at %zu", path,
+                     i + 1);
+            goto fail;
+        }
+    }
+    if (n < CFG_TOKEN_MIN) {
+        snprintf(ferr, sizeof(ferr), "%s: the token has %zu characters, at least %d are needed",
+                 path, n, CFG_TOKEN_MIN);
+        goto fail;
+    }
+    g->admin_token = lb_strdup(buf);
+    explicit_bzero(buf, sizeof(buf));
+    if (!g->admin_token) {
+        snprintf(ferr, sizeof(ferr), "out of memory");
+        goto fail;
+    }
+    return 0;
+fail:
+    explicit_bzero(buf, sizeof(buf));
+    set_err(err, errlen, "%s:%d: admin_token_file: %s", cfg->path, g->admin_token_line, ferr);
+    return -1;
+}
+
 int config_load_file(const char *path, struct config **out, char *err, size_t errlen)
 {
     struct cfg_addr *local = NULL;
@@ -1539,7 +1643,8 @@ int config_load_file(const char *path, struct config **out, char *err, size_t er
     /* Without the host's address list, loopback and the binds themselves
      * have still been checked. */
     (void)config_local_addrs(&local, &nlocal);
-    if (config_check_loops(*out, local, nlocal, err, errlen) < 0) {
+    if (config_check_loops(*out, local, nlocal, err, errlen) < 0 ||
+        config_read_admin_token(*out, err, errlen) < 0) {
         config_free(*out);
         *out = NULL;
         r = -1;
@@ -1583,6 +1688,8 @@ void config_free(struct config *cfg)
     lb_free(cfg->backends);
     lb_free(cfg->global.user);
     lb_free(cfg->global.group);
+    lb_free(cfg->global.admin_token_file);
+    lb_free(cfg->global.admin_token);
     lb_free(cfg->path);
     lb_free(cfg);
 }

@@ -108,15 +108,23 @@ struct cfg_frontend {
 };
 
 struct cfg_global {
-    uint32_t workers;           /* 0 = auto (one per online CPU) */
-    enum io_mode io;            /* default auto */
-    enum fwd_mode forward;      /* default auto */
-    uint32_t max_conns;         /* default 100000 */
-    uint32_t buffers;           /* receive buffers per worker (16 KiB each), default 1024 */
-    bool pin_workers;           /* default yes: worker i runs on the i-th allowed CPU */
-    enum log_level log_level;   /* default info */
-    bool has_admin;             /* admin = empty turns it off */
-    struct cfg_addr admin;      /* default 127.0.0.1:9100 */
+    uint32_t workers;         /* 0 = auto (one per online CPU) */
+    enum io_mode io;          /* default auto */
+    enum fwd_mode forward;    /* default auto */
+    uint32_t max_conns;       /* default 100000 */
+    uint32_t buffers;         /* receive buffers per worker (16 KiB each), default 1024 */
+    bool pin_workers;         /* default yes: worker i runs on the i-th allowed CPU */
+    enum log_level log_level; /* default info */
+    bool has_admin;           /* admin = empty turns it off */
+    struct cfg_addr admin;    /* default 127.0.0.1:9100 */
+    int admin_line;           /* where admin = was given; 0: the default */
+    /* admin_token_file = PATH: writes to the admin API need
+     * "Authorization: Bearer <token>", reads too with admin_read_token.
+     * config_load_file() reads the token (first line of the file). */
+    char *admin_token_file;
+    int admin_token_line;
+    char *admin_token; /* NULL: no token */
+    bool admin_read_token;
     uint32_t shutdown_grace_ms; /* default 30s */
     bool log_connections;       /* default no: one line per closed connection */
     enum log_target log_to;     /* log = stderr (default) | syslog */
@@ -156,6 +164,20 @@ int config_load_file(const char *path, struct config **out, char *err, size_t er
 int config_load_string(const char *text, const char *name, struct config **out, char *err,
                        size_t errlen);
 void config_free(struct config *cfg);
+
+/* The admin token: printable ASCII without spaces, this long. */
+#define CFG_TOKEN_MIN 16
+#define CFG_TOKEN_MAX 256
+
+/*
+ * Reads the token of <cfg>'s admin_token_file into global.admin_token (the
+ * file's first line): a regular file that others may not read or write,
+ * holding CFG_TOKEN_MIN..CFG_TOKEN_MAX printable characters. Returns 0 (also
+ * without admin_token_file) or -1 with "file:line: admin_token_file: why"
+ * in <err>. config_load_file() calls it; a config loaded from a string has
+ * no token until it is called.
+ */
+int config_read_admin_token(struct config *cfg, char *err, size_t errlen);
 
 /*
  * Refuses a server that is one of ringlb's own binds: its address equals a

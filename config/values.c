@@ -577,3 +577,23 @@ err:
     cfg_command_free(out);
     return r;
 }
+
+bool cfg_sockaddr_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+bool cfg_addr_is_loopback(const struct cfg_addr *a)
+{
+    return a->ss.ss_family == AF_UNIX || cfg_sockaddr_loopback((const struct sockaddr *)&a->ss);
+}

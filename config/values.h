@@ -99,6 +99,12 @@ void cfg_addr_in6(struct cfg_addr *out, const struct in6_addr *a, uint16_t port)
 /* Formats <a> as text ("1.2.3.4:80", "[::1]:80", "unix:/p") into <buf>. */
 const char *cfg_addr_str(const struct cfg_addr *a, char *buf, size_t len);
 
+/* Whether <sa> is a loopback address: 127.0.0.0/8, ::1, or ::ffff:127.x.y.z. */
+bool cfg_sockaddr_loopback(const struct sockaddr *sa);
+
+/* Whether only this host can reach <a>: a loopback address or a unix socket. */
+bool cfg_addr_is_loopback(const struct cfg_addr *a);
+
 /* ---- bytes and commands ---- */
 
 /*

@@ -37,6 +37,8 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,6 +103,12 @@ struct admin {
 
 static struct admin *adm;
 
+/* The token settings: written by main (admin_set_access, on start-up and
+ * reload), read by the admin thread for each request; a mutex, because a
+ * request costs far more than taking it. */
+static pthread_mutex_t access_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct admin_access access_now;
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -118,6 +126,8 @@ static const char *reason(int status)
         return "OK";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:
@@ -400,10 +410,31 @@ static int check_request(struct client *c, const struct admin_req *r)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
+    struct admin_access acc;
+    int ret;
 
     if (getsockname(c->fd, (struct sockaddr *)&ss, &sl) < 0)
         return -500;
-    return admin_check_request(r, ss.ss_family == AF_UNIX ? NULL : (struct sockaddr *)&ss);
+    pthread_mutex_lock(&access_lock);
+    acc = access_now;
+    pthread_mutex_unlock(&access_lock);
+    ret = admin_check_request(r, ss.ss_family == AF_UNIX ? NULL : (struct sockaddr *)&ss, &acc);
+    explicit_bzero(&acc, sizeof(acc));
+    return ret;
+}
+
+void admin_set_access(const struct config *cfg)
+{
+    const char *t = cfg->global.admin_token;
+
+    pthread_mutex_lock(&access_lock);
+    explicit_bzero(&access_now, sizeof(access_now));
+    if (t) {
+        access_now.len = strlen(t);
+        memcpy(access_now.token, t, access_now.len);
+    }
+    access_now.read = t && cfg->global.admin_read_token;
+    pthread_mutex_unlock(&access_lock);
 }
 
 /* What a refusal by admin_check_request tells the client (see admin.h). */
@@ -412,6 +443,8 @@ static const char *check_message(int status)
     switch (status) {
     case 400:
         return "HTTP/1.1 needs one Host header";
+    case 401:
+        return "this API needs Authorization: Bearer TOKEN (the token of admin_token_file)";
     case 403:
         return "Origin is not this admin server";
     case 415:
@@ -455,7 +488,8 @@ static void client_read(struct admin *a, struct client *c)
     } else if (c->len < r.head_len + r.body_len) {
         return; /* the body is still coming; it fits: ADMIN_BUF is head + body max */
     } else if ((ret = check_request(c, &r)) < 0) {
-        respond_error(c, -ret, check_message(-ret), NULL);
+        respond_error(c, -ret, check_message(-ret),
+                      ret == -401 ? "WWW-Authenticate: Bearer realm=\"ringlb\"\r\n" : NULL);
     } else {
         route(c, &r);
     }
@@ -736,16 +770,20 @@ int admin_start(const struct config *cfg)
         admin_free(a);
         return ret;
     }
-    if (a->addr.ss.ss_family != AF_UNIX &&
-        !admin_addr_loopback((const struct sockaddr *)&a->addr.ss)) {
-        /* Anyone who reaches the port can do what the API allows; a token
-         * (admin_token_file) is to come, and with it this becomes an error. */
-        log_warn("admin: %s is not a loopback address: anyone who can reach it can read "
-                 "/metrics and /api/backends and drain, disable or reweight servers, with no "
-                 "authentication; bind admin to 127.0.0.1, [::1] or a unix socket, or firewall "
-                 "the port",
-                 a->addr_text);
+    /* The API is the host's own users' (a token guards it otherwise: see
+     * config.c check_admin): a unix socket is the owner's alone. */
+    if (a->addr.ss.ss_family == AF_UNIX &&
+        chmod(((const struct sockaddr_un *)&a->addr.ss)->sun_path, 0600) < 0) {
+        ret = -errno;
+        log_error("admin: cannot make %s owner-only: %s", a->addr_text, strerror(-ret));
+        goto err;
     }
+    if (!cfg_addr_is_loopback(&a->addr) && !cfg->global.admin_read_token)
+        log_warn("admin: %s is not a loopback address: writes need the token, but anyone who "
+                 "can reach it can read /metrics, /stats and /api/backends (admin_read_token = "
+                 "yes guards them too)",
+                 a->addr_text);
+    admin_set_access(cfg);
     a->efd = epoll_create1(EPOLL_CLOEXEC);
     a->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (a->efd < 0 || a->stop_fd < 0) {

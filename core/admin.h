@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../config/config.h"
+
 struct config;
 struct sockaddr;
 
@@ -40,6 +42,10 @@ struct sockaddr;
  * the reason logged: a bind error stops start-up, as for a frontend.
  */
 int admin_start(const struct config *cfg);
+
+/* Takes the token settings of <cfg> (at start-up and on every reload); the
+ * next request is checked against them. Main thread. */
+void admin_set_access(const struct config *cfg);
 
 /* Stops and joins the admin thread; before the backend table is destroyed. */
 void admin_stop(void);
@@ -66,6 +72,14 @@ struct admin_req {
     struct admin_hdr host;
     struct admin_hdr origin;
     struct admin_hdr ctype; /* Content-Type */
+    struct admin_hdr auth;  /* Authorization */
+};
+
+/* Who may use the API: the token of admin_token_file, if any. */
+struct admin_access {
+    char token[CFG_TOKEN_MAX + 1]; /* "": no token */
+    size_t len;
+    bool read; /* admin_read_token: reads need the token too */
 };
 
 /*
@@ -81,7 +95,8 @@ int admin_parse_request(const char *buf, size_t len, struct admin_req *r);
 
 /*
  * Decides whether the parsed request <r>, which arrived on a connection
- * whose local address is <local> (NULL for a unix socket), may be served.
+ * whose local address is <local> (NULL for a unix socket), may be served
+ * under <acc>.
  * The admin server does what it is told by whoever reaches it, so it must
  * tell a request sent on purpose from one a web page made a browser send:
  *  - Host must name this server (admin_authority_ok): a page that rebinds
@@ -93,12 +108,17 @@ int admin_parse_request(const char *buf, size_t len, struct admin_req *r);
  *  - Origin, when present, must be http:// and such a Host: -403. A page
  *    elsewhere that makes the browser send a request (CSRF) cannot hide
  *    its Origin on a POST. On a unix socket any Origin is refused.
- *  - A write (any method but GET and HEAD) must carry Content-Type:
- *    application/json, which no page can send cross-site without a CORS
- *    preflight that this server refuses: -415 otherwise.
+ *  - With a token (admin_token_file), a write, and with acc->read any
+ *    request, must carry "Authorization: Bearer <token>": -401 otherwise.
+ *    A browser never adds that header by itself, so it also proves the
+ *    request was meant.
+ *  - Without a token, a write (any method but GET and HEAD) must carry
+ *    Content-Type: application/json, which no page can send cross-site
+ *    without a CORS preflight that this server refuses: -415 otherwise.
  * Returns 0 or -STATUS. Pure function; any thread.
  */
-int admin_check_request(const struct admin_req *r, const struct sockaddr *local);
+int admin_check_request(const struct admin_req *r, const struct sockaddr *local,
+                        const struct admin_access *acc);
 
 /*
  * Whether the authority <s> (<n> bytes, "host" or "host:port", as in Host
@@ -109,9 +129,6 @@ int admin_check_request(const struct admin_req *r, const struct sockaddr *local)
  * ringlb cannot know which names are its own.
  */
 bool admin_authority_ok(const char *s, size_t n, const struct sockaddr *local);
-
-/* Whether <sa> is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x). */
-bool admin_addr_loopback(const struct sockaddr *sa);
 
 /* GET and HEAD change nothing; every other method is a write. */
 bool admin_method_safe(const char *method);

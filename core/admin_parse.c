@@ -155,6 +155,8 @@ static int parse_header(const char *s, size_t n, struct admin_req *r)
         return header_once(&r->host, v, end);
     if (name_is(s, nlen, "Origin"))
         return header_once(&r->origin, v, end);
+    if (name_is(s, nlen, "Authorization"))
+        return header_once(&r->auth, v, end);
     if (name_is(s, nlen, "Content-Type"))
         return header_once(&r->ctype, v, end);
     return 0;
@@ -245,21 +247,6 @@ int admin_query_uint(const char *q, const char *key, uint32_t max, uint32_t *out
 
 /* ---- who may ask what (admin_check_request) ---- */
 
-bool admin_addr_loopback(const struct sockaddr *sa)
-{
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-        return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-    }
-    if (sa->sa_family == AF_INET6) {
-        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-
-        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
-    }
-    return false;
-}
-
 /* Whether the IPv4 address <a4> is the one of <local> (IPv4, or IPv4-mapped
  * on an IPv6 socket). */
 static bool v4_is_local(const struct in_addr *a4, const struct sockaddr *local)
@@ -331,7 +318,7 @@ bool admin_authority_ok(const char *s, size_t n, const struct sockaddr *local)
         if (inet_pton(AF_INET6, host, &a6) != 1)
             return false;
         if (IN6_IS_ADDR_LOOPBACK(&a6))
-            return admin_addr_loopback(local);
+            return cfg_sockaddr_loopback(local);
         return local->sa_family == AF_INET6 &&
                memcmp(&((const struct sockaddr_in6 *)local)->sin6_addr, &a6, sizeof(a6)) == 0;
     } else {
@@ -339,10 +326,10 @@ bool admin_authority_ok(const char *s, size_t n, const struct sockaddr *local)
 
         /* A name other than "localhost" is what DNS rebinding gives: refused. */
         if (strcasecmp(host, "localhost") == 0)
-            return admin_addr_loopback(local);
+            return cfg_sockaddr_loopback(local);
         if (inet_pton(AF_INET, host, &a4) != 1)
             return false;
-        if (a4.s_addr == htonl(INADDR_LOOPBACK) && admin_addr_loopback(local))
+        if (a4.s_addr == htonl(INADDR_LOOPBACK) && cfg_sockaddr_loopback(local))
             return true;
         return v4_is_local(&a4, local);
     }
@@ -385,13 +372,43 @@ static int write_proof(const struct admin_req *r)
     return 0;
 }
 
+/*
+ * Whether <h> is "Bearer <token>" with the token of <acc>. The scheme is
+ * case-insensitive (RFC 9110 11.1); the token is compared in time that
+ * does not depend on where it differs, so that timing cannot reveal it a
+ * byte at a time (only its length, which is not secret enough to matter).
+ */
+static bool bearer_ok(const struct admin_hdr *h, const struct admin_access *acc)
+{
+    const char *t;
+    size_t n;
+    unsigned char diff = 0;
+
+    if (!h->p || h->len < 7 || strncasecmp(h->p, "Bearer ", 7) != 0)
+        return false;
+    t = h->p + 7;
+    n = h->len - 7;
+    while (n && *t == ' ') {
+        t++;
+        n--;
+    }
+    if (n != acc->len)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(t[i] ^ acc->token[i]);
+    return diff == 0;
+}
+
 bool admin_method_safe(const char *method)
 {
     return strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
 }
 
-int admin_check_request(const struct admin_req *r, const struct sockaddr *local)
+int admin_check_request(const struct admin_req *r, const struct sockaddr *local,
+                        const struct admin_access *acc)
 {
+    bool write = !admin_method_safe(r->method);
+
     if (!r->host.p) {
         /* HTTP/1.1 requires Host (RFC 9112 3.2); a browser always sends it,
          * so an HTTP/1.0 request without one is no rebinding attempt. */
@@ -402,7 +419,10 @@ int admin_check_request(const struct admin_req *r, const struct sockaddr *local)
     }
     if (r->origin.p && !origin_ok(&r->origin, local))
         return -403;
-    if (!admin_method_safe(r->method))
-        return write_proof(r);
-    return 0;
+    if (acc && acc->len) {
+        if ((write || acc->read) && !bearer_ok(&r->auth, acc))
+            return -401;
+        return 0;
+    }
+    return write ? write_proof(r) : 0;
 }

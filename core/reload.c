@@ -10,6 +10,7 @@
 
 #include "../config/config.h"
 #include "../health/health.h"
+#include "admin.h"
 #include "backend.h"
 #include "log.h"
 #include "net.h"
@@ -37,6 +38,7 @@ static void settings_apply(const struct config *cfg)
                           memory_order_relaxed);
     atomic_store_explicit(&lb_rt.log_connections, cfg->global.log_connections,
                           memory_order_relaxed);
+    admin_set_access(cfg);
 }
 
 static int reject(struct config *cfg, const char *why)

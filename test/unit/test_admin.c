@@ -234,17 +234,76 @@ static void test_authority(void **state)
     assert_false(auth_ok(":9100", "127.0.0.1", 9100));
 }
 
-/* admin_check_request of <req> arriving at <ip>:<port> (NULL: a unix socket). */
-static int check(const char *req, const char *ip, unsigned port)
+/* admin_check_request of <req> arriving at <ip>:<port> (NULL: a unix
+ * socket) under <acc> (NULL: no token). */
+static int check_acc(const char *req, const char *ip, unsigned port, const struct admin_access *acc)
 {
     struct sockaddr_storage ss;
     struct admin_req r;
 
     assert_int_equal(parse(req, &r), 1);
     if (!ip)
-        return admin_check_request(&r, NULL);
+        return admin_check_request(&r, NULL, acc);
     ss = addr(ip, port);
-    return admin_check_request(&r, (struct sockaddr *)&ss);
+    return admin_check_request(&r, (struct sockaddr *)&ss, acc);
+}
+
+static int check(const char *req, const char *ip, unsigned port)
+{
+    return check_acc(req, ip, port, NULL);
+}
+
+/* With admin_token_file: the bearer token, and only it, opens writes (and
+ * reads with admin_read_token); Host and Origin are checked as before. */
+static void test_token(void **state)
+{
+    static const char tok[] = "s3cret-token-0123456789";
+    struct admin_access acc = {.len = sizeof(tok) - 1};
+    const char *post = "POST /api/backends/b/servers/s/drain HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n";
+    const char *get = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n";
+    char req[512];
+    static const struct {
+        const char *auth; /* the Authorization header line, "" for none */
+        int want_write, want_read;
+    } cases[] = {
+        {"", -401, 0},
+        {"Authorization: Bearer s3cret-token-0123456789\r\n", 0, 0},
+        {"Authorization: bearer  s3cret-token-0123456789\r\n", 0, 0},
+        {"Authorization: Bearer s3cret-token-012345678\r\n", -401, 0},
+        {"Authorization: Bearer s3cret-token-01234567890\r\n", -401, 0},
+        {"Authorization: Bearer S3cret-token-0123456789\r\n", -401, 0},
+        {"Authorization: Basic czNjcmV0\r\n", -401, 0},
+        {"Authorization: s3cret-token-0123456789\r\n", -401, 0},
+        {"Authorization: Bearer\r\n", -401, 0},
+        {"Authorization: Bearer x\r\nAuthorization: Bearer x\r\n", 0, 0}, /* parse: 400 */
+    };
+
+    (void)state;
+    memcpy(acc.token, tok, sizeof(tok));
+    for (size_t i = 0; i + 1 < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(req, sizeof(req), "%s%s\r\n", post, cases[i].auth);
+        acc.read = false;
+        if (check_acc(req, "127.0.0.1", 9100, &acc) != cases[i].want_write)
+            fail_msg("case %zu: write", i);
+        snprintf(req, sizeof(req), "%s%s\r\n", get, cases[i].auth);
+        if (check_acc(req, "127.0.0.1", 9100, &acc) != cases[i].want_read)
+            fail_msg("case %zu: read", i);
+        acc.read = true;
+        if (check_acc(req, "127.0.0.1", 9100, &acc) != cases[i].want_write)
+            fail_msg("case %zu: read with admin_read_token", i);
+    }
+    /* The token replaces the content-type proof, not the Host check. */
+    assert_int_equal(check_acc("POST /x HTTP/1.1\r\nHost: evil.example:9100\r\nAuthorization: "
+                               "Bearer s3cret-token-0123456789\r\n\r\n",
+                               "127.0.0.1", 9100, &acc),
+                     -421);
+    /* Two Authorization headers are malformed. */
+    {
+        struct admin_req r;
+
+        snprintf(req, sizeof(req), "%s%s\r\n", post, cases[9].auth);
+        assert_int_equal(admin_parse_request(req, strlen(req), &r), -400);
+    }
 }
 
 static void test_check(void **state)
@@ -338,7 +397,7 @@ static void test_loopback(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sockaddr_storage ss = addr(cases[i].ip, 9100);
 
-        assert_int_equal(admin_addr_loopback((struct sockaddr *)&ss), cases[i].want);
+        assert_int_equal(cfg_sockaddr_loopback((struct sockaddr *)&ss), cases[i].want);
     }
 }
 
@@ -389,7 +448,7 @@ int main(void)
         cmocka_unit_test(test_bad),       cmocka_unit_test(test_limits),
         cmocka_unit_test(test_query),     cmocka_unit_test(test_escapes),
         cmocka_unit_test(test_authority), cmocka_unit_test(test_check),
-        cmocka_unit_test(test_loopback),
+        cmocka_unit_test(test_token),     cmocka_unit_test(test_loopback),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -433,6 +433,12 @@ static const struct err_case err_cases[] = {
     {"[foo]\n" MIN_INI, 1, "foo", "unknown section"},
     {MIN_INI "\n[servers x]\n", 7, "servers x", "unknown section"},
     {"[global x]\n" MIN_INI, 1, "global", "takes no name"},
+    /* the admin API off loopback needs a token */
+    {"[global]\nadmin = 0.0.0.0:9100\n" MIN_INI, 2, "admin", "set admin_token_file"},
+    {"[global]\nadmin = [::]:9100\n" MIN_INI, 2, "admin", "not a loopback address"},
+    {"[global]\nadmin_token_file = relative/path\n" MIN_INI, 2, "admin_token_file",
+     "absolute path"},
+    {"[global]\nadmin_read_token = maybe\n" MIN_INI, 2, "admin_read_token", "maybe"},
     {"[frontend]\n" MIN_INI, 1, "frontend", "missing name"},
     {MIN_FE "[backend]\n", 4, "backend", "missing name"},
     {"[frontend we!b]\n" MIN_INI, 1, "frontend", "bad name"},
@@ -593,6 +599,80 @@ static void test_errors(void **state)
 
         expect_err(c->text, c->line, c->key, c->reason);
     }
+}
+
+/* Writes <text> to a new file with <mode> under <dir>; returns its path. */
+static char *token_file(const char *dir, const char *name, const char *text, mode_t mode)
+{
+    static char path[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+    return path;
+}
+
+/* Reads the token of <path> through a config; returns 0 or -1 with <err>. */
+static int read_token(const char *path, char *err, size_t errlen, char **token)
+{
+    char text[512];
+    struct config *cfg;
+    int r;
+
+    snprintf(text, sizeof(text), "[global]\nadmin = 0.0.0.0:9100\nadmin_token_file = %s\n" MIN_INI,
+             path);
+    cfg = load_ok(text);
+    r = config_read_admin_token(cfg, err, errlen);
+    *token = cfg->global.admin_token ? strdup(cfg->global.admin_token) : NULL;
+    config_free(cfg);
+    return r;
+}
+
+/* admin_token_file: its first line, from a file others cannot read. */
+static void test_admin_token(void **state)
+{
+    char dir[] = "/tmp/test_config_XXXXXX", err[512], *tok;
+    static const struct {
+        const char *text;
+        mode_t mode;
+        const char *want; /* the token, or a piece of the error */
+        int ok;
+    } cases[] = {
+        {"0123456789abcdef\n", 0600, "0123456789abcdef", 1},
+        {"0123456789abcdef", 0640, "0123456789abcdef", 1},
+        {"0123456789abcdef\r\nsecond line\n", 0400, "0123456789abcdef", 1},
+        {"0123456789abcdef\n", 0644, "others may read", 0},
+        {"0123456789abcdef\n", 0602, "mode 0602", 0},
+        {"short\n", 0600, "at least 16", 0},
+        {"\n", 0600, "0 characters", 0},
+        {"0123456789 abcdef\n", 0600, "printable ASCII at 11", 0},
+    };
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *path = token_file(dir, "token", cases[i].text, cases[i].mode);
+        int r = read_token(path, err, sizeof(err), &tok);
+
+        if (cases[i].ok) {
+            if (r != 0 || !tok || strcmp(tok, cases[i].want) != 0)
+                fail_msg("case %zu: %d %s (%s)", i, r, tok ? tok : "(none)", err);
+        } else if (r == 0 || !strstr(err, cases[i].want) || !strstr(err, "admin_token_file")) {
+            fail_msg("case %zu: wanted an error with '%s', got %d '%s'", i, cases[i].want, r, err);
+        }
+        free(tok);
+        unlink(path);
+    }
+    /* Missing, and not a regular file. */
+    assert_int_equal(read_token("/nonexistent/token", err, sizeof(err), &tok), -1);
+    assert_non_null(strstr(err, "cannot open"));
+    assert_int_equal(read_token(dir, err, sizeof(err), &tok), -1);
+    assert_non_null(strstr(err, "a directory"));
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_line_too_long(void **state)
@@ -893,8 +973,9 @@ static void test_algos_match_registry(void **state)
 /* ---- restart-only keys ---- */
 
 /* The [global] keys a reload applies (core/reload.c settings_apply). */
-static const char *const reloadable[] = {"forward", "max_conns", "log_level", "shutdown_grace",
-                                         "log_connections"};
+static const char *const reloadable[] = {"forward",         "max_conns",       "log_level",
+                                         "shutdown_grace",  "log_connections", "admin_token_file",
+                                         "admin_read_token"};
 
 static bool is_reloadable(const char *key)
 {
@@ -941,7 +1022,7 @@ static void test_global_keys_decided(void **state)
                         is_reloadable(k));
         assert_true(restart != is_reloadable(k));
     }
-    assert_int_equal(n, 17);
+    assert_int_equal(n, 19);
 }
 
 /* Old and new differ in every [global] key. */
@@ -1076,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_lexical),
         cmocka_unit_test(test_localhost_server),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_admin_token),
         cmocka_unit_test(test_line_too_long),
         cmocka_unit_test(test_err_buffer),
 
