@@ -365,6 +365,54 @@ static int key_fe_backend(struct parser *p, const struct key_def *k, void *obj, 
     return 0;
 }
 
+/*
+ * allow = / deny =: one or more prefixes separated by blanks, appended to
+ * the frontend's list (the key's name says which). At most CFG_CIDR_MAX in
+ * all per frontend, so that a runaway generated file fails here with a
+ * line number rather than later as memory.
+ */
+#define CFG_CIDR_MAX 1000000
+
+static int key_cidrs(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_frontend *fe = obj;
+    bool deny = strcmp(k->name, "deny") == 0;
+    struct cfg_cidr **v = deny ? &fe->deny : &fe->allow;
+    size_t *n = deny ? &fe->ndeny : &fe->nallow;
+    const char *s = val;
+    size_t words = 0;
+
+    for (;;) {
+        char word[INET6_ADDRSTRLEN + 8];
+        const char *why = "bad address";
+        struct cfg_cidr c;
+        size_t len;
+
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (!*s)
+            break;
+        len = strcspn(s, " \t");
+        if (len >= sizeof(word))
+            return perr(p, p->lineno, k->name, "bad address '%.64s'", s);
+        memcpy(word, s, len);
+        word[len] = '\0';
+        s += len;
+        if (cfg_parse_cidr(word, &c, &why) < 0)
+            return perr(p, p->lineno, k->name, "%s: '%s'", why, word);
+        if (fe->nallow + fe->ndeny >= CFG_CIDR_MAX)
+            return perr(p, p->lineno, k->name, "more than %u prefixes in frontend %s", CFG_CIDR_MAX,
+                        fe->name);
+        if (grow(v, *n, sizeof(**v)) < 0)
+            return oom(p, k->name);
+        (*v)[(*n)++] = c;
+        words++;
+    }
+    if (!words)
+        return perr(p, p->lineno, k->name, "expected one or more addresses or CIDR prefixes");
+    return 0;
+}
+
 static int key_balance(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     struct cfg_backend *be = obj;
@@ -556,6 +604,7 @@ static const char *const log_words[] = {"stderr", "syslog", NULL};
 
 /* A field of the section's struct: its offset and size. */
 #define G(f)    offsetof(struct cfg_global, f), sizeof(((struct cfg_global *)0)->f)
+#define F(f)    offsetof(struct cfg_frontend, f), sizeof(((struct cfg_frontend *)0)->f)
 #define B(f)    offsetof(struct cfg_backend, f), sizeof(((struct cfg_backend *)0)->f)
 #define NOFIELD 0, 0 /* the parser knows where its value goes */
 #define R       KEY_RESTART
@@ -593,6 +642,10 @@ static const struct key_def keys[] = {
 
     {SECT_FRONTEND, "bind", key_bind, NOFIELD, 0, 0, NULL, KEY_REPEAT},
     {SECT_FRONTEND, "backend", key_fe_backend, NOFIELD, 0, 0, NULL, 0},
+    {SECT_FRONTEND, "allow", key_cidrs, NOFIELD, 0, 0, NULL, KEY_REPEAT},
+    {SECT_FRONTEND, "deny", key_cidrs, NOFIELD, 0, 0, NULL, KEY_REPEAT},
+    {SECT_FRONTEND, "max_conns_per_source", key_u32, F(max_conns_per_source), 0, 10000000, NULL, 0},
+    {SECT_FRONTEND, "source_prefix_v6", key_u32, F(source_prefix_v6), 1, 128, NULL, 0},
 
     {SECT_BACKEND, "balance", key_balance, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "hash_key", key_hash_key, B(hash_key), 0, 0, hash_words, 0},
@@ -742,6 +795,7 @@ static int new_frontend(struct parser *p, const char *name)
     memset(fe, 0, sizeof(*fe));
     cfg->nfrontends++; /* counted at once, so config_free sees a half-built one */
     fe->line = p->lineno;
+    fe->source_prefix_v6 = 64;
     fe->name = lb_strdup(name);
     if (!fe->name)
         return oom(p, "frontend");
@@ -1665,6 +1719,8 @@ void config_free(struct config *cfg)
         lb_free(fe->binds);
         lb_free(fe->bind_texts);
         lb_free(fe->bind_lines);
+        lb_free(fe->allow);
+        lb_free(fe->deny);
         lb_free(fe->name);
         lb_free(fe->backend);
     }

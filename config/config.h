@@ -105,6 +105,12 @@ struct cfg_frontend {
     char *backend; /* name as written */
     int backend_line;
     size_t backend_idx; /* resolved by validation: index into config.backends */
+    /* Access control (allow = / deny =, several prefixes a line, lines
+     * repeat): deny wins; with any allow, only matching sources are served. */
+    struct cfg_cidr *allow, *deny;
+    size_t nallow, ndeny;
+    uint32_t max_conns_per_source; /* default 0 = off */
+    uint32_t source_prefix_v6;     /* IPv6 sources counted per /N, default 64 */
 };
 
 struct cfg_global {

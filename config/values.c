@@ -287,6 +287,59 @@ static int resolve(const char *host, uint16_t port, struct cfg_addr *out, const 
     return r;
 }
 
+int cfg_parse_cidr(const char *s, struct cfg_cidr *out, const char **why)
+{
+    const char *dummy, *slash = strchr(s, '/');
+    char h[INET6_ADDRSTRLEN];
+    size_t hlen = slash ? (size_t)(slash - s) : strlen(s);
+    struct cfg_cidr c = {0};
+    uint32_t len, max;
+
+    if (!why)
+        why = &dummy;
+    if (hlen == 0 || hlen >= sizeof(h)) {
+        *why = "bad address";
+        return -EINVAL;
+    }
+    memcpy(h, s, hlen);
+    h[hlen] = '\0';
+    if (inet_pton(AF_INET, h, c.addr) == 1) {
+        c.family = AF_INET;
+        max = 32;
+    } else if (inet_pton(AF_INET6, h, c.addr) == 1) {
+        c.family = AF_INET6;
+        max = 128;
+    } else {
+        *why = "bad address (expected an IPv4 or IPv6 address, optionally /LEN)";
+        return -EINVAL;
+    }
+    len = max;
+    if (slash && (cfg_parse_uint(slash + 1, &len) < 0 || len > max)) {
+        *why = c.family == AF_INET ? "bad prefix length (expected /0 to /32)"
+                                   : "bad prefix length (expected /0 to /128)";
+        return -EINVAL;
+    }
+    for (uint32_t bit = len; bit < max; bit++) {
+        if (c.addr[bit / 8] & (0x80u >> (bit % 8))) {
+            *why = "address has bits set past the prefix length";
+            return -EINVAL;
+        }
+    }
+    c.len = (uint8_t)len;
+    *out = c;
+    return 0;
+}
+
+const char *cfg_cidr_str(const struct cfg_cidr *c, char *buf, size_t len)
+{
+    char h[INET6_ADDRSTRLEN];
+
+    if (!inet_ntop(c->family, c->addr, h, sizeof(h)))
+        snprintf(h, sizeof(h), "?");
+    snprintf(buf, len, "%s/%u", h, (unsigned)c->len);
+    return buf;
+}
+
 int cfg_parse_addr(const char *s, unsigned flags, struct cfg_addr *out, const char **why)
 {
     const char *dummy, *host, *colon;

@@ -105,6 +105,27 @@ bool cfg_sockaddr_loopback(const struct sockaddr *sa);
 /* Whether only this host can reach <a>: a loopback address or a unix socket. */
 bool cfg_addr_is_loopback(const struct cfg_addr *a);
 
+/*
+ * An address prefix of allow = / deny = ("10.0.0.0/8", "2001:db8::/32", a
+ * bare address meaning /32 or /128). <addr> holds 4 bytes (AF_INET) or 16
+ * (AF_INET6) in network order, with every bit past <len> zero.
+ */
+struct cfg_cidr {
+    uint8_t family; /* AF_INET or AF_INET6 */
+    uint8_t len;    /* prefix length: 0..32 or 0..128 */
+    uint8_t addr[16];
+};
+
+/*
+ * Parses one prefix into <out>. Host bits set past the length
+ * ("10.0.0.1/8") are an error rather than silently cleared: they usually
+ * mean a typo in the length. Returns 0 or -EINVAL with a reason in <why>.
+ */
+int cfg_parse_cidr(const char *s, struct cfg_cidr *out, const char **why);
+
+/* Formats <c> as "ADDR/LEN" into <buf> (INET6_ADDRSTRLEN + 4 bytes suffice). */
+const char *cfg_cidr_str(const struct cfg_cidr *c, char *buf, size_t len);
+
 /* ---- bytes and commands ---- */
 
 /*

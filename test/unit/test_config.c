@@ -831,6 +831,50 @@ static void test_keepalive_keys(void **state)
     config_free(cfg);
 }
 
+/* allow = / deny = (several prefixes a line, lines repeat), the per-source
+ * limits and their errors, each naming the line and the key. */
+static void test_access_keys(void **state)
+{
+    struct config *cfg;
+    char buf[64];
+
+    (void)state;
+    cfg = load_ok(MIN_INI);
+    assert_int_equal(cfg->frontends[0].nallow, 0);
+    assert_int_equal(cfg->frontends[0].ndeny, 0);
+    assert_int_equal(cfg->frontends[0].max_conns_per_source, 0);
+    assert_int_equal(cfg->frontends[0].source_prefix_v6, 64);
+    config_free(cfg);
+    cfg = load_ok(MIN_FE "allow = 127.0.0.0/30 10.0.0.0/8\tfd00::/8\n"
+                         "deny = 127.0.0.3\n"
+                         "allow = ::1 ::ffff:192.0.2.0/120\n"
+                         "deny = 0.0.0.0/0\n"
+                         "max_conns_per_source = 2\nsource_prefix_v6 = 48\n" MIN_BE);
+    assert_int_equal(cfg->frontends[0].nallow, 5);
+    assert_int_equal(cfg->frontends[0].ndeny, 2);
+    assert_string_equal(cfg_cidr_str(&cfg->frontends[0].allow[0], buf, sizeof(buf)),
+                        "127.0.0.0/30");
+    assert_string_equal(cfg_cidr_str(&cfg->frontends[0].allow[2], buf, sizeof(buf)), "fd00::/8");
+    assert_string_equal(cfg_cidr_str(&cfg->frontends[0].allow[3], buf, sizeof(buf)), "::1/128");
+    assert_string_equal(cfg_cidr_str(&cfg->frontends[0].deny[0], buf, sizeof(buf)), "127.0.0.3/32");
+    assert_string_equal(cfg_cidr_str(&cfg->frontends[0].deny[1], buf, sizeof(buf)), "0.0.0.0/0");
+    assert_int_equal(cfg->frontends[0].max_conns_per_source, 2);
+    assert_int_equal(cfg->frontends[0].source_prefix_v6, 48);
+    config_free(cfg);
+
+    expect_err(MIN_FE "allow = 10.0.0.1/8\n" MIN_BE, 4, "allow", "bits set past");
+    expect_err(MIN_FE "deny = 10.0.0.0/33\n" MIN_BE, 4, "deny", "/0 to /32");
+    expect_err(MIN_FE "deny = ::/129\n" MIN_BE, 4, "deny", "/0 to /128");
+    expect_err(MIN_FE "deny = 10.0.0.0/\n" MIN_BE, 4, "deny", "prefix length");
+    expect_err(MIN_FE "allow = 10.0.0.0/8 nonsense\n" MIN_BE, 4, "allow", "'nonsense'");
+    expect_err(MIN_FE "allow = localhost\n" MIN_BE, 4, "allow", "bad address");
+    expect_err(MIN_FE "allow =\n" MIN_BE, 4, "allow", "one or more");
+    expect_err(MIN_FE "source_prefix_v6 = 0\n" MIN_BE, 4, "source_prefix_v6", "1 to 128");
+    expect_err(MIN_FE "max_conns_per_source = -1\n" MIN_BE, 4, "max_conns_per_source", NULL);
+    expect_err(MIN_FE "max_conns_per_source = 1\nmax_conns_per_source = 2\n" MIN_BE, 5,
+               "max_conns_per_source", "given twice");
+}
+
 /*
  * Only a regular file is read (issue #19): a FIFO would block open() and
  * read() until someone writes to it, and with them the main thread and
@@ -1173,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_algos_match_registry),
         cmocka_unit_test(test_global_keys_decided),
         cmocka_unit_test(test_restart_only_kept),
+        cmocka_unit_test(test_access_keys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
