@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,7 @@ struct rlist {
 struct acl {
     struct rlist allow, deny;
     bool built;
+    _Atomic uint32_t refs;
 };
 
 /* The v4-mapped block ::ffff:0:0/96 as the first 96 bits of an address. */
@@ -69,7 +71,18 @@ static uint32_t u32_from(const uint8_t *b)
 
 struct acl *acl_new(void)
 {
-    return lb_calloc(1, sizeof(struct acl));
+    struct acl *a = lb_calloc(1, sizeof(*a));
+
+    if (a)
+        atomic_init(&a->refs, 1);
+    return a;
+}
+
+struct acl *acl_ref(struct acl *a)
+{
+    if (a)
+        atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
+    return a;
 }
 
 static void rlist_free(struct rlist *l)
@@ -80,9 +93,10 @@ static void rlist_free(struct rlist *l)
     l->v6 = NULL;
 }
 
-void acl_free(struct acl *a)
+void acl_unref(struct acl *a)
 {
-    if (!a)
+    /* acq_rel: the thread that frees sees every use by the others. */
+    if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
         return;
     rlist_free(&a->allow);
     rlist_free(&a->deny);

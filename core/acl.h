@@ -42,9 +42,18 @@ enum acl_verdict {
 
 struct acl;
 
-/* An empty rule set (allows everything). Returns NULL when out of memory. */
+/* An empty rule set (allows everything) holding one reference. Returns
+ * NULL when out of memory. */
 struct acl *acl_new(void);
-void acl_free(struct acl *a);
+
+/*
+ * Built rule sets are shared by the snapshots that use them: acl_ref()
+ * takes one more reference and returns <a> (NULL stays NULL);
+ * acl_unref() drops one and frees the set with the last. Any thread
+ * (snapshots are freed wherever QSBR polls).
+ */
+struct acl *acl_ref(struct acl *a);
+void acl_unref(struct acl *a);
 
 /*
  * Adds the prefix <addr>/<len> (<family> AF_INET with 4 bytes, or AF_INET6

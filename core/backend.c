@@ -11,6 +11,7 @@
 
 #include "../balancers/lb.h"
 #include "../config/config.h"
+#include "acl.h"
 #include "alloc.h"
 #include "log.h"
 #include "metrics.h"
@@ -30,6 +31,7 @@ static size_t nall_servers, all_cap;
 struct slot {
     char *name;
     void *stats;
+    struct acl_src *src; /* frontends with max_conns_per_source: made on first use */
 };
 
 struct slots {
@@ -82,6 +84,7 @@ static int slot_get(struct slots *sl, const char *name)
     }
     s = &sl->v[sl->n];
     s->name = lb_strdup(name);
+    s->src = NULL;
     s->stats = lb_aligned_alloc(64, sl->stats_size);
     if (!s->name || !s->stats) {
         lb_free(s->name);
@@ -97,6 +100,7 @@ static void slots_free(struct slots *sl)
     for (uint32_t i = 0; i < sl->n; i++) {
         lb_free(sl->v[i].name);
         lb_free(sl->v[i].stats);
+        acl_src_free(sl->v[i].src);
     }
     lb_free(sl->v);
     sl->v = NULL;
@@ -214,6 +218,7 @@ static void table_free(void *p)
             lb_free(f->binds[j]);
         lb_free(f->binds);
         lb_free(f->name);
+        acl_unref(f->acl);
     }
     lb_free(t->pools);
     lb_free(t->frontends);
@@ -268,10 +273,40 @@ static int pool_fill(struct pool *pool, const struct cfg_backend *cb, const stru
     return 0;
 }
 
-static int frontend_fill(struct frontend *f, const struct cfg_frontend *cf,
+/* The allow/deny rules of <cf> as a lookup structure; NULL in <*out>
+ * when it has none. Returns 0 or -ENOMEM. */
+static int frontend_acl(const struct cfg_frontend *cf, struct acl **out)
+{
+    struct acl *a;
+
+    *out = NULL;
+    if (!cf->nallow && !cf->ndeny)
+        return 0;
+    a = acl_new();
+    if (!a)
+        return -ENOMEM;
+    for (size_t i = 0; i < cf->nallow; i++) {
+        if (acl_add(a, false, cf->allow[i].family, cf->allow[i].addr, cf->allow[i].len) < 0)
+            goto err;
+    }
+    for (size_t i = 0; i < cf->ndeny; i++) {
+        if (acl_add(a, true, cf->deny[i].family, cf->deny[i].addr, cf->deny[i].len) < 0)
+            goto err;
+    }
+    if (acl_build(a) < 0)
+        goto err;
+    *out = a;
+    return 0;
+err:
+    acl_unref(a);
+    return -ENOMEM;
+}
+
+static int frontend_fill(struct frontend *f, struct slot *fs, const struct cfg_frontend *cf,
                          const struct config *cfg)
 {
     int slot = slot_find(&be_slots, cfg->backends[cf->backend_idx].name);
+    int ret;
 
     f->gone = false;
     f->pool = (uint32_t)slot;
@@ -283,6 +318,21 @@ static int frontend_fill(struct frontend *f, const struct cfg_frontend *cf,
         if (!f->binds[b])
             return -ENOMEM;
         f->nbinds++;
+    }
+    acl_unref(f->acl); /* what a gone entry inherited, if anything */
+    f->acl = NULL;
+    ret = frontend_acl(cf, &f->acl);
+    if (ret < 0)
+        return ret;
+    f->max_conns_per_source = cf->max_conns_per_source;
+    f->source_prefix_v6 = cf->source_prefix_v6;
+    f->src = NULL;
+    if (cf->max_conns_per_source) {
+        if (!fs->src)
+            fs->src = acl_src_new(FRONTEND_SRC_CAPACITY);
+        if (!fs->src)
+            return -ENOMEM;
+        f->src = fs->src;
     }
     return 0;
 }
@@ -356,10 +406,19 @@ static int table_build(const struct config *cfg, const struct lb_table *old, str
         /* Until its listeners close, a dropped frontend keeps sending
          * clients where it did. */
         f->pool = old && k < old->nfrontends ? old->frontends[k].pool : 0;
+        /* And the rules and limits it had: closing is no reason to let
+         * in the sources it refused. */
+        if (old && k < old->nfrontends) {
+            f->acl = acl_ref(old->frontends[k].acl);
+            f->src = old->frontends[k].src;
+            f->max_conns_per_source = old->frontends[k].max_conns_per_source;
+            f->source_prefix_v6 = old->frontends[k].source_prefix_v6;
+        }
     }
     for (size_t i = 0; i < cfg->nfrontends; i++) {
-        ret = frontend_fill(&t->frontends[slot_find(&fe_slots, cfg->frontends[i].name)],
-                            &cfg->frontends[i], cfg);
+        int k = slot_find(&fe_slots, cfg->frontends[i].name);
+
+        ret = frontend_fill(&t->frontends[k], &fe_slots.v[k], &cfg->frontends[i], cfg);
         if (ret < 0)
             goto err;
     }

@@ -44,6 +44,8 @@
 #include "../config/config.h" /* enum hash_key */
 
 struct lb_ops;
+struct acl;
+struct acl_src;
 struct config;
 struct cfg_backend;
 struct metrics_fe;
@@ -143,6 +145,17 @@ struct frontend {
     char **binds;  /* addresses as written, for the admin API */
     uint32_t nbinds;
     struct metrics_fe *stats; /* counters of the frontend, kept across reloads */
+    /* Source rules (allow =, deny =): NULL when there are none. Read-only
+     * and shared by reference between snapshots (acl_ref), so a reload
+     * swaps them with the snapshot and a retired snapshot drops its hold. */
+    struct acl *acl;
+    /* Connections per source, with max_conns_per_source; NULL when it is
+     * 0. The table belongs to the frontend's slot and lives as long as the
+     * process: a connection gives its count back to the table it took it
+     * from, whatever reloads happened since. */
+    struct acl_src *src;
+    uint32_t max_conns_per_source;
+    uint32_t source_prefix_v6;
 };
 
 struct lb_table {
@@ -213,6 +226,13 @@ int backend_table_reload(const struct config *cfg, struct backend_diff *diff);
  * Returns the slot or -ENOMEM.
  */
 int backend_frontend_slot(const char *name);
+
+/*
+ * Sources with live connections that one frontend's per-source table
+ * tracks. Past it (about three quarters of it, per stripe) new sources are
+ * served without being counted: see metrics_fe.src_untracked.
+ */
+#define FRONTEND_SRC_CAPACITY 65536
 
 /* Frees the current snapshot and all servers. Workers must have stopped. */
 void backend_table_destroy(void);

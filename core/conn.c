@@ -56,6 +56,7 @@
 #include "../balancers/lb.h"
 #include "../config/config.h"
 #include "../health/health.h"
+#include "acl.h"
 #include "alloc.h"
 #include "backend.h"
 #include "compiler.h"
@@ -128,6 +129,10 @@ struct conn {
     /* The client address, only with log_connections: IPv4 or IPv6 (unix
      * clients have none worth logging), the largest being 28 bytes. */
     struct sockaddr_in6 peer;
+    /* The per-source table this connection is counted in (NULL: none)
+     * and its key there, given back in conn_close(). */
+    struct acl_src *src;
+    struct acl_src_key src_key;
     struct loop_op conn_op;
     struct timer timer;
     struct half c2b, b2c;
@@ -306,6 +311,10 @@ static void conn_close(struct conn *c)
         conn_count_bytes(c);
         server_put(c->srv);
         c->srv = NULL;
+    }
+    if (c->src) {
+        acl_src_put(c->src, &c->src_key);
+        c->src = NULL;
     }
     /* Freed by conn_reap() at the end of the loop turn, once no operation
      * can complete into it: callers up the stack may still hold <c>. */
@@ -702,28 +711,100 @@ static void half_init(struct half *h, enum half_dir dir)
     loop_bufq_init(&h->q);
 }
 
+/*
+ * Turns a client away at accept (access control): no connection object,
+ * no server work. SO_LINGER 0 makes close() send an RST, so the client
+ * learns at once (ECONNRESET) instead of after a FIN handshake, and no
+ * TIME_WAIT state is left on our side by a source that keeps retrying.
+ * <counter> is the reason's; <why> names it in the rate-limited log line.
+ */
+static void conn_refuse(struct conn_set *set, int fd, const struct frontend *fe,
+                        const struct sockaddr_storage *ss, socklen_t sslen,
+                        _Atomic uint64_t *counter, const char *why)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    struct cfg_addr peer = {.len = sslen};
+    char addr[128] = "?";
+
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&fe->stats->rejected, 1, memory_order_relaxed);
+    if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+        memcpy(&peer.ss, ss, sizeof(*ss));
+        cfg_addr_str(&peer, addr, sizeof(addr));
+    }
+    log_info_rl("frontend %s: refused client %s (%s)", fe->name, addr, why);
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    set->closed(set);
+}
+
 void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
 {
     const struct lb_table *t = backend_table_get();
     const struct frontend *fe = &t->frontends[frontend];
-    struct conn *c = conn_alloc(set);
-    struct pool *pool;
+    struct pool *pool = &t->pools[fe->pool];
+    bool log = atomic_load_explicit(&lb_rt.log_connections, memory_order_relaxed);
+    bool hash = pool->ops->caps & LB_CAP_HASH_KEY;
+    struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
+    socklen_t sslen = sizeof(ss);
+    struct acl_src *src = NULL;
+    struct acl_src_key src_key = {0};
+    struct conn *c;
 
+    /* One getpeername() serves the rules, the per-source count, the hash
+     * and the connection log. */
+    if ((fe->acl || fe->src || hash || log) &&
+        getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0) {
+        ss.ss_family = AF_UNSPEC;
+        sslen = 0;
+    }
+    if (fe->acl || fe->src) {
+        /* A client whose address cannot be read (it reset already) is
+         * not let past rules that could not be checked. */
+        if (ss.ss_family == AF_UNSPEC) {
+            conn_refuse(set, fd, fe, &ss, sslen, &fe->stats->rejected_deny, "no address");
+            return;
+        }
+        if (fe->acl && acl_check(fe->acl, (struct sockaddr *)&ss) != ACL_ALLOW) {
+            conn_refuse(set, fd, fe, &ss, sslen, &fe->stats->rejected_deny, "deny");
+            return;
+        }
+        if (fe->src && acl_src_key((struct sockaddr *)&ss, fe->source_prefix_v6, &src_key)) {
+            switch (acl_src_take(fe->src, &src_key, fe->max_conns_per_source)) {
+            case ACL_SRC_TAKEN:
+                src = fe->src;
+                break;
+            case ACL_SRC_LIMIT:
+                conn_refuse(set, fd, fe, &ss, sslen, &fe->stats->rejected_source_conns,
+                            "max_conns_per_source");
+                return;
+            case ACL_SRC_UNTRACKED:
+                atomic_fetch_add_explicit(&fe->stats->source_untracked, 1, memory_order_relaxed);
+                log_warn_rl("frontend %s: per-source table full, serving a new source uncounted",
+                            fe->name);
+                break;
+            }
+        }
+    }
+    c = conn_alloc(set);
     if (!c) {
+        if (src)
+            acl_src_put(src, &src_key);
         log_warn_rl("out of memory: refusing a client");
         atomic_fetch_add_explicit(&fe->stats->rejected, 1, memory_order_relaxed);
         close(fd);
         set->closed(set);
         return;
     }
-    pool = &t->pools[fe->pool];
     c->set = set;
     c->cfd = fd;
     c->bfd = -1;
     c->fe_idx = frontend;
+    c->src = src;
+    c->src_key = src_key;
     /* Settings a reload may change are read once: a connection keeps
      * what it started with. */
-    c->log = atomic_load_explicit(&lb_rt.log_connections, memory_order_relaxed);
+    c->log = log;
     c->forward = (uint8_t)atomic_load_explicit(&lb_rt.forward, memory_order_relaxed);
     c->t_start = loop_now(set->loop);
     atomic_fetch_add_explicit(&fe->stats->active, 1, memory_order_relaxed);
@@ -740,19 +821,11 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
         set->live->prev = c;
     set->live = c;
     set->nlive++;
-    if (pool->ops->caps & LB_CAP_HASH_KEY) {
-        struct sockaddr_storage ss;
-        socklen_t len = sizeof(ss);
-
-        if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+    if (ss.ss_family != AF_UNSPEC) {
+        if (hash)
             c->key = lb_hash_addr((struct sockaddr *)&ss, pool->hash_key);
-        if (len <= sizeof(c->peer))
-            memcpy(&c->peer, &ss, len);
-    } else if (c->log) {
-        socklen_t len = sizeof(c->peer);
-
-        if (getpeername(fd, (struct sockaddr *)&c->peer, &len) < 0)
-            c->peer.sin6_family = AF_UNSPEC;
+        if (sslen <= sizeof(c->peer))
+            memcpy(&c->peer, &ss, sslen);
     }
     connect_next(c, NULL);
     if (c->state == CS_CLOSING)

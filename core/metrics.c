@@ -284,6 +284,35 @@ static void prom_fe(struct metrics_buf *b, const struct lb_table *t, const char 
     }
 }
 
+/* ringlb_frontend_rejected_total: one series per frontend and reason. */
+static void prom_fe_rejected(struct metrics_buf *b, const struct lb_table *t)
+{
+    static const struct {
+        const char *reason;
+        size_t field;
+    } reasons[] = {
+        {"deny", offsetof(struct metrics_fe, rejected_deny)},
+        {"source_conns", offsetof(struct metrics_fe, rejected_source_conns)},
+    };
+
+    prom_head(b, "ringlb_frontend_rejected_total", "counter",
+              "Clients refused at accept by access control (deny: allow/deny rules; "
+              "source_conns: max_conns_per_source), closed before any server work.");
+    for (uint32_t i = 0; i < t->nfrontends; i++) {
+        if (t->frontends[i].gone)
+            continue;
+        for (size_t r = 0; r < sizeof(reasons) / sizeof(reasons[0]); r++) {
+            _Atomic uint64_t *v =
+                (_Atomic uint64_t *)((char *)t->frontends[i].stats + reasons[r].field);
+
+            metrics_buf_printf(b, "ringlb_frontend_rejected_total{frontend=\"");
+            metrics_prom_label(b, t->frontends[i].name);
+            metrics_buf_printf(b, "\",reason=\"%s\"} %llu\n", reasons[r].reason,
+                               (unsigned long long)LD(*v));
+        }
+    }
+}
+
 static void prom_be(struct metrics_buf *b, const struct lb_table *t, const char *name,
                     const char *help, size_t field)
 {
@@ -338,6 +367,10 @@ void metrics_render_prom(struct metrics_buf *b)
     prom_fe(b, t, "ringlb_frontend_connections_rejected_total", "counter",
             "Clients closed before a server connection was established.",
             offsetof(struct metrics_fe, rejected));
+    prom_fe_rejected(b, t);
+    prom_fe(b, t, "ringlb_frontend_source_untracked_total", "counter",
+            "Clients served without a per-source count because the source table was full.",
+            offsetof(struct metrics_fe, source_untracked));
 
     prom_be(b, t, "ringlb_backend_retries_total", "Connects retried on another server.",
             offsetof(struct metrics_be, retries));

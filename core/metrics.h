@@ -23,6 +23,13 @@ struct metrics_fe {
     _Atomic uint64_t accepted; /* clients accepted on its binds */
     _Atomic uint64_t rejected; /* closed before a server connection was up */
     _Atomic uint64_t active;   /* proxied connections now */
+    /* Refused at accept, before any server work, by reason (each also
+     * counts in <rejected>): a deny prefix or no allow prefix matched; the
+     * source had max_conns_per_source connections already. */
+    _Atomic uint64_t rejected_deny;
+    _Atomic uint64_t rejected_source_conns;
+    /* Served without a per-source count: the source table was full. */
+    _Atomic uint64_t source_untracked;
 } __attribute__((aligned(64)));
 
 struct metrics_be {

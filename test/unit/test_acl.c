@@ -79,7 +79,7 @@ static void test_empty_allows_all(void **state)
     assert_false(acl_has_allow(a));
     assert_int_equal(check(a, "1.2.3.4"), ACL_ALLOW);
     assert_int_equal(check(a, "2001:db8::1"), ACL_ALLOW);
-    acl_free(a);
+    acl_unref(a);
 }
 
 static void test_deny_only(void **state)
@@ -96,7 +96,7 @@ static void test_deny_only(void **state)
     assert_int_equal(check(a, "192.168.1.8"), ACL_ALLOW);
     assert_int_equal(check(a, "192.168.1.6"), ACL_ALLOW);
     assert_int_equal(check(a, "::1"), ACL_ALLOW);
-    acl_free(a);
+    acl_unref(a);
 }
 
 static void test_allow_list_and_deny_wins(void **state)
@@ -116,7 +116,7 @@ static void test_allow_list_and_deny_wins(void **state)
     assert_int_equal(check(a, "2001:db9::"), ACL_NOT_ALLOWED);
     /* An allow list of one family refuses the other family. */
     assert_int_equal(check(a, "::1"), ACL_NOT_ALLOWED);
-    acl_free(a);
+    acl_unref(a);
 }
 
 static void test_v4_mapped_clients_use_v4_rules(void **state)
@@ -133,7 +133,7 @@ static void test_v4_mapped_clients_use_v4_rules(void **state)
     assert_int_equal(check(a, "127.0.0.9"), ACL_DENY);
     assert_int_equal(check(a, "10.1.2.3"), ACL_DENY);
     assert_int_equal(check(a, "::ffff:10.1.2.3"), ACL_DENY);
-    acl_free(a);
+    acl_unref(a);
 }
 
 static void test_zero_prefixes(void **state)
@@ -151,8 +151,8 @@ static void test_zero_prefixes(void **state)
     assert_int_equal(check(b, "1.2.3.4"), ACL_DENY);
     assert_int_equal(check(b, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ACL_DENY);
     assert_int_equal(check(b, "::"), ACL_DENY);
-    acl_free(a);
-    acl_free(b);
+    acl_unref(a);
+    acl_unref(b);
 }
 
 static void test_overlaps_merge(void **state)
@@ -174,7 +174,7 @@ static void test_overlaps_merge(void **state)
     assert_int_equal(check(a, "febf:ffff::1"), ACL_ALLOW);
     assert_int_equal(check(a, "fec0::"), ACL_NOT_ALLOWED);
     assert_int_equal(check(a, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), ACL_ALLOW);
-    acl_free(a);
+    acl_unref(a);
 }
 
 static void test_bad_input(void **state)
@@ -188,7 +188,7 @@ static void test_bad_input(void **state)
     assert_int_equal(acl_add(a, false, AF_UNIX, addr, 0), -EINVAL);
     assert_int_equal(acl_build(a), 0);
     assert_int_equal(acl_add(a, false, AF_INET, addr, 8), -EINVAL);
-    acl_free(a);
+    acl_unref(a);
 }
 
 static uint64_t rng_state = 0x12345678abcdefull;
@@ -238,7 +238,7 @@ static void test_matches_list_scan(void **state)
         want = in_deny ? ACL_DENY : any_allow && !in_allow ? ACL_NOT_ALLOWED : ACL_ALLOW;
         assert_int_equal(acl_check_v4(a, x), want);
     }
-    acl_free(a);
+    acl_unref(a);
 }
 
 /* ---- per-source table ---- */
