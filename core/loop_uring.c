@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -576,7 +577,7 @@ out_ring:
     return ret;
 }
 
-int loop_uring_probe(const char **why)
+static int probe_once(const char **why)
 {
     struct io_uring ring;
     struct io_uring_probe *probe;
@@ -617,4 +618,27 @@ int loop_uring_probe(const char **why)
         ret = probe_multishot_recv(&ring, why);
     io_uring_queue_exit(&ring);
     return ret;
+}
+
+/*
+ * The kernel does not change under a running process: probe once, however
+ * many threads ask (ringbench's workers each do). Besides saving the rings,
+ * this keeps two threads from mapping and unmapping probe rings at the same
+ * addresses at the same time, which ThreadSanitizer cannot tell from a race.
+ */
+static pthread_once_t probe_ran = PTHREAD_ONCE_INIT;
+static int probe_ret;
+static const char *probe_why;
+
+static void probe_run(void)
+{
+    probe_ret = probe_once(&probe_why);
+}
+
+int loop_uring_probe(const char **why)
+{
+    pthread_once(&probe_ran, probe_run);
+    if (probe_ret < 0)
+        *why = probe_why;
+    return probe_ret;
 }
