@@ -479,7 +479,7 @@ void metrics_render_json(struct metrics_buf *b)
                 metrics_buf_put(b, ",", 1);
             metrics_json_str(b, fe->binds[j]);
         }
-        metrics_buf_printf(b, "],\"accepted\":%llu,\"active\":%llu,\"rejected\":%llu}",
+        metrics_buf_printf(b, "],\"accepted_total\":%llu,\"active\":%llu,\"rejected_total\":%llu}",
                            (unsigned long long)LD(fe->stats->accepted),
                            (unsigned long long)LD(fe->stats->active),
                            (unsigned long long)LD(fe->stats->rejected));
@@ -496,7 +496,7 @@ void metrics_render_json(struct metrics_buf *b)
         metrics_json_str(b, p->name);
         metrics_buf_put(b, ",\"balance\":", 11);
         metrics_json_str(b, p->ops->name);
-        metrics_buf_printf(b, ",\"retries\":%llu,\"no_server\":%llu,\"servers\":[",
+        metrics_buf_printf(b, ",\"retries_total\":%llu,\"no_server_total\":%llu,\"servers\":[",
                            (unsigned long long)LD(p->stats->retries),
                            (unsigned long long)LD(p->stats->no_server));
         for (uint32_t j = 0; j < p->nservers; j++) {
@@ -510,9 +510,10 @@ void metrics_render_json(struct metrics_buf *b)
                 b,
                 ",\"state\":\"%s\",\"health\":\"%s\",\"admin\":\"%s\",\"backup\":%s,"
                 "\"weight\":%.4g,\"config_weight\":%u,\"active\":%u,\"max_conns\":%u,"
-                "\"connections\":%llu,\"connect_failures\":%llu,\"bytes_in\":%llu,"
-                "\"bytes_out\":%llu,\"state_changes\":%llu,\"checks\":%llu,"
-                "\"check_failures\":%llu,\"check_ms\":%.3f,\"rate\":%.2f",
+                "\"connections_total\":%llu,\"connect_failures_total\":%llu,"
+                "\"bytes_in_total\":%llu,\"bytes_out_total\":%llu,\"state_changes_total\":%llu,"
+                "\"checks_total\":%llu,\"check_failures_total\":%llu,\"check_ms\":%.3f,\"rate\":%."
+                "2f",
                 metrics_state_name(LD(s->state)), metrics_health_name(LD(s->health)),
                 LD(s->admin) == SRV_ADMIN_MAINT   ? "disabled"
                 : LD(s->admin) == SRV_ADMIN_DRAIN ? "drain"

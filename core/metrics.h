@@ -81,7 +81,10 @@ void metrics_render_prom(struct metrics_buf *b);
 /*
  * Renders frontends, backends and servers as JSON into <b>, with each
  * server's connection rate as the admin thread last sampled it. Same
- * caller rules.
+ * caller rules. A counter's key ends in _total, as its Prometheus name
+ * does ("retries_total", "connections_total"), so that it is not read as
+ * the lb.ini setting of the same name ("retries = 2"); keys without it are
+ * gauges or settings.
  */
 void metrics_render_json(struct metrics_buf *b);
 

@@ -4,7 +4,9 @@
  * The page is rendered on the server, so it shows everything without
  * JavaScript and a headless browser's DOM dump sees the servers; a meta
  * refresh reloads it. Rates come from the admin thread's once-a-second
- * samples, so they mean the same whoever looks and how often.
+ * samples, so they mean the same whoever looks and how often. Counters say
+ * "total" in their headings, as their /api/backends keys end in _total, so
+ * that a column of counts is not read as a setting of the same name.
  */
 #include "stats_page.h"
 
@@ -52,8 +54,8 @@ static void human_bytes(struct metrics_buf *b, uint64_t v)
 static void frontends(struct metrics_buf *b, const struct lb_table *t)
 {
     metrics_buf_printf(b, "<h2>Frontends</h2><table><tr><th class=l>frontend</th>"
-                          "<th class=l>binds</th><th class=l>backend</th><th>accepted</th>"
-                          "<th>active</th><th>rejected</th></tr>\n");
+                          "<th class=l>binds</th><th class=l>backend</th><th>accepted total</th>"
+                          "<th>active</th><th>rejected total</th></tr>\n");
     for (uint32_t i = 0; i < t->nfrontends; i++) {
         const struct frontend *fe = &t->frontends[i];
 
@@ -134,15 +136,17 @@ void stats_page_render(struct metrics_buf *b)
         metrics_buf_printf(b, "<h2>Backend ");
         metrics_html(b, p->name);
         metrics_buf_printf(b,
-                           " <span class=meta>(%s, %u/%u up, %llu retries, %llu without a "
-                           "server)</span></h2>\n",
+                           " <span class=meta>(%s, %u/%u up, retries total %llu, without a "
+                           "server total %llu)</span></h2>\n",
                            p->ops->name, up, p->nservers, (unsigned long long)LD(p->stats->retries),
                            (unsigned long long)LD(p->stats->no_server));
-        metrics_buf_printf(b, "<table class=backend><tr><th class=l>server</th>"
-                              "<th class=l>address</th><th class=l>state</th>"
-                              "<th class=l>health (last check)</th><th>weight</th><th>active</th>"
-                              "<th>total</th><th>conn/s</th><th>connect failures</th>"
-                              "<th>bytes in</th><th>bytes out</th><th>state changes</th></tr>\n");
+        metrics_buf_printf(
+            b, "<table class=backend><tr><th class=l>server</th>"
+               "<th class=l>address</th><th class=l>state</th>"
+               "<th class=l>health (last check)</th><th>weight</th><th>active</th>"
+               "<th>connections total</th><th>conn/s</th><th>connect failures total</th>"
+               "<th>bytes in total</th><th>bytes out total</th>"
+               "<th>state changes total</th></tr>\n");
         for (uint32_t j = 0; j < p->nservers; j++)
             server_row(b, p, p->servers[j]);
         metrics_buf_printf(b, "</table>\n");

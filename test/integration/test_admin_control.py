@@ -79,7 +79,7 @@ def main(t):
     check(stt == 415, "a POST without Content-Type: application/json is 415")
     check(st("s0")["state"] == "up" and st("s0")["weight"] == 1,
           "rejected requests changed nothing")
-    check(st("s1")["state_changes"] == 2, "s1 changed state twice (disable, enable)")
+    check(st("s1")["state_changes_total"] == 2, "s1 changed state twice (disable, enable)")
 
 
 if __name__ == "__main__":

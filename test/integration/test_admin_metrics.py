@@ -22,6 +22,35 @@ def fetch(addr):
     return data
 
 
+# Counters of /api/backends (issue #18): each key ends in _total and names
+# a Prometheus counter family; the old names, which read like the lb.ini
+# settings (retries = 2), are gone. Frontend families say "connections_".
+OLD_NAMES = {"accepted", "rejected", "retries", "no_server", "connections", "connect_failures",
+             "bytes_in", "bytes_out", "state_changes", "checks", "check_failures"}
+FAMILY = {"frontend": "ringlb_frontend_connections_", "backend": "ringlb_backend_",
+          "server": "ringlb_server_"}
+
+
+def check_counter_names(j, m):
+    types = {k[0] for k in m}
+    objs = [("frontend", x) for x in j["frontends"]] + [("backend", x) for x in j["backends"]]
+    objs += [("server", s) for b in j["backends"] for s in b["servers"]]
+    for kind, o in objs:
+        left = OLD_NAMES & o.keys()
+        check(not left, f"JSON {kind} {o['name']} has no counter under a setting-like name "
+                        f"({sorted(left)})")
+        for key in (k for k in o if k.endswith("_total")):
+            check(FAMILY[kind] + key in types,
+                  f"JSON {kind} key {key} is the counter {FAMILY[kind] + key} of /metrics")
+    srv = j["backends"][0]["servers"][0]
+    want = {"connections_total", "connect_failures_total", "bytes_in_total", "bytes_out_total",
+            "state_changes_total", "checks_total", "check_failures_total"}
+    check(want <= srv.keys(), f"a server's counters end in _total ({sorted(srv.keys())})")
+    check({"retries_total", "no_server_total"} <= j["backends"][0].keys() and
+          {"accepted_total", "rejected_total"} <= j["frontends"][0].keys(),
+          "backend and frontend counters end in _total")
+
+
 def main(t):
     a, b, g = t.backend("name", name="a"), t.backend("name", name="b"), t.backend("name", name="g")
     dead = t.refused_addr()
@@ -88,10 +117,11 @@ def main(t):
     j = lbtest.admin_json(adm)
     be0 = [x for x in j["backends"] if x["name"] == "be0"][0]
     check([x["name"] for x in be0["servers"]] == ["s0", "s1"], "JSON lists be0's servers")
-    check(sum(x["connections"] for x in be0["servers"]) >= 20, "JSON counts the connections")
-    check(j["frontends"][2]["rejected"] ==
+    check(sum(x["connections_total"] for x in be0["servers"]) >= 20, "JSON counts the connections")
+    check(j["frontends"][2]["rejected_total"] ==
           metric(m1, "ringlb_frontend_connections_rejected_total", frontend="fe2"),
           "JSON and /metrics agree on fe2's rejections")
+    check_counter_names(j, lbtest.admin_metrics(adm))
 
     log = lb.log_text()
     ok = re.findall(r"conn: client=127\.0\.0\.1:\d+ frontend=fe0 backend=be0 server=s[01] "

@@ -356,6 +356,44 @@ static void test_after_reload(void **state)
     config_free(cfg2);
 }
 
+/* /api/backends names counters as counters (issue #18): "retries_total",
+ * never "retries", which reads as the lb.ini setting. */
+static void test_json_counter_names(void **state)
+{
+    static const char *const counters[] = {
+        "\"accepted_total\":42,", "\"rejected_total\":",       "\"retries_total\":",
+        "\"no_server_total\":5,", "\"connections_total\":7,",  "\"connect_failures_total\":",
+        "\"bytes_in_total\":",    "\"bytes_out_total\":99,",   "\"state_changes_total\":",
+        "\"checks_total\":",      "\"check_failures_total\":",
+    };
+    static const char *const old[] = {
+        "\"accepted\":",      "\"rejected\":",         "\"retries\":",        "\"no_server\":",
+        "\"connections\":",   "\"connect_failures\":", "\"bytes_in\":",       "\"bytes_out\":",
+        "\"state_changes\":", "\"checks\":",           "\"check_failures\":",
+    };
+    const struct lb_table *t = backend_table_get();
+    struct metrics_buf b = {0};
+
+    (void)state;
+    atomic_store(&t->frontends[0].stats->accepted, 42);
+    atomic_store(&t->pools[1].stats->no_server, 5);
+    atomic_store(&t->pools[0].servers[0]->conns_total, 7);
+    atomic_store(&t->pools[0].servers[0]->bytes_out, 99);
+    metrics_render_json(&b);
+    assert_false(b.oom);
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        if (!has(b.p, counters[i]))
+            print_error("no %s in %s\n", counters[i], b.p);
+        assert_true(has(b.p, counters[i]));
+    }
+    for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+        if (has(b.p, old[i]))
+            print_error("%s is still there: %s\n", old[i], b.p);
+        assert_false(has(b.p, old[i]));
+    }
+    metrics_buf_free(&b);
+}
+
 static void test_label_escapes(void **state)
 {
     struct metrics_buf b = {0};
@@ -381,6 +419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_json_counter_names, setup, teardown),
         cmocka_unit_test(test_label_escapes),
     };
 
