@@ -7,10 +7,15 @@
  */
 #include "metrics.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../balancers/lb.h"
 #include "../config/config.h"
@@ -328,6 +333,121 @@ static void prom_be(struct metrics_buf *b, const struct lb_table *t, const char 
     }
 }
 
+/* ---- process_* ---- */
+
+int metrics_parse_proc_stat(const char *text, long ticks, struct metrics_proc *out)
+{
+    unsigned long long utime, stime, start, vsize;
+    long long rss;
+    const char *p = strrchr(text, ')');
+
+    if (!p || ticks <= 0)
+        return -EINVAL;
+    /* Fields 3 to 24 (proc(5)): state, then 10 skipped, utime (14) and
+     * stime (15), 6 skipped, starttime (22), vsize (23), rss (24). */
+    if (sscanf(p + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+               "%llu %llu %lld",
+               &utime, &stime, &start, &vsize, &rss) != 5 ||
+        rss < 0)
+        return -EINVAL;
+    out->cpu_seconds = (double)(utime + stime) / (double)ticks;
+    out->start_boot_s = (double)start / (double)ticks;
+    out->vsize_bytes = vsize;
+    out->rss_pages = (uint64_t)rss;
+    return 0;
+}
+
+/* Reads /proc/self/stat into <out>. Returns 0 or -errno. */
+static int proc_self_stat(struct metrics_proc *out)
+{
+    char text[1024];
+    ssize_t n;
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    n = read(fd, text, sizeof(text) - 1);
+    if (n < 0)
+        n = -errno;
+    close(fd);
+    if (n <= 0)
+        return n < 0 ? (int)n : -EINVAL;
+    text[n] = '\0';
+    return metrics_parse_proc_stat(text, sysconf(_SC_CLK_TCK), out);
+}
+
+/* Descriptors open now, the one reading /proc/self/fd left out. */
+static long open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    long n = 0;
+
+    if (!d)
+        return -errno;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.' && atoi(e->d_name) != dirfd(d);
+    closedir(d);
+    return n;
+}
+
+static double timespec_s(const struct timespec *ts)
+{
+    return (double)ts->tv_sec + (double)ts->tv_nsec / 1e9;
+}
+
+/*
+ * The process_* families every Prometheus client library exports (the
+ * Go and Python clients read the same files), so that dashboards and
+ * alerts written for any exporter work unchanged. Read at scrape time;
+ * a value that cannot be read is left out rather than shown as 0.
+ *
+ * The start time is the wall clock now minus the process's age on
+ * CLOCK_BOOTTIME, the clock of starttime: /proc/stat's btime, which the
+ * client libraries add instead, is whole seconds and would put the start
+ * up to a second early.
+ */
+static void prom_process(struct metrics_buf *b)
+{
+    struct metrics_proc pr;
+    struct rlimit rl;
+    long fds = open_fds();
+
+    if (proc_self_stat(&pr) == 0) {
+        struct timespec real, boot;
+        long page = sysconf(_SC_PAGESIZE);
+
+        clock_gettime(CLOCK_REALTIME, &real);
+        clock_gettime(CLOCK_BOOTTIME, &boot);
+        prom_head(b, "process_cpu_seconds_total", "counter",
+                  "User and system CPU time spent, in seconds.");
+        metrics_buf_printf(b, "process_cpu_seconds_total %.2f\n", pr.cpu_seconds);
+        prom_head(b, "process_start_time_seconds", "gauge",
+                  "Start time of the process since the epoch, in seconds.");
+        metrics_buf_printf(b, "process_start_time_seconds %.2f\n",
+                           timespec_s(&real) - (timespec_s(&boot) - pr.start_boot_s));
+        prom_head(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+        metrics_buf_printf(b, "process_virtual_memory_bytes %llu\n",
+                           (unsigned long long)pr.vsize_bytes);
+        prom_head(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+        metrics_buf_printf(b, "process_resident_memory_bytes %llu\n",
+                           (unsigned long long)pr.rss_pages * (unsigned long long)page);
+    }
+    if (fds >= 0) {
+        prom_head(b, "process_open_fds", "gauge", "Number of open file descriptors.");
+        metrics_buf_printf(b, "process_open_fds %ld\n", fds);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        prom_head(b, "process_max_fds", "gauge",
+                  "Maximum number of open file descriptors (RLIMIT_NOFILE, soft).");
+        if (rl.rlim_cur == RLIM_INFINITY)
+            metrics_buf_printf(b, "process_max_fds +Inf\n");
+        else
+            metrics_buf_printf(b, "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    }
+}
+
 void metrics_render_prom(struct metrics_buf *b)
 {
     static const uint32_t states[] = {SRV_UP, SRV_DOWN, SRV_DRAIN, SRV_MAINT, SRV_CHECKING};
@@ -359,6 +479,8 @@ void metrics_render_prom(struct metrics_buf *b)
     prom_head(b, "ringlb_config_last_reload_successful", "gauge",
               "0 when the last reload was rejected, else 1.");
     metrics_buf_printf(b, "ringlb_config_last_reload_successful %d\n", LD(lb_rt.reload_ok) ? 1 : 0);
+
+    prom_process(b);
 
     prom_fe(b, t, "ringlb_frontend_connections_accepted_total", "counter",
             "Clients accepted on the frontend's binds.", offsetof(struct metrics_fe, accepted));

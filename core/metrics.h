@@ -88,6 +88,22 @@ void metrics_render_prom(struct metrics_buf *b);
  */
 void metrics_render_json(struct metrics_buf *b);
 
+/* What /proc/self/stat says of the process, in the units /metrics uses. */
+struct metrics_proc {
+    double cpu_seconds;   /* utime + stime, every thread */
+    double start_boot_s;  /* start time, seconds after boot (CLOCK_BOOTTIME) */
+    uint64_t vsize_bytes; /* virtual memory */
+    uint64_t rss_pages;   /* resident set */
+};
+
+/*
+ * Parses the text of /proc/PID/stat into <out>, with <ticks> clock ticks a
+ * second (sysconf(_SC_CLK_TCK)). The command name (field 2) may hold
+ * spaces and parentheses, so fields are counted from its last ')'.
+ * Returns 0, or -EINVAL when the text is not such a line. Pure.
+ */
+int metrics_parse_proc_stat(const char *text, long ticks, struct metrics_proc *out);
+
 /* Seconds since metrics_init(). */
 double metrics_uptime(void);
 

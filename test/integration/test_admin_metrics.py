@@ -6,10 +6,13 @@ Three frontends: fe0 -> two `name` servers; fe1 -> a refused server and a
 good one with retries = 2 (every connect to the refused one is retried);
 fe2 -> only a refused server with retries = 0 (its clients are rejected).
 /metrics goes through prometheus_client's parser, so a malformed exposition
-fails the test.
+fails the test. The process_* families are checked against /proc, and the
+counters of /api/backends against the names of /metrics (_total).
 """
+import os
 import re
 import socket
+import time
 
 import lbtest
 from lbtest import check, metric
@@ -35,13 +38,13 @@ def check_counter_names(j, m):
     types = {k[0] for k in m}
     objs = [("frontend", x) for x in j["frontends"]] + [("backend", x) for x in j["backends"]]
     objs += [("server", s) for b in j["backends"] for s in b["servers"]]
+    bad = []
     for kind, o in objs:
-        left = OLD_NAMES & o.keys()
-        check(not left, f"JSON {kind} {o['name']} has no counter under a setting-like name "
-                        f"({sorted(left)})")
-        for key in (k for k in o if k.endswith("_total")):
-            check(FAMILY[kind] + key in types,
-                  f"JSON {kind} key {key} is the counter {FAMILY[kind] + key} of /metrics")
+        bad += [f"{kind} {o['name']}: {k} reads like a setting" for k in OLD_NAMES & o.keys()]
+        bad += [f"{kind} {o['name']}: {k} has no counter {FAMILY[kind] + k} in /metrics"
+                for k in o if k.endswith("_total") and FAMILY[kind] + k not in types]
+    check(not bad, f"every counter of /api/backends ({len(objs)} objects) ends in _total and "
+                   f"is a counter of /metrics" + "".join(f"\n    {x}" for x in bad))
     srv = j["backends"][0]["servers"][0]
     want = {"connections_total", "connect_failures_total", "bytes_in_total", "bytes_out_total",
             "state_changes_total", "checks_total", "check_failures_total"}
@@ -51,7 +54,53 @@ def check_counter_names(j, m):
           "backend and frontend counters end in _total")
 
 
+def soft_nofile(pid):
+    """The soft "Max open files" limit of process <pid>, from /proc."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                v = line.split()[3]
+                return float("inf") if v == "unlimited" else int(v)
+    raise lbtest.Fail(f"no Max open files line in /proc/{pid}/limits")
+
+
+def check_process_metrics(t0, pid, adm):
+    """The process_* families (issue #18), as every Prometheus exporter has
+    them, read by ringlb from /proc/self at scrape time."""
+    m = lbtest.admin_metrics(adm)
+    m2 = lbtest.admin_metrics(adm)
+    now = time.time()
+    for name in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                 "process_open_fds", "process_max_fds", "process_start_time_seconds",
+                 "process_virtual_memory_bytes"):
+        check((name, frozenset()) in m, f"/metrics has {name}")
+    cpu, cpu2 = metric(m, "process_cpu_seconds_total"), metric(m2, "process_cpu_seconds_total")
+    check(0 <= cpu <= cpu2, f"process_cpu_seconds_total counts up ({cpu} then {cpu2})")
+    rss = metric(m, "process_resident_memory_bytes")
+    check(0 < rss <= metric(m, "process_virtual_memory_bytes"),
+          f"process_resident_memory_bytes is positive and within virtual memory ({rss:.0f})")
+    fds = metric(m, "process_open_fds")
+    # What we see in /proc differs from ringlb's count only by health
+    # probes in flight (one socket each, six servers at most here).
+    seen = len(os.listdir(f"/proc/{pid}/fd"))
+    check(0 < fds and abs(fds - seen) <= 8,
+          f"process_open_fds is positive and agrees with /proc/{pid}/fd ({fds:.0f}, {seen})")
+    limit = soft_nofile(pid)
+    check(metric(m, "process_max_fds") == limit,
+          f"process_max_fds is the soft RLIMIT_NOFILE of /proc/{pid}/limits "
+          f"({metric(m, 'process_max_fds'):.0f}, {limit})")
+    # starttime is in clock ticks (1/100 s), truncated, and printed with
+    # two decimals: the start may read up to 0.02 s early, never later.
+    start = metric(m, "process_start_time_seconds")
+    check(t0 - 0.02 <= start <= now,
+          f"process_start_time_seconds lies within this test's lifetime "
+          f"({start:.2f} in [{t0:.2f}, {now:.2f}])")
+    check(start <= metric(m, "ringlb_process_start_time_seconds") + 0.02,
+          "the process started before its metrics were set up")
+
+
 def main(t):
+    t0 = time.time()
     a, b, g = t.backend("name", name="a"), t.backend("name", name="b"), t.backend("name", name="g")
     dead = t.refused_addr()
     lb, adm = lbtest.admin_ringlb(t, frontends=[
@@ -122,6 +171,8 @@ def main(t):
           metric(m1, "ringlb_frontend_connections_rejected_total", frontend="fe2"),
           "JSON and /metrics agree on fe2's rejections")
     check_counter_names(j, lbtest.admin_metrics(adm))
+
+    check_process_metrics(t0, lb.proc.pid, adm)
 
     log = lb.log_text()
     ok = re.findall(r"conn: client=127\.0\.0\.1:\d+ frontend=fe0 backend=be0 server=s[01] "

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -356,6 +358,50 @@ static void test_after_reload(void **state)
     config_free(cfg2);
 }
 
+/* The process_* families, as every Prometheus client library has them. */
+static void test_process_metrics(void **state)
+{
+    struct rlimit rl;
+    struct expo e;
+    char *text = render_checked(&e);
+
+    (void)state;
+    assert_string_equal(must_family(&e, "process_cpu_seconds_total")->type, "counter");
+    assert_string_equal(must_family(&e, "process_open_fds")->type, "gauge");
+    assert_true(value(text, "process_cpu_seconds_total") >= 0);
+    assert_true(value(text, "process_resident_memory_bytes") > 0);
+    assert_true(value(text, "process_virtual_memory_bytes") >=
+                value(text, "process_resident_memory_bytes"));
+    /* stdin, stdout and stderr at least. */
+    assert_true(value(text, "process_open_fds") >= 3);
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    assert_true(value(text, "process_max_fds") == (double)rl.rlim_cur);
+    /* Started before now, and not before metrics_init() by more than
+     * this binary's own start-up (a minute is generous). */
+    assert_true(value(text, "process_start_time_seconds") <= (double)time(NULL) + 1);
+    assert_true(value(text, "process_start_time_seconds") >= (double)time(NULL) - 60);
+    free(text);
+}
+
+static void test_parse_proc_stat(void **state)
+{
+    /* A command name holding ") (" and spaces: fields count from the last ')'. */
+    const char *line = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 150 0 0 20 0 3 "
+                       "0 98765 123456789 4321 18446744073709551615 1 1 0 0 0 0 0 4096 0\n";
+    struct metrics_proc pr;
+
+    (void)state;
+    assert_int_equal(metrics_parse_proc_stat(line, 100, &pr), 0);
+    assert_true(pr.cpu_seconds == 4.0);
+    assert_true(pr.start_boot_s == 987.65);
+    assert_true(pr.vsize_bytes == 123456789);
+    assert_true(pr.rss_pages == 4321);
+    assert_int_equal(metrics_parse_proc_stat("1234 (a) S 1 2 3\n", 100, &pr), -EINVAL);
+    assert_int_equal(metrics_parse_proc_stat("1234 no parenthesis", 100, &pr), -EINVAL);
+    assert_int_equal(metrics_parse_proc_stat("", 100, &pr), -EINVAL);
+    assert_int_equal(metrics_parse_proc_stat(line, 0, &pr), -EINVAL);
+}
+
 /* /api/backends names counters as counters (issue #18): "retries_total",
  * never "retries", which reads as the lb.ini setting. */
 static void test_json_counter_names(void **state)
@@ -420,6 +466,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_after_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_counter_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_process_metrics, setup, teardown),
+        cmocka_unit_test(test_parse_proc_stat),
         cmocka_unit_test(test_label_escapes),
     };
 
