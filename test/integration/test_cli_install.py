@@ -31,6 +31,12 @@ def main(t):
           "the unit runs the installed ringlb on the installed config")
     check("Type=notify" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit,
           "Type=notify and ExecReload in the unit")
+    # systemd runs ExecReload= lines in order and stops at the first that
+    # fails: the config is checked before the running process is told.
+    reload = [ln.split("=", 1)[1] for ln in unit.splitlines() if ln.startswith("ExecReload=")]
+    check(reload == [f"{prefix}/sbin/ringlb -t -c {prefix}/etc/ringlb/lb.ini",
+                     "/bin/kill -HUP $MAINPID"],
+          f"ExecReload checks the installed config with ringlb -t, then sends SIGHUP ({reload})")
     r = subprocess.run([os.path.join(prefix, "sbin/ringlb"), "-t", "-c",
                         os.path.join(prefix, "etc/ringlb/lb.ini")], stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=10)
