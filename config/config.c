@@ -303,12 +303,14 @@ static int key_token_file(struct parser *p, const struct key_def *k, void *obj, 
 }
 
 /*
- * user = / group =: a name as useradd accepts it, or a numeric id. It is
- * looked up when ringlb starts (the account may not exist where the file
- * is checked), so here only its shape is checked.
+ * user = / group =: a name as useradd accepts it, or a numeric id. Only its
+ * shape is checked here, so that config/ stays free of the host's account
+ * database: `ringlb -t` and start-up look it up with the same function
+ * (core/privdrop.c privdrop_resolve), which reports the line kept here.
  */
 static int key_account(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
+    struct cfg_global *g = obj;
     char **dst = field(obj, k);
     size_t n = strlen(val);
     char *s;
@@ -325,6 +327,10 @@ static int key_account(struct parser *p, const struct key_def *k, void *obj, con
         return oom(p, k->name);
     lb_free(*dst);
     *dst = s;
+    if (dst == &g->user)
+        g->user_line = p->lineno;
+    else
+        g->group_line = p->lineno;
     return 0;
 }
 

@@ -136,6 +136,7 @@ struct cfg_global {
     enum log_target log_to;     /* log = stderr (default) | syslog */
     char *user;                 /* drop to this user after binding; NULL = stay */
     char *group;                /* and this group (default: the user's) */
+    int user_line, group_line;  /* where they were given, for core/privdrop.c's errors */
     /* TCP keepalive on client and server sockets, so that a peer that
      * vanished without a FIN or RST is noticed long before idle_timeout. */
     bool tcp_keepalive;             /* default on */

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "../config/config.h"
 #include "../health/health.h"
@@ -52,6 +55,48 @@ static uint32_t worker_count(const struct config *cfg)
     if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
         return (uint32_t)CPU_COUNT(&set);
     return 1;
+}
+
+/*
+ * Under -t: binds every TCP bind of <cfg> as start-up would (net_listen's
+ * SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY) but never listens, so no
+ * client can be queued on the probe, and warns about each one that fails.
+ * A warning, never an error: the port may be freed before ringlb starts.
+ * SO_REUSEPORT makes the check agree with start-up, which joins sockets of
+ * the same user: the running ringlb's own binds (a check before `systemctl
+ * reload`) pass, a port another program holds does not. Unix binds are not
+ * tried: start-up takes over a stale socket file, which binding here
+ * cannot tell from a live one without connecting to it.
+ */
+static void check_binds(const struct config *cfg)
+{
+    static const int one = 1;
+
+    for (size_t i = 0; i < cfg->nfrontends; i++) {
+        const struct cfg_frontend *fe = &cfg->frontends[i];
+
+        for (size_t j = 0; j < fe->nbinds; j++) {
+            const struct cfg_addr *a = &fe->binds[j];
+            int fd, err = 0;
+
+            if (a->ss.ss_family == AF_UNIX)
+                continue;
+            fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
+                (a->ss.ss_family == AF_INET6 &&
+                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+                bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
+                err = errno;
+            if (fd >= 0)
+                close(fd);
+            if (err)
+                fprintf(stderr,
+                        "%s:%d: bind: warning: %s cannot be bound now: %s (start-up would fail "
+                        "unless that changes)\n",
+                        cfg->path, fe->bind_lines[j], fe->bind_texts[j], strerror(err));
+        }
+    }
 }
 
 /* Picks the I/O backend as `io =` asks, probing io_uring. Returns 0 or -1. */
@@ -141,6 +186,7 @@ int main(int argc, char **argv)
     bool check_only = false;
     struct config *cfg = NULL;
     struct worker *ws = NULL;
+    struct privdrop_ids ids;
     char err[512];
     sigset_t set;
     uint32_t nworkers;
@@ -185,7 +231,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
+    /* Before anything is bound, for -t and start-up alike: an account that
+     * does not exist is an error in lb.ini, not a failure after binding. */
+    if (privdrop_resolve(cfg, &ids, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        config_free(cfg);
+        return 1;
+    }
     if (check_only) {
+        check_binds(cfg);
         printf("%s: configuration is valid\n", path);
         config_free(cfg);
         return 0;
@@ -238,7 +292,7 @@ int main(int argc, char **argv)
         goto out_table;
     metrics_set_workers(ws, nworkers);
     /* Every socket is bound before root is given up (issue #6). */
-    if (admin_start(cfg) < 0 || privdrop_apply(cfg->global.user, cfg->global.group) < 0) {
+    if (admin_start(cfg) < 0 || privdrop_apply(&ids) < 0) {
         workers_join(ws, nworkers);
         goto out_table;
     }

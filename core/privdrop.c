@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../config/config.h"
 #include "log.h"
 
 /* A numeric id: all digits, fits in 31 bits. */
@@ -28,55 +30,107 @@ static int parse_id(const char *s, unsigned long *out)
     return errno || *out > 0x7fffffff ? -EINVAL : 0;
 }
 
-int privdrop_apply(const char *user, const char *group)
+/*
+ * getpwnam() and getgrnam() return NULL both for "no such entry" and for a
+ * failed lookup (an NSS service down); proc(3) lists the errno values that
+ * mean the former. Returns the -errno to report: -ENOENT when absent.
+ */
+static int lookup_error(int err)
 {
+    return err == 0 || err == ENOENT || err == ESRCH || err == EBADF || err == EPERM ? -ENOENT
+                                                                                     : -err;
+}
+
+/* "FILE:LINE: KEY: no such ..." or the lookup's failure, into <err>. */
+static int report(const struct config *cfg, int line, const char *key, const char *val, int ret,
+                  char *err, size_t errlen)
+{
+    if (ret == -ENOENT)
+        snprintf(err, errlen, "%s:%d: %s: no such %s '%s'", cfg->path, line, key, key, val);
+    else
+        snprintf(err, errlen, "%s:%d: %s: cannot look up '%s': %s", cfg->path, line, key, val,
+                 strerror(-ret));
+    return ret;
+}
+
+int privdrop_resolve(const struct config *cfg, struct privdrop_ids *ids, char *err, size_t errlen)
+{
+    const char *user = cfg->global.user, *group = cfg->global.group;
     struct passwd *pw = NULL;
     unsigned long id;
-    uid_t uid = getuid();
-    gid_t gid = getgid();
 
+    memset(ids, 0, sizeof(*ids));
+    ids->uid = getuid();
+    ids->gid = getgid();
     if (!user && !group)
         return 0;
+    ids->set = true;
     if (user) {
+        errno = 0;
         pw = getpwnam(user);
-        if (!pw && parse_id(user, &id) == 0)
+        if (!pw && parse_id(user, &id) == 0) {
+            errno = 0;
             pw = getpwuid((uid_t)id);
+        }
         if (pw) {
-            uid = pw->pw_uid;
-            gid = pw->pw_gid;
+            ids->uid = pw->pw_uid;
+            ids->gid = pw->pw_gid;
+            ids->has_pw =
+                snprintf(ids->name, sizeof(ids->name), "%s", pw->pw_name) < (int)sizeof(ids->name);
+        } else if (lookup_error(errno) != -ENOENT) {
+            return report(cfg, cfg->global.user_line, "user", user, lookup_error(errno), err,
+                          errlen);
         } else if (parse_id(user, &id) == 0) {
-            uid = (uid_t)id;
+            /* A uid without an entry is legitimate (containers): it gets
+             * no supplementary groups. */
+            ids->uid = (uid_t)id;
         } else {
-            log_error("user = %s: no such user", user);
-            return -ENOENT;
+            return report(cfg, cfg->global.user_line, "user", user, -ENOENT, err, errlen);
         }
     }
     if (group) {
-        struct group *gr = getgrnam(group);
+        struct group *gr;
 
+        errno = 0;
+        gr = getgrnam(group);
         if (gr) {
-            gid = gr->gr_gid;
+            ids->gid = gr->gr_gid;
+        } else if (lookup_error(errno) != -ENOENT) {
+            return report(cfg, cfg->global.group_line, "group", group, lookup_error(errno), err,
+                          errlen);
         } else if (parse_id(group, &id) == 0) {
-            gid = (gid_t)id;
+            ids->gid = (gid_t)id;
         } else {
-            log_error("group = %s: no such group", group);
-            return -ENOENT;
+            return report(cfg, cfg->global.group_line, "group", group, -ENOENT, err, errlen);
         }
     }
+    return 0;
+}
+
+int privdrop_apply(const struct privdrop_ids *ids)
+{
+    uid_t uid = ids->uid;
+    gid_t gid = ids->gid;
+    int err;
+
+    if (!ids->set)
+        return 0;
     if (geteuid() != 0) {
         if (uid == geteuid() && gid == getegid())
             return 0;
-        log_error("user/group: only root can switch to %s/%s", user ? user : "-",
-                  group ? group : "-");
+        log_error("user/group: only root can switch to uid %lu gid %lu", (unsigned long)uid,
+                  (unsigned long)gid);
         return -EPERM;
     }
-    if ((pw ? initgroups(pw->pw_name, gid) : setgroups(0, NULL)) < 0 || setgid(gid) < 0) {
-        log_error("cannot switch to group %lu: %s", (unsigned long)gid, strerror(errno));
-        return -errno;
+    if ((ids->has_pw ? initgroups(ids->name, gid) : setgroups(0, NULL)) < 0 || setgid(gid) < 0) {
+        err = errno; /* log_error() may change it */
+        log_error("cannot switch to group %lu: %s", (unsigned long)gid, strerror(err));
+        return -err;
     }
     if (setuid(uid) < 0) {
-        log_error("cannot switch to user %lu: %s", (unsigned long)uid, strerror(errno));
-        return -errno;
+        err = errno;
+        log_error("cannot switch to user %lu: %s", (unsigned long)uid, strerror(err));
+        return -err;
     }
     if (uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
         log_error("privileges could be regained after dropping them: stopping");

@@ -7,9 +7,14 @@ of bad config it exits 1 and names FILE:LINE (and the key) of the problem;
 unknown flag prints usage and exits 2. A server that is ringlb's own
 frontend (same address, or a local one behind a wildcard bind, this host's
 interface addresses included) is a config error on the server's line,
-naming the frontend. Runs once, not per mode.
+naming the frontend. -t also looks up `user =` and `group =` as start-up
+does (an unknown one is FILE:LINE: KEY: no such ...), and warns, without
+failing, about a TCP bind it cannot bind now. Runs once, not per mode.
 """
+import grp
 import os
+import pwd
+import socket
 import subprocess
 
 import lbtest
@@ -116,6 +121,74 @@ LOOPS = [
 ]
 
 
+def absent(lookup, name):
+    try:
+        lookup(name)
+        return False
+    except KeyError:
+        return True
+
+
+def check_startup_findings(t):
+    """-t finds what start-up would (issue #18): accounts that do not exist
+    are errors naming FILE:LINE: KEY, under -t and at start-up alike; a TCP
+    bind that cannot be bound now is only a warning under -t; unix binds
+    are not tried."""
+    for key, name, lookup in (("user", "nosuchuser", pwd.getpwnam),
+                              ("group", "nosuchgroup", grp.getgrnam)):
+        if not absent(lookup, name):
+            lbtest.log(f"  note: {key} {name} exists here; that case is not run")
+            continue
+        path, _ = t.config(text=bad(2, f"workers = 1\n{key} = {name}"))
+        want = f"{path}:3: {key}: no such {key}"
+        r = ringlb("-t", "-c", path)
+        check(r.returncode == 1 and want in r.stderr,
+              f"-t with {key} = {name} exits 1 with {want!r} (exit {r.returncode}, "
+              f"{r.stderr.strip()[:300]!r})")
+        try:
+            r = ringlb("-c", path, timeout=10)
+            rc, err = r.returncode, r.stderr
+        except subprocess.TimeoutExpired:
+            rc, err = "still running after 10s", ""
+        check(rc == 1 and want in err,
+              f"start-up with {key} = {name} exits 1 with the same {want!r} "
+              f"(exit {rc}, {err.strip()[-300:]!r})")
+
+    # A port another program listens on: -t passes and warns, naming the line.
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    path, _ = t.config(text=bad(6, f"bind = 127.0.0.1:{port}"))
+    r = ringlb("-t", "-c", path)
+    holder.close()
+    want = f"{path}:6: bind: warning: 127.0.0.1:{port}"
+    check(r.returncode == 0 and want in r.stderr and "in use" in r.stderr,
+          f"-t on a taken port exits 0 and warns {want!r} (exit {r.returncode}, "
+          f"{r.stderr.strip()[:300]!r})")
+
+    # Held with SO_REUSEPORT by this user, as the running ringlb holds its
+    # binds when `systemctl reload` checks the file: start-up would join it.
+    holder = socket.socket()
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    path, _ = t.config(text=bad(6, f"bind = 127.0.0.1:{port}"))
+    r = ringlb("-t", "-c", path)
+    holder.close()
+    check(r.returncode == 0 and "warning" not in r.stderr,
+          f"-t on a port a ringlb of the same user could share passes quietly "
+          f"(exit {r.returncode}, {r.stderr.strip()[:300]!r})")
+
+    # Unix binds are not tried, so a path ringlb could not create yet passes.
+    sock = os.path.join(t.dir, "no-such-dir", "fe.sock")
+    path, _ = t.config(text=bad(6, f"bind = unix:{sock}"))
+    r = ringlb("-t", "-c", path)
+    check(r.returncode == 0 and "warning" not in r.stderr,
+          f"-t does not try unix binds (exit {r.returncode}, {r.stderr.strip()[:300]!r})")
+
+
 def ringlb(*args, timeout=20):
     return subprocess.run([lbtest.RINGLB, *args], stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=timeout)
@@ -171,6 +244,8 @@ def main(t):
     check(not failures, f"-t on {len(loops)} configs whose server is ringlb's own frontend "
           "exits 1 naming the server's line and the frontend"
           + ("".join(f"\n    {f}" for f in failures)))
+
+    check_startup_findings(t)
 
     missing = os.path.join(t.dir, "does-not-exist.ini")
     r = ringlb("-t", "-c", missing)

@@ -976,12 +976,18 @@ static void test_operating_keys(void **state)
     assert_int_equal(cfg->global.log_to, LOG_TO_SYSLOG);
     assert_string_equal(cfg->global.user, "ringlb");
     assert_string_equal(cfg->global.group, "nogroup");
+    /* Their lines, for `ringlb -t` and start-up to name when the account
+     * does not exist (core/privdrop.c looks them up, config/ does not). */
+    assert_int_equal(cfg->global.user_line, 4);
+    assert_int_equal(cfg->global.group_line, 5);
     config_free(cfg);
 
     cfg = load_ok("[global]\nlog_connections = no\nlog = stderr\nuser = 65534\n" MIN_INI);
     assert_false(cfg->global.log_connections);
     assert_int_equal(cfg->global.log_to, LOG_TO_STDERR);
     assert_string_equal(cfg->global.user, "65534");
+    assert_int_equal(cfg->global.user_line, 4);
+    assert_int_equal(cfg->global.group_line, 0);
     config_free(cfg);
 }
 
