@@ -38,12 +38,12 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: ringlb -c FILE [-t]\n"
-                 "       ringlb -V | -h\n"
+                 "       ringlb -V | --version | -h | --help\n"
                  "\n"
-                 "  -c FILE  configuration file (lb.ini)\n"
-                 "  -t       check the configuration and exit (0 valid, 1 invalid)\n"
-                 "  -V       print the version and exit\n"
-                 "  -h       print this help and exit\n");
+                 "  -c FILE        configuration file (lb.ini)\n"
+                 "  -t             check the configuration and exit (0 valid, 1 invalid)\n"
+                 "  -V, --version  print the version and exit\n"
+                 "  -h, --help     print this help and exit\n");
 }
 
 static uint32_t worker_count(const struct config *cfg)
@@ -193,8 +193,16 @@ int main(int argc, char **argv)
     int opt, ret, code = 1;
     long nofile;
 
+    /* The long forms every GNU-style tool answers, so that `ringlb --help`
+     * does not read as a bad option. */
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+
     opterr = 0;
-    while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
@@ -211,8 +219,12 @@ int main(int argc, char **argv)
         default:
             if (optopt == 'c')
                 fprintf(stderr, "ringlb: -c needs a file name\n");
-            else
-                fprintf(stderr, "ringlb: unknown option -%c\n", optopt ? optopt : '?');
+            else if (optopt == 'h' || optopt == 'V') /* only --help=x can fail so */
+                fprintf(stderr, "ringlb: --help and --version take no argument\n");
+            else if (optopt)
+                fprintf(stderr, "ringlb: unknown option -%c\n", optopt);
+            else /* a long option: getopt_long() leaves optopt 0 */
+                fprintf(stderr, "ringlb: unknown option %s\n", argv[optind - 1]);
             usage(stderr);
             return 2;
         }

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""ringlb's command line: -t, -V, -h, unknown flags, bad configs.
+"""ringlb's command line: -t, -V, -h, --version, --help, unknown flags, bad
+configs; and the man pages stand on their own (no pointer to README.md).
 
 -t -c on a good config (ours, and the sample lb.ini) exits 0; on each kind
 of bad config it exits 1 and names FILE:LINE (and the key) of the problem;
@@ -268,9 +269,27 @@ def main(t):
     r = ringlb("-h")
     check(r.returncode == 0 and "-c" in (r.stdout + r.stderr),
           f"-h exits 0 and prints usage (exit {r.returncode})")
+    # Long options (issue #18): --help and --version do what -h and -V do.
+    h, v = ringlb("-h"), ringlb("-V")
+    r = ringlb("--help")
+    check(r.returncode == 0 and r.stdout == h.stdout and "--help" in r.stdout
+          and "--version" in r.stdout and not r.stderr,
+          f"--help exits 0 and prints the usage of -h, naming both long options "
+          f"(exit {r.returncode}, {r.stdout.strip()[:200]!r})")
+    r = ringlb("--version")
+    check(r.returncode == 0 and r.stdout == v.stdout and r.stdout.startswith("ringlb "),
+          f"--version exits 0 and prints what -V prints ({r.stdout.strip()!r})")
+    r = ringlb("--help=x")
+    check(r.returncode == 2 and "take no argument" in r.stderr,
+          f"--help=x exits 2 saying it takes no argument (exit {r.returncode})")
     r = ringlb("--no-such-flag")
-    check(r.returncode == 2 and "usage" in r.stderr.lower(),
-          f"unknown flag prints usage on stderr and exits 2 (exit {r.returncode})")
+    check(r.returncode == 2 and "usage" in r.stderr.lower() and "--no-such-flag" in r.stderr,
+          f"unknown flag prints usage on stderr, naming it, and exits 2 (exit {r.returncode})")
+    # The man pages are installed and README.md is not: they must not send
+    # the reader there.
+    for page in sorted(os.listdir(os.path.join(lbtest.REPO, "man"))):
+        with open(os.path.join(lbtest.REPO, "man", page)) as f:
+            check("README" not in f.read(), f"man/{page} does not point to README")
     r = ringlb("-Z")
     check(r.returncode == 2, f"unknown short flag -Z exits 2 (exit {r.returncode})")
 
