@@ -151,7 +151,9 @@ void stats_page_render(struct metrics_buf *b)
             server_row(b, p, p->servers[j]);
         metrics_buf_printf(b, "</table>\n");
     }
-    metrics_buf_printf(b, "<p class=meta>Bytes are counted when a connection closes. "
-                          "Raw data: <a href=\"/metrics\">/metrics</a>, "
-                          "<a href=\"/api/backends\">/api/backends</a>.</p>\n</body></html>\n");
+    metrics_buf_printf(b,
+                       "<p class=meta>Bytes are counted as they move (at most 64 KiB or 1 s behind "
+                       "per connection). "
+                       "Raw data: <a href=\"/metrics\">/metrics</a>, "
+                       "<a href=\"/api/backends\">/api/backends</a>.</p>\n</body></html>\n");
 }
