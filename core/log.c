@@ -8,12 +8,16 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 _Atomic(enum log_level) log_max_level = LOG_INFO;
 static bool to_syslog;
+/* stderr is systemd's journal: lines carry a "<N>" priority, no time. */
+static bool to_journal;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -31,6 +35,23 @@ int log_parse_level(const char *s, enum log_level *out)
 void log_set_level(enum log_level lvl)
 {
     log_max_level = lvl;
+}
+
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connected to
+ * a service's stderr. When stderr is still that stream, the journal stamps
+ * time and pid itself and reads a "<N>" prefix as the line's priority (sd-
+ * daemon(3)), so that `journalctl -p warning` shows warnings and errors.
+ */
+void log_detect_journal(void)
+{
+    const char *env = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    to_journal = env && sscanf(env, "%llu:%llu", &dev, &ino) == 2 &&
+                 fstat(STDERR_FILENO, &st) == 0 && (unsigned long long)st.st_dev == dev &&
+                 (unsigned long long)st.st_ino == ino;
 }
 
 void log_use_syslog(void)
@@ -75,7 +96,12 @@ static void log_vwrite(enum log_level lvl, const char *tag, uint32_t suppressed,
     struct tm tm;
     size_t n = 0;
 
-    if (!to_syslog) {
+    if (to_journal && !to_syslog) {
+        /* sd-daemon(3) priorities: err 3, warning 4, info 6, debug 7. */
+        static const char prio[] = {'3', '4', '6', '7'};
+
+        n = line_add(line, n, "<%c>", prio[lvl]);
+    } else if (!to_syslog) {
         /* syslog stamps the time and pid itself. */
         clock_gettime(CLOCK_REALTIME, &ts);
         gmtime_r(&ts.tv_sec, &tm);

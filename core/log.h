@@ -27,6 +27,13 @@ void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(pri
 void log_use_syslog(void);
 
 /*
+ * Writes lines for systemd's journal ("<N>" priority prefix, no timestamp)
+ * when stderr is the stream named by JOURNAL_STREAM; plain lines otherwise.
+ * Main thread, before other threads start.
+ */
+void log_detect_journal(void);
+
+/*
  * One connection log line (log_connections = yes): written whatever
  * log_level is, tagged "conn", at syslog priority info. Worker threads.
  */

@@ -201,6 +201,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
 
+    log_detect_journal();
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
         switch (opt) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -217,6 +218,43 @@ static void test_macro(void **state)
     assert_true(count_lines(out, "warn: cannot create socket") <= 2 * LOG_RL_BURST);
 }
 
+static void journal_lines(void)
+{
+    struct stat st;
+    char env[64];
+
+    /* stderr is the capture file now: name it as systemd would. */
+    assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+    snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", env, 1);
+    log_detect_journal();
+    log_warn("to the journal %d", 1);
+    log_error("to the journal %d", 2);
+    log_conn("client=x");
+    setenv("JOURNAL_STREAM", "1:2", 1);
+    log_detect_journal();
+    log_warn("not the journal");
+    unsetenv("JOURNAL_STREAM");
+    log_detect_journal();
+}
+
+/* Under systemd, lines carry the journal's priority and no timestamp;
+ * elsewhere (a JOURNAL_STREAM naming another file) they are plain. */
+static void test_journal(void **state)
+{
+    const char *out;
+
+    (void)state;
+    out = capture_stderr(journal_lines);
+    assert_non_null(strstr(out, "<4>warn: to the journal 1\n"));
+    assert_non_null(strstr(out, "<3>error: to the journal 2\n"));
+    assert_non_null(strstr(out, "<6>conn: client=x\n"));
+    assert_null(strstr(out, "<4>warn: not the journal"));
+    assert_non_null(strstr(out, "Z ringlb["));
+    assert_non_null(strstr(out, "warn: not the journal"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_totals),
         cmocka_unit_test(test_written_lines),
         cmocka_unit_test(test_macro),
+        cmocka_unit_test(test_journal),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
