@@ -624,7 +624,7 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "workers", key_u32, G(workers), 1, 1024, NULL, KEY_AUTO | R},
     {SECT_GLOBAL, "io", key_word, G(io), 0, 0, io_words, R},
     {SECT_GLOBAL, "forward", key_word, G(forward), 0, 0, fwd_words, 0},
-    {SECT_GLOBAL, "max_conns", key_u32, G(max_conns), 1, 10000000, NULL, 0},
+    {SECT_GLOBAL, "max_conns", key_u32, G(max_conns), 1, 10000000, NULL, KEY_AUTO},
     {SECT_GLOBAL, "buffers", key_u32, G(buffers), 16, 32768, NULL, KEY_POW2 | R},
     {SECT_GLOBAL, "pin_workers", key_bool, G(pin_workers), 0, 0, NULL, R},
     {SECT_GLOBAL, "log_level", key_log_level, G(log_level), 0, 0, NULL, 0},
@@ -1432,22 +1432,18 @@ static int validate(struct parser *p)
 
 static void global_defaults(struct cfg_global *g)
 {
-    struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)};
-    struct sockaddr_in *in = (struct sockaddr_in *)&g->admin.ss;
-
     memset(g, 0, sizeof(*g));
     g->workers = 0;
     g->io = IO_AUTO;
     g->forward = FWD_AUTO;
-    g->max_conns = 100000;
+    g->max_conns = 0; /* auto: what the open-files limit holds (net_max_conns) */
     g->buffers = 1024;
     g->pin_workers = true;
     g->log_level = LOG_INFO;
-    g->has_admin = true;
-    in->sin_family = AF_INET;
-    in->sin_addr = lo;
-    in->sin_port = htons(9100);
-    g->admin.len = sizeof(*in);
+    /* Off unless lb.ini names it: a default port would collide with some
+     * exporter's (9100-9999 are all taken), and a listener nobody asked
+     * for is one more thing to secure. */
+    g->has_admin = false;
     g->shutdown_grace_ms = 30000;
     /* A dead client or server is dropped after 60 s idle + 6 probes 10 s
      * apart = 2 minutes, instead of idle_timeout (1 h) or, with that off,

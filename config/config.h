@@ -117,7 +117,7 @@ struct cfg_global {
     uint32_t workers;         /* 0 = auto (one per online CPU) */
     enum io_mode io;          /* default auto */
     enum fwd_mode forward;    /* default auto */
-    uint32_t max_conns;       /* default 100000 */
+    uint32_t max_conns;       /* 0 = auto (default): what the open-files limit holds */
     uint32_t buffers;         /* receive buffers per worker (16 KiB each), default 1024 */
     bool pin_workers;         /* default yes: worker i runs on the i-th allowed CPU */
     enum log_level log_level; /* default info */

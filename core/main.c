@@ -279,7 +279,7 @@ int main(int argc, char **argv)
         log_warn("cannot raise the open-files limit: %s", strerror((int)-nofile));
     else
         log_info("open-files limit: %ld", nofile);
-    net_warn_fd_budget(cfg->global.max_conns);
+    atomic_store(&lb_rt.max_conns, net_max_conns(cfg->global.max_conns));
     if (choose_backend(cfg) < 0)
         goto out;
 
@@ -311,7 +311,7 @@ int main(int argc, char **argv)
     }
     log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION, nworkers,
              lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
-             metrics_forward_name(cfg->global.forward), cfg->global.max_conns);
+             metrics_forward_name(cfg->global.forward), atomic_load(&lb_rt.max_conns));
     if (workers_start(ws, nworkers) < 0 || hc_start(cfg) < 0) {
         workers_stop(ws, nworkers);
         workers_join(ws, nworkers);

@@ -177,19 +177,29 @@ long net_raise_nofile(void)
  * error, but an operator should hear that the real ceiling is lower
  * (ringlb.service raises LimitNOFILE for that reason).
  */
-void net_warn_fd_budget(uint32_t max_conns)
+uint32_t net_max_conns(uint32_t configured)
 {
     struct rlimit rl;
-    uint64_t need = (uint64_t)max_conns * 2 + NET_FD_RESERVE;
+    uint64_t need = (uint64_t)configured * 2 + NET_FD_RESERVE, fit;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
-        return;
-    log_warn("max_conns %u needs over %llu open files (2 per connection, 6 while it "
-             "splices) but the open-files limit is %llu: accepts will pause at about %llu "
-             "connections (raise the limit, e.g. LimitNOFILE=, or lower max_conns)",
-             max_conns, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
-             rl.rlim_cur > NET_FD_RESERVE ? (unsigned long long)(rl.rlim_cur - NET_FD_RESERVE) / 2
-                                          : 0ULL);
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return configured ? configured : NET_MAX_CONNS_AUTO_CAP;
+    fit = rl.rlim_cur > NET_FD_RESERVE + 2 ? (rl.rlim_cur - NET_FD_RESERVE) / 2 : 1;
+    if (!configured) {
+        /* auto: what the limit holds, so the default never warns. */
+        if (fit > NET_MAX_CONNS_AUTO_CAP)
+            fit = NET_MAX_CONNS_AUTO_CAP;
+        log_info("max_conns auto: %llu (open-files limit %llu, 2 per connection)",
+                 (unsigned long long)fit, (unsigned long long)rl.rlim_cur);
+        return (uint32_t)fit;
+    }
+    if (need > rl.rlim_cur)
+        log_warn("max_conns %u needs over %llu open files (2 per connection, 6 while it "
+                 "splices) but the open-files limit is %llu: accepts will pause at about %llu "
+                 "connections (raise the limit, e.g. LimitNOFILE=, or lower max_conns)",
+                 configured, (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+                 (unsigned long long)fit);
+    return configured;
 }
 
 void net_unlink_unix(const struct sockaddr *addr)

@@ -53,9 +53,18 @@ int net_connect_socket(const struct sockaddr *addr);
 /* Raises RLIMIT_NOFILE's soft limit to its hard limit; returns the new limit. */
 long net_raise_nofile(void);
 
-/* Logs a warning when <max_conns> cannot be reached under the open-files
- * limit, saying where accepts will start to pause instead. */
-void net_warn_fd_budget(uint32_t max_conns);
+/* max_conns = auto never goes above this (lb.ini's own maximum is 10^7). */
+#define NET_MAX_CONNS_AUTO_CAP 1000000u
+
+/*
+ * The max_conns to enforce for lb.ini's <configured> value (0 = auto):
+ * auto is what the open-files limit holds (2 descriptors per connection,
+ * less a reserve), said once at info level; a configured value is kept,
+ * with a warning when the limit cannot hold it (accepts then pause near
+ * where the limit runs out). Main thread, after net_raise_nofile(), at
+ * start-up and on reload.
+ */
+uint32_t net_max_conns(uint32_t configured);
 
 /*
  * Removes the file of the unix socket <addr> ringlb listened on (a no-op

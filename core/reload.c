@@ -31,8 +31,8 @@ static void restart_only(const char *key, void *arg)
 static void settings_apply(const struct config *cfg)
 {
     log_set_level(cfg->global.log_level);
-    atomic_store_explicit(&lb_rt.max_conns, cfg->global.max_conns, memory_order_relaxed);
-    net_warn_fd_budget(cfg->global.max_conns);
+    atomic_store_explicit(&lb_rt.max_conns, net_max_conns(cfg->global.max_conns),
+                          memory_order_relaxed);
     atomic_store_explicit(&lb_rt.forward, cfg->global.forward, memory_order_relaxed);
     atomic_store_explicit(&lb_rt.shutdown_grace_ms, cfg->global.shutdown_grace_ms,
                           memory_order_relaxed);

@@ -196,11 +196,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->global.workers, 0);
     assert_int_equal(cfg->global.io, IO_AUTO);
     assert_int_equal(cfg->global.forward, FWD_AUTO);
-    assert_int_equal(cfg->global.max_conns, 100000);
+    assert_int_equal(cfg->global.max_conns, 0); /* auto */
     assert_true(cfg->global.pin_workers);
     assert_int_equal(cfg->global.log_level, LOG_INFO);
-    assert_true(cfg->global.has_admin);
-    assert_addr(&cfg->global.admin, "127.0.0.1:9100");
+    assert_false(cfg->global.has_admin); /* off unless named */
     assert_int_equal(cfg->global.shutdown_grace_ms, 30000);
     assert_true(cfg->global.tcp_keepalive);
     assert_int_equal(cfg->global.tcp_keepalive_idle_s, 60);
