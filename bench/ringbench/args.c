@@ -27,7 +27,71 @@ const char rb_usage[] =
     "  measuring commands also take: --json, --hist FILE, --workers N,\n"
     "  --io auto|uring|epoll, --busy-poll\n"
     "  D: 500us, 2ms, 10s, 1m (bare number = seconds); B: 64, 4k, 1m; R: 10000, 10k\n"
-    "  see bench/README.md\n";
+    "  ringbench COMMAND --help lists that command's flags; man ringbench(1)\n";
+
+/* Shared tails of the per-command texts below. */
+#define U_TIMING                                                                                   \
+    "  --duration D        measured window (default 10s; D: 500us, 2ms, 10s, 1m, bare = s)\n"      \
+    "  --warmup D          run this long before measuring (default 1s)\n"
+#define U_ENGINE                                                                                   \
+    "  --workers N         worker threads, one loop each (default min(connections, CPUs))\n"       \
+    "  --io auto|uring|epoll  event loop (default auto: io_uring where it works)\n"                \
+    "  --busy-poll         never sleep in the kernel (lowest latency, one core per worker)\n"
+#define U_OUTPUT                                                                                   \
+    "  --json              one JSON object on stdout instead of the text summary\n"                \
+    "  --quiet             no progress line on stderr\n"
+#define U_EXIT "exit: 0 measured; 1 errors, a failed check or nothing measured; 2 bad flags\n"
+
+static const char usage_serve[] =
+    "usage: ringbench serve --listen ADDR [FLAGS]\n"
+    "A test backend; prints 'ringbench serve MODE listening on ADDR', runs until SIGTERM.\n"
+    "  --listen ADDR       host:port, [v6]:port or unix:/path; port 0 = any free port\n"
+    "  --mode M            echo (default) | sink | http | name | source | sockperf\n"
+    "  --name S            what --mode name answers (default ringbench)\n"
+    "  --delay D           hold each answer this long (default 0)\n"
+    "  --buffers N         64 KiB receive buffers per worker, a power of two (default "
+    "1024)\n" U_ENGINE "exit: 0 on SIGINT/SIGTERM; 1 cannot listen; 2 bad flags\n";
+
+static const char usage_latency[] =
+    "usage: ringbench latency --target ADDR (--rate R | --closed) [FLAGS]\n"
+    "Request/response round trips of --size bytes against an echo.\n"
+    "  --target ADDR       host:port, [v6]:port or unix:/path of an echo\n"
+    "  --rate R            open loop: R requests/s in total, latency from the intended\n"
+    "                      send time (R: 10000, 10k, 1.5m)\n"
+    "  --closed            closed loop: the next request when the reply arrives\n"
+    "  --conns N           connections, one request in flight each (default 1)\n"
+    "  --size B            request size (default 64; B: 64, 4k, 1m)\n" U_TIMING
+    "  --hist FILE         write the histogram as HdrHistogram .hgrm text\n" U_ENGINE U_OUTPUT
+        U_EXIT
+    "      3 --rate only: more than 5% behind the schedule (the result measures the queue)\n";
+
+static const char usage_connrate[] =
+    "usage: ringbench connrate --target ADDR [FLAGS]\n"
+    "Each slot loops: connect, send --size bytes, read the echo, close.\n"
+    "  --target ADDR       host:port, [v6]:port or unix:/path of an echo\n"
+    "  --conns N           concurrent slots (default 1)\n"
+    "  --size B            bytes exchanged per connection (default 64)\n" U_TIMING
+    "  --hist FILE         write the histogram as HdrHistogram .hgrm text\n" U_ENGINE U_OUTPUT
+        U_EXIT;
+
+static const char usage_throughput[] =
+    "usage: ringbench throughput --target ADDR [FLAGS]\n"
+    "Bulk streams of a checked pattern; every byte is compared.\n"
+    "  --target ADDR       host:port, [v6]:port or unix:/path\n"
+    "  --streams N         connections (default 1)\n"
+    "  --direction DIR     both (against echo, default) | up (against sink) |\n"
+    "                      down (from source)\n" U_TIMING U_ENGINE U_OUTPUT U_EXIT;
+
+static const char usage_compare[] =
+    "usage: ringbench compare --config FILE [FLAGS]\n"
+    "Runs the config's workloads against its targets in interleaved rounds and\n"
+    "prints a markdown table of medians.\n"
+    "  --config FILE       targets, workloads and rounds (see ringbench(1))\n"
+    "  --md FILE           also write the table to FILE\n"
+    "  --svg FILE          plot latency by percentile of one latency workload\n"
+    "  --json              medians as one JSON object instead of the table\n"
+    "  --quiet             accepted for symmetry; compare prints one line per run\n"
+    "exit: 0 every run measured; 1 a run failed or fell behind; 2 bad flags or config\n";
 
 #define S       (1u << RB_CMD_SERVE)
 #define L       (1u << RB_CMD_LATENCY)
@@ -79,7 +143,7 @@ static const struct flag flags[] = {
     F("--io", S | CLIENTS, K_IO, io),
     F("--busy-poll", S | CLIENTS, K_FLAG, busy_poll),
     F("--json", CLIENTS | CP, K_FLAG, json),
-    F("--hist", CLIENTS, K_STR, hist_path),
+    F("--hist", L | CR, K_STR, hist_path), /* throughput has no latencies */
     F("--config", CP, K_STR, config_path),
     F("--md", CP, K_STR, md_path),
     F("--svg", CP, K_STR, svg_path),
@@ -95,6 +159,38 @@ static const char *const io_names[] = {"auto", "uring", "epoll"};
 const char *rb_cmd_name(enum rb_cmd c)
 {
     return (unsigned)c < sizeof(cmd_names) / sizeof(cmd_names[0]) ? cmd_names[c] : "?";
+}
+
+const char *rb_cmd_usage(enum rb_cmd c)
+{
+    switch (c) {
+    case RB_CMD_SERVE:
+        return usage_serve;
+    case RB_CMD_LATENCY:
+        return usage_latency;
+    case RB_CMD_CONNRATE:
+        return usage_connrate;
+    case RB_CMD_THROUGHPUT:
+        return usage_throughput;
+    case RB_CMD_COMPARE:
+        return usage_compare;
+    default:
+        return rb_usage;
+    }
+}
+
+size_t rb_flags_of(enum rb_cmd c, const char **names, size_t max)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+        if (!(flags[i].cmds & (1u << c)))
+            continue;
+        if (n < max)
+            names[n] = flags[i].name;
+        n++;
+    }
+    return n;
 }
 
 const char *rb_mode_name(enum rb_mode m)
@@ -339,8 +435,6 @@ static int check_required(struct rb_opts *o, char *err, size_t errlen)
     case RB_CMD_THROUGHPUT:
         if (!o->target_text)
             return fail(err, errlen, "ringbench %s: --target ADDR is required", cmd);
-        if (o->hist_path && o->cmd == RB_CMD_THROUGHPUT)
-            return fail(err, errlen, "ringbench throughput: --hist has no latencies to write");
         break;
     case RB_CMD_COMPARE:
         if (!o->config_path)
@@ -367,6 +461,14 @@ int rb_args_parse(int argc, char **argv, struct rb_opts *o, bool resolve, char *
                     "compare)",
                     argv[0]);
     o->cmd = (enum rb_cmd)(c + 1);
+    /* Help first, whatever else the line holds: a user asking for it is
+     * usually one whose line does not parse. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            o->help = true;
+            return 0;
+        }
+    }
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *val = NULL, *eq = strchr(arg, '=');
         size_t nlen = eq ? (size_t)(eq - arg) : strlen(arg);

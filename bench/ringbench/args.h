@@ -79,13 +79,15 @@ struct rb_opts {
     const char *md_path;
     const char *svg_path;
     bool quiet; /* no progress line (compare's inner runs) */
+    bool help;  /* -h/--help after the subcommand: print rb_cmd_usage() and exit 0 */
 };
 
 /*
  * Parses argv[0..argc) where argv[0] is the subcommand. Fills <o> with
  * defaults first. Returns 0, or -EINVAL with a message in <err> (the caller
- * exits 2). Strings in <o> point into argv. With <resolve> false, host
- * names are rejected (the unit tests must not touch DNS).
+ * exits 2). A -h or --help anywhere after the subcommand sets o->help and
+ * returns 0 without looking at the rest of the line. Strings in <o> point into argv. With <resolve>
+ * false, host names are rejected (the unit tests must not touch DNS).
  */
 int rb_args_parse(int argc, char **argv, struct rb_opts *o, bool resolve, char *err, size_t errlen);
 
@@ -102,5 +104,13 @@ const char *rb_dir_name(enum rb_dir d);
 
 /* The usage text, for -h and after an error. */
 extern const char rb_usage[];
+
+/* The usage of one subcommand: every flag it takes, one line each. */
+const char *rb_cmd_usage(enum rb_cmd c);
+
+/* The names of the flags that apply to <c>, up to <max> of them into
+ * <names>; returns how many there are (the unit test checks each one is in
+ * rb_cmd_usage(c)). */
+size_t rb_flags_of(enum rb_cmd c, const char **names, size_t max);
 
 #endif

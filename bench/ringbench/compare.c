@@ -255,9 +255,9 @@ static int validate(struct cmp *c)
             w->argv[w->argc + 1] = c->t[t].addr;
             if (rb_args_parse(w->argc + 3, w->argv, &o, true, err, sizeof(err)) < 0)
                 return cfg_err(c, w->line, "run: %s%s", err, "");
-            if (o.cmd == RB_CMD_SERVE || o.cmd == RB_CMD_COMPARE || o.hist_path || o.json)
+            if (o.cmd == RB_CMD_SERVE || o.cmd == RB_CMD_COMPARE || o.hist_path || o.json || o.help)
                 return cfg_err(c, w->line, "run: use latency, connrate or throughput%s%s", "",
-                               " (without --json/--hist)");
+                               " (without --json/--hist/--help)");
         }
         w->cmd = o.cmd;
         for (unsigned t = 0; t < c->nt; t++) {

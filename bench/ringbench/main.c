@@ -3,7 +3,8 @@
  * throughput measurements of TCP proxies (see bench/README.md).
  *
  * Exit status: 0 success; 1 the run failed (errors, a data check, nothing
- * measured, or a compare run with errors); 2 bad command line or config.
+ * measured, or a compare run with errors); 2 bad command line or config;
+ * 3 an open-loop latency run fell more than 5% behind its schedule.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -64,9 +65,20 @@ int main(int argc, char **argv)
         fputs(rb_usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    if (rb_args_parse(argc - 1, argv + 1, &o, true, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n(ringbench -h for usage)\n", err);
+    if (argv[1][0] == '-') {
+        fprintf(stderr, "ringbench: unknown option '%s'\n(ringbench -h for usage)\n", argv[1]);
         return 2;
+    }
+    if (rb_args_parse(argc - 1, argv + 1, &o, true, err, sizeof(err)) < 0) {
+        if (o.cmd)
+            fprintf(stderr, "%s\n(ringbench %s -h for its flags)\n", err, rb_cmd_name(o.cmd));
+        else
+            fprintf(stderr, "%s\n(ringbench -h for usage)\n", err);
+        return 2;
+    }
+    if (o.help) {
+        fputs(rb_cmd_usage(o.cmd), stdout);
+        return 0;
     }
     rb_signals_init();
     switch (o.cmd) {

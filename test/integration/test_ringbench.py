@@ -13,6 +13,9 @@
 - serve --mode sockperf clears only the client flag of each sockperf
   header, also when headers straddle TCP segments.
 - ringbench serve exits 0 on SIGTERM (a sanitizer report would not).
+- `ringbench SUBCOMMAND --help` (and -h) prints that subcommand's flags on
+  stdout and exits 0; `ringbench --help` the overview; an unknown flag is
+  named on stderr and exits 2.
 - serve --mode echo with a dry buffer pool (issue 19): clients that send
   and never read hold every buffer of a 16-buffer pool; 20 new clients
   must still get their echo (they used to get nothing). The io_uring loop
@@ -23,6 +26,7 @@ no assertion is about speed, so a loaded machine only makes it slower.
 """
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -189,7 +193,35 @@ def dry_pool(t):
     check(srv.stop() == 0, "ringbench serve echo with a dry pool exits 0 on SIGTERM")
 
 
+def run_plain(args, timeout=30):
+    p = subprocess.run([lbtest.RINGBENCH] + args, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def help_and_bad_flags():
+    per_cmd = {"serve": ["--listen", "--mode", "--delay", "--buffers"],
+               "latency": ["--target", "--rate", "--closed", "--conns", "--hist"],
+               "connrate": ["--target", "--conns", "--size"],
+               "throughput": ["--streams", "--direction"],
+               "compare": ["--config", "--md", "--svg"]}
+    for cmd, flags in per_cmd.items():
+        for h in ("--help", "-h"):
+            rc, out, err = run_plain([cmd, h])
+            check(rc == 0 and out.startswith(f"usage: ringbench {cmd} ")
+                  and all(f in out for f in flags),
+                  f"ringbench {cmd} {h}: exit {rc}, its flags on stdout ({out[:60]!r})")
+    rc, out, err = run_plain(["--help"])
+    check(rc == 0 and all(c in out for c in per_cmd), f"ringbench --help: the overview ({rc})")
+    for args in (["latency", "--target", "127.0.0.1:1", "--rate", "10", "--frobnicate"],
+                 ["--frobnicate"]):
+        rc, out, err = run_plain(args)
+        check(rc == 2 and "'--frobnicate'" in err and not out,
+              f"ringbench {' '.join(args)}: exit {rc}, names the flag ({err.strip()[:80]!r})")
+
+
 def main(t):
+    help_and_bad_flags()
     dry_pool(t)
     echo = lbtest.ringbench_backend(t, "echo")
     sink = lbtest.ringbench_backend(t, "sink")

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -198,8 +200,60 @@ static void test_bad_flags(void **state)
     expect_error("serve --listen 127.0.0.1:1 --target 127.0.0.1:2",
                  "--target does not apply to serve");
     expect_error("throughput --target 127.0.0.1:1 --direction sideways", "--direction: 'sideways'");
-    expect_error("throughput --target 127.0.0.1:1 --hist h", "--hist has no latencies");
+    expect_error("throughput --target 127.0.0.1:1 --hist h", "--hist does not apply to throughput");
     expect_error("compare", "--config FILE is required");
+}
+
+/* -h/--help anywhere after the subcommand wins over everything else on the
+ * line, even flags that would not parse. */
+static void test_help(void **state)
+{
+    struct rb_opts o;
+
+    (void)state;
+    assert_int_equal(parse(&o, "latency --help"), 0);
+    assert_true(o.help);
+    assert_int_equal(o.cmd, RB_CMD_LATENCY);
+    assert_int_equal(parse(&o, "serve --frobnicate -h"), 0);
+    assert_true(o.help);
+    assert_int_equal(o.cmd, RB_CMD_SERVE);
+    assert_int_equal(parse(&o, "compare --config x.ini"), 0);
+    assert_false(o.help);
+}
+
+/* Each subcommand's --help names every flag it accepts, and no other
+ * subcommand's usage is given instead. */
+static void test_usage_lists_every_flag(void **state)
+{
+    static const enum rb_cmd cmds[] = {RB_CMD_SERVE, RB_CMD_LATENCY, RB_CMD_CONNRATE,
+                                       RB_CMD_THROUGHPUT, RB_CMD_COMPARE};
+    const char *names[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        const char *u = rb_cmd_usage(cmds[i]);
+        size_t n = rb_flags_of(cmds[i], names, 64);
+        char want[64];
+
+        assert_true(n > 0 && n <= 64);
+        snprintf(want, sizeof(want), "usage: ringbench %s ", rb_cmd_name(cmds[i]));
+        if (strncmp(u, want, strlen(want)) != 0)
+            fail_msg("%s: usage starts '%.40s'", rb_cmd_name(cmds[i]), u);
+        for (size_t j = 0; j < n; j++) {
+            /* The flag as a word: followed by a space or a newline. */
+            const char *p = u;
+            size_t len = strlen(names[j]);
+            bool found = false;
+
+            while ((p = strstr(p, names[j])) && !found) {
+                found = p[len] == ' ' || p[len] == '\n';
+                p += len;
+            }
+            if (!found)
+                fail_msg("%s --help does not mention %s", rb_cmd_name(cmds[i]), names[j]);
+        }
+    }
+    assert_ptr_equal(rb_cmd_usage(RB_CMD_NONE), rb_usage);
 }
 
 int main(void)
@@ -209,6 +263,8 @@ int main(void)
         cmocka_unit_test(test_number_forms),
         cmocka_unit_test(test_good_lines),
         cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_usage_lists_every_flag),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
