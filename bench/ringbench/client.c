@@ -45,6 +45,7 @@ struct cli {
     struct timer retry; /* connrate: restarts after a failure */
     uint32_t pending;   /* connrate: connections waiting for <retry> */
     uint32_t assigned;  /* latency, throughput: connections this worker took on */
+    uint64_t backlog;   /* open loop: requests due by the end and never sent */
     char first_error[160];
 };
 
@@ -320,6 +321,24 @@ static int lat_start(struct cli *cl)
         }
     }
     return 0;
+}
+
+/*
+ * How far the sender is behind its schedule when the window closes: the
+ * requests intended before <t_stop> that never left. A sender that keeps
+ * up has none (one per connection at most, by rounding); one that cannot
+ * (too few connections for the rate, a slow target) piles them up, and
+ * its latencies then measure that queue instead of the target.
+ */
+static void lat_count_backlog(struct cli *cl, uint64_t t_stop)
+{
+    for (struct rb_conn *b = cl->conns.live.next; b != &cl->conns.live; b = b->next) {
+        struct cconn *c = (struct cconn *)b;
+        uint64_t due = rb_sched_due_before(&c->s, t_stop);
+
+        if (due > c->s.k)
+            cl->backlog += due - c->s.k;
+    }
 }
 
 /* ---------------------------------------------------------------- connrate */
@@ -631,6 +650,8 @@ static void cli_phase(struct rb_worker *w, enum rb_phase ph)
     cl->measuring = false;
     cl->stopping = true;
     rb_timer_disarm(w, &cl->retry);
+    if (cl->cfg->o->cmd == RB_CMD_LATENCY && !cl->cfg->o->closed)
+        lat_count_backlog(cl, w->run->t_stop);
     if (cl->cfg->o->cmd == RB_CMD_THROUGHPUT)
         tp_stop(cl);
     else
@@ -755,6 +776,7 @@ int rb_client_run(const struct rb_opts *o, struct rb_result *res)
         res->count += cl->count;
         res->errors += cl->errors;
         res->bytes += cl->bytes;
+        res->backlog += cl->backlog;
         if (cl->bad_data)
             res->checksum_ok = false;
         if (cl->first_error[0] && !res->first_error[0])
@@ -765,6 +787,12 @@ int rb_client_run(const struct rb_opts *o, struct rb_result *res)
     if (res->secs > 0) {
         res->rate = (double)res->count / res->secs;
         res->gbps = (double)res->bytes * 8 / res->secs / 1e9;
+    }
+    if (o->cmd == RB_CMD_LATENCY && !o->closed) {
+        double due = o->rate * res->secs;
+
+        res->behind = res->rate < (1.0 - RB_BEHIND_FRACTION) * o->rate ||
+                      (double)res->backlog > RB_BEHIND_FRACTION * due + o->conns;
     }
     if (o->cmd == RB_CMD_THROUGHPUT && (res->errors || res->bytes == 0))
         res->checksum_ok = false;

@@ -10,6 +10,9 @@
 #include "args.h"
 #include "hist.h"
 
+/* A latency run this far behind its --rate measured its own queue. */
+#define RB_BEHIND_FRACTION 0.05
+
 struct rb_result {
     enum rb_cmd cmd;
     uint64_t count;  /* requests (latency) or connections (connrate) measured */
@@ -20,6 +23,12 @@ struct rb_result {
     double gbps;
     bool checksum_ok; /* throughput: every byte came back as sent */
     bool interrupted; /* SIGINT/SIGTERM cut the run short */
+    /* Open-loop latency: the requests due by the end of the window that
+     * never went out, and whether the run fell more than
+     * RB_BEHIND_FRACTION behind its schedule (achieved rate, or that
+     * backlog against what the window held). */
+    uint64_t backlog;
+    bool behind;
     uint32_t workers;
     struct rb_hist hist; /* latencies in ns, all workers merged */
     char first_error[160];

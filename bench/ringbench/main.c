@@ -48,6 +48,7 @@ static int run_client(const struct rb_opts *o)
     else
         rb_report_text(o, &res, stdout);
     fflush(stdout);
+    rb_report_behind(o, &res, stderr);
     rc = rb_report_status(o, &res);
     if (o->hist_path && write_hist(o->hist_path, &res.hist) < 0)
         rc = 1;

@@ -55,6 +55,9 @@ void rb_report_text(const struct rb_opts *o, const struct rb_result *r, FILE *f)
                 "p99.99 %.1f  max %.1f\n",
                 h->count ? (double)h->min / 1e3 : 0.0, us(h, 50), us(h, 90), us(h, 99), us(h, 99.9),
                 us(h, 99.99), (double)h->max / 1e3);
+        if (r->behind)
+            fprintf(f, "  BEHIND SCHEDULE: %.0f of %.0f req/s, %llu requests never sent\n", r->rate,
+                    o->rate, (unsigned long long)r->backlog);
         if (o->cmd == RB_CMD_LATENCY && o->closed)
             fprintf(f, "  note: closed loop: each connection waits for its reply before the "
                        "next request, so a stall delays the requests that would have queued "
@@ -86,6 +89,9 @@ void rb_report_json(const struct rb_opts *o, const struct rb_result *r, FILE *f)
                 us(h, 90), us(h, 99), us(h, 99.9), us(h, 99.99), (double)h->max / 1e3,
                 h->count ? (double)h->min / 1e3 : 0.0, rb_hist_mean(h) / 1e3,
                 o->closed ? "closed" : "open", o->closed ? 0.0 : o->rate, o->conns, o->size);
+        if (!o->closed)
+            fprintf(f, ", \"behind_schedule\": %s, \"backlog\": %llu", r->behind ? "true" : "false",
+                    (unsigned long long)r->backlog);
         break;
     case RB_CMD_CONNRATE:
         fprintf(f,
@@ -116,10 +122,25 @@ void rb_report_json(const struct rb_opts *o, const struct rb_result *r, FILE *f)
     fputs("}\n", f);
 }
 
+void rb_report_behind(const struct rb_opts *o, const struct rb_result *r, FILE *f)
+{
+    if (!r->behind)
+        return;
+    fprintf(f,
+            "ringbench latency: BEHIND SCHEDULE: asked for %.0f req/s, achieved %.0f req/s "
+            "(%.1f%%), %llu requests due and never sent at the end.\n"
+            "  These latencies measure ringbench's own queue, not the target. Use more "
+            "--conns (one request in flight each) or a lower --rate.\n",
+            o->rate, r->rate, o->rate > 0 ? 100.0 * r->rate / o->rate : 0.0,
+            (unsigned long long)r->backlog);
+}
+
 int rb_report_status(const struct rb_opts *o, const struct rb_result *r)
 {
     if (r->errors)
         return 1;
+    if (r->behind)
+        return 3;
     if (o->cmd == RB_CMD_THROUGHPUT)
         return r->checksum_ok && r->bytes ? 0 : 1;
     return r->count ? 0 : 1;

@@ -14,8 +14,11 @@
 void rb_report_text(const struct rb_opts *o, const struct rb_result *r, FILE *f);
 /* One JSON object on one line (keys in bench/README.md). */
 void rb_report_json(const struct rb_opts *o, const struct rb_result *r, FILE *f);
-/* Exit status of a measuring run: 0, or 1 on any error, a failed check or
- * nothing measured. */
+/* The loud warning of an open-loop run that fell behind its schedule
+ * (nothing when it kept up). */
+void rb_report_behind(const struct rb_opts *o, const struct rb_result *r, FILE *f);
+/* Exit status of a measuring run: 0; 1 on any error, a failed check or
+ * nothing measured; 3 when an open-loop latency run fell behind. */
 int rb_report_status(const struct rb_opts *o, const struct rb_result *r);
 
 /*

@@ -16,6 +16,10 @@
 - `ringbench SUBCOMMAND --help` (and -h) prints that subcommand's flags on
   stdout and exits 0; `ringbench --help` the overview; an unknown flag is
   named on stderr and exits 2.
+- latency --rate that the target cannot keep up with (a 20 ms backend, one
+  connection, 5,000 req/s asked) says BEHIND SCHEDULE on stderr, exits 3
+  and sets behind_schedule in the JSON; a rate the same backend can carry
+  (100 req/s on 4 connections, a third of its capacity) exits 0.
 - serve --mode echo with a dry buffer pool (issue 19): clients that send
   and never read hold every buffer of a 16-buffer pool; 20 new clients
   must still get their echo (they used to get nothing). The io_uring loop
@@ -220,8 +224,28 @@ def help_and_bad_flags():
               f"ringbench {' '.join(args)}: exit {rc}, names the flag ({err.strip()[:80]!r})")
 
 
+def behind_schedule(t):
+    slow = lbtest.ringbench_backend(t, "echo", extra=["--delay", "20ms"])
+    rc, d, err = lbtest.ringbench_run(["latency", "--target", slow.addr, "--conns", "1",
+                                       "--rate", "5000", "--duration", "1s", "--warmup", "0"])
+    check(rc == 3 and d is not None and d["behind_schedule"] is True and d["backlog"] > 0,
+          f"5000 req/s on 1 connection to a 20 ms echo: exit {rc}, behind_schedule "
+          f"{d and d.get('behind_schedule')}, {d and d['rps']:.0f} req/s, backlog "
+          f"{d and d.get('backlog')}")
+    check("BEHIND SCHEDULE" in err and "5000 req/s" in err,
+          f"and says so on stderr ({err.strip()[:120]!r})")
+    # One connection carries 50 req/s of a 20 ms echo; 4 carry 200.
+    rc, d, err = lbtest.ringbench_run(["latency", "--target", slow.addr, "--conns", "4",
+                                       "--rate", "100", "--duration", "2s", "--warmup", "200ms"])
+    check(rc == 0 and d["behind_schedule"] is False and "BEHIND" not in err,
+          f"100 req/s on 4 connections to the same echo keeps up: exit {rc}, "
+          f"{d and d['rps']:.0f} req/s, backlog {d and d.get('backlog')}")
+    check(slow.stop() == 0, "the slow echo exits 0 on SIGTERM")
+
+
 def main(t):
     help_and_bad_flags()
+    behind_schedule(t)
     dry_pool(t)
     echo = lbtest.ringbench_backend(t, "echo")
     sink = lbtest.ringbench_backend(t, "sink")
