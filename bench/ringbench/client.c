@@ -46,6 +46,7 @@ struct cli {
     uint32_t pending;   /* connrate: connections waiting for <retry> */
     uint32_t assigned;  /* latency, throughput: connections this worker took on */
     uint64_t backlog;   /* open loop: requests due by the end and never sent */
+    uint64_t due;       /* open loop: requests the schedule holds in the window */
     char first_error[160];
 };
 
@@ -330,7 +331,7 @@ static int lat_start(struct cli *cl)
  * (too few connections for the rate, a slow target) piles them up, and
  * its latencies then measure that queue instead of the target.
  */
-static void lat_count_backlog(struct cli *cl, uint64_t t_stop)
+static void lat_count_backlog(struct cli *cl, uint64_t t_measure, uint64_t t_stop)
 {
     for (struct rb_conn *b = cl->conns.live.next; b != &cl->conns.live; b = b->next) {
         struct cconn *c = (struct cconn *)b;
@@ -338,6 +339,9 @@ static void lat_count_backlog(struct cli *cl, uint64_t t_stop)
 
         if (due > c->s.k)
             cl->backlog += due - c->s.k;
+        /* Counted, not rate x window: without a warm-up the schedule
+         * starts a little after the window does. */
+        cl->due += due - rb_sched_due_before(&c->s, t_measure);
     }
 }
 
@@ -651,7 +655,7 @@ static void cli_phase(struct rb_worker *w, enum rb_phase ph)
     cl->stopping = true;
     rb_timer_disarm(w, &cl->retry);
     if (cl->cfg->o->cmd == RB_CMD_LATENCY && !cl->cfg->o->closed)
-        lat_count_backlog(cl, w->run->t_stop);
+        lat_count_backlog(cl, w->run->t_measure, w->run->t_stop);
     if (cl->cfg->o->cmd == RB_CMD_THROUGHPUT)
         tp_stop(cl);
     else
@@ -777,6 +781,7 @@ int rb_client_run(const struct rb_opts *o, struct rb_result *res)
         res->errors += cl->errors;
         res->bytes += cl->bytes;
         res->backlog += cl->backlog;
+        res->due += cl->due;
         if (cl->bad_data)
             res->checksum_ok = false;
         if (cl->first_error[0] && !res->first_error[0])
@@ -789,10 +794,13 @@ int rb_client_run(const struct rb_opts *o, struct rb_result *res)
         res->gbps = (double)res->bytes * 8 / res->secs / 1e9;
     }
     if (o->cmd == RB_CMD_LATENCY && !o->closed) {
-        double due = o->rate * res->secs;
+        /* The replies of up to one request per connection may still be on
+         * their way when the window closes, and as many came in at its
+         * start for requests sent before it: <conns> of slack. */
+        double due = (double)res->due, slack = o->conns;
 
-        res->behind = res->rate < (1.0 - RB_BEHIND_FRACTION) * o->rate ||
-                      (double)res->backlog > RB_BEHIND_FRACTION * due + o->conns;
+        res->behind = (double)res->count + slack < (1.0 - RB_BEHIND_FRACTION) * due ||
+                      (double)res->backlog > RB_BEHIND_FRACTION * due + slack;
     }
     if (o->cmd == RB_CMD_THROUGHPUT && (res->errors || res->bytes == 0))
         res->checksum_ok = false;

@@ -25,9 +25,10 @@ struct rb_result {
     bool interrupted; /* SIGINT/SIGTERM cut the run short */
     /* Open-loop latency: the requests due by the end of the window that
      * never went out, and whether the run fell more than
-     * RB_BEHIND_FRACTION behind its schedule (achieved rate, or that
-     * backlog against what the window held). */
+     * RB_BEHIND_FRACTION behind its schedule: replies counted, or that
+     * backlog, against the requests due in the window. */
     uint64_t backlog;
+    uint64_t due; /* requests the schedule held in the measured window */
     bool behind;
     uint32_t workers;
     struct rb_hist hist; /* latencies in ns, all workers merged */

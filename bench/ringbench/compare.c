@@ -52,8 +52,10 @@ struct workload {
     char *argv[MAX_ARGV];
     int line;
     enum rb_cmd cmd;
-    /* [target][round][metric] */
+    char what[160]; /* the workload line of the report: rate, conns, size, duration */
+    /* [target][round][metric]; NAN where that run failed */
     double v[MAX_TARGETS][MAX_ROUNDS][NMETRICS];
+    char why[MAX_TARGETS][160]; /* the first failure of each target, "" when none */
     struct rb_hist hist[MAX_TARGETS];
 };
 
@@ -66,6 +68,7 @@ struct cmp {
     struct workload *w[MAX_WORKLOADS];
     unsigned nw;
     unsigned errors;
+    char load_start[64], load_end[64]; /* /proc/loadavg's first three fields */
 };
 
 /* The metrics a workload kind reports, and whether lower is better. */
@@ -222,6 +225,41 @@ static int load(struct cmp *c)
     return ret;
 }
 
+/* The workload line of the report, from its parsed command line. */
+static void describe_workload(struct workload *w, const struct rb_opts *o)
+{
+    char load[64];
+    double dur = (double)o->duration_ns / 1e9, warm = (double)o->warmup_ns / 1e9;
+
+    if (o->cmd == RB_CMD_LATENCY && o->closed)
+        snprintf(load, sizeof(load), "closed loop, %u conns, %u B", o->conns, o->size);
+    else if (o->cmd == RB_CMD_LATENCY)
+        snprintf(load, sizeof(load), "open loop %.0f req/s, %u conns, %u B", o->rate, o->conns,
+                 o->size);
+    else if (o->cmd == RB_CMD_CONNRATE)
+        snprintf(load, sizeof(load), "%u concurrent, %u B per connection", o->conns, o->size);
+    else
+        snprintf(load, sizeof(load), "%u streams, direction %s", o->streams,
+                 rb_dir_name(o->direction));
+    snprintf(w->what, sizeof(w->what), "%s: %s, %g s measured after %g s warm-up",
+             rb_cmd_name(o->cmd), load, dur, warm);
+}
+
+/* /proc/loadavg's 1, 5 and 15 minute averages: other work on the machine
+ * skews whichever target it overlaps, so the report says how busy it was. */
+static void read_loadavg(char *buf, size_t len)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double a, b, c;
+
+    if (f && fscanf(f, "%lf %lf %lf", &a, &b, &c) == 3)
+        snprintf(buf, len, "%.2f %.2f %.2f", a, b, c);
+    else
+        snprintf(buf, len, "unknown");
+    if (f)
+        fclose(f);
+}
+
 /* Checks every workload's command line against every target address. */
 static int validate(struct cmp *c)
 {
@@ -260,6 +298,7 @@ static int validate(struct cmp *c)
                                " (without --json/--hist/--help)");
         }
         w->cmd = o.cmd;
+        describe_workload(w, &o);
         for (unsigned t = 0; t < c->nt; t++) {
             if (rb_hist_init(&w->hist[t]) < 0)
                 return -ENOMEM;
@@ -316,12 +355,30 @@ static void run_one(struct cmp *c, struct workload *w, unsigned t, unsigned roun
     if (rb_client_run(&o, &res) < 0) {
         c->errors++;
         fprintf(stderr, " failed to start\n");
+        if (!w->why[t][0])
+            snprintf(w->why[t], sizeof(w->why[t]), "could not start");
         return;
     }
     if (rb_report_status(&o, &res) != 0) {
+        char why[sizeof(w->why[t])];
+
+        /* A run with errors, or one that measured its own queue, is no
+         * number to put beside the others: its cells stay empty (NAN) and
+         * the table says why instead of showing 0. */
         c->errors++;
-        fprintf(stderr, " errors %llu (%s)", (unsigned long long)res.errors,
-                res.first_error[0] ? res.first_error : "nothing measured");
+        if (res.errors)
+            snprintf(why, sizeof(why), "%llu errors, first: %.100s", (unsigned long long)res.errors,
+                     res.first_error[0] ? res.first_error : "?");
+        else if (res.behind)
+            snprintf(why, sizeof(why), "behind schedule: %.0f of %.0f req/s", res.rate, o.rate);
+        else
+            snprintf(why, sizeof(why), "%s",
+                     w->cmd == RB_CMD_THROUGHPUT ? "data check failed" : "nothing measured");
+        fprintf(stderr, " failed: %s\n", why);
+        if (!w->why[t][0])
+            memcpy(w->why[t], why, sizeof(why));
+        rb_hist_free(&res.hist);
+        return;
     }
     switch (w->cmd) {
     case RB_CMD_LATENCY:
@@ -349,19 +406,44 @@ static void run_one(struct cmp *c, struct workload *w, unsigned t, unsigned roun
     rb_hist_free(&res.hist);
 }
 
+/* Text inside a table cell: a '|' would end the cell. */
+static void md_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '|')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+static void print_value(FILE *f, double v)
+{
+    fprintf(f, v >= 100 ? " %.0f |" : " %.2f |", v);
+}
+
 static void print_table(const struct cmp *c, FILE *f)
 {
     unsigned b = base_index(c);
 
-    fprintf(f, "| workload | metric |");
+    fprintf(f,
+            "%u round%s, interleaved; medians; baseline %s; load average (1 5 15 min) %s at the "
+            "start, %s at the end\n\n",
+            c->rounds, c->rounds == 1 ? "" : "s", c->t[b].name, c->load_start, c->load_end);
+    for (unsigned i = 0; i < c->nw; i++)
+        fprintf(f, "- %s: %s\n", c->w[i]->name, c->w[i]->what);
+    fprintf(f, "\n| workload | metric |");
     for (unsigned t = 0; t < c->nt; t++)
         fprintf(f, " %s |", c->t[t].name);
     for (unsigned t = 0; t < c->nt; t++) {
         if (t != b)
             fprintf(f, " %s / %s |", c->t[t].name, c->t[b].name);
     }
+    for (unsigned t = 0; t < c->nt; t++) {
+        if (t != b)
+            fprintf(f, " %s: added us over %s |", c->t[t].name, c->t[b].name);
+    }
     fprintf(f, "\n|---|---|");
-    for (unsigned t = 0; t < 2 * c->nt - 1; t++)
+    for (unsigned t = 0; t < 3 * c->nt - 2; t++)
         fprintf(f, "---:|");
     fputc('\n', f);
     for (unsigned i = 0; i < c->nw; i++) {
@@ -369,15 +451,21 @@ static void print_table(const struct cmp *c, FILE *f)
 
         for (unsigned m = 0; m < nmetrics(w->cmd); m++) {
             double base = median(c, w, b, m);
+            bool is_us = strstr(metrics[w->cmd][m].label, " us") != NULL;
 
             fprintf(f, "| %s | %s |", m ? "" : w->name, metrics[w->cmd][m].label);
             for (unsigned t = 0; t < c->nt; t++) {
                 double v = median(c, w, t, m);
 
-                if (isnan(v))
-                    fprintf(f, " failed |");
-                else
-                    fprintf(f, v >= 100 ? " %.0f |" : " %.2f |", v);
+                if (!isnan(v)) {
+                    print_value(f, v);
+                } else if (m == 0 && w->why[t][0]) {
+                    fputs(" failed: ", f);
+                    md_text(f, w->why[t]);
+                    fputs(" |", f);
+                } else {
+                    fputs(" failed |", f);
+                }
             }
             for (unsigned t = 0; t < c->nt; t++) {
                 double v = median(c, w, t, m);
@@ -388,6 +476,39 @@ static void print_table(const struct cmp *c, FILE *f)
                     fprintf(f, " — |");
                 else
                     fprintf(f, " %.2f× |", v / base);
+            }
+            for (unsigned t = 0; t < c->nt; t++) {
+                double v = median(c, w, t, m);
+
+                if (t == b)
+                    continue;
+                if (!is_us || isnan(v) || isnan(base))
+                    fprintf(f, " — |");
+                else
+                    fprintf(f, " %+.1f |", v - base);
+            }
+            fputc('\n', f);
+        }
+    }
+    /* The medians hide how noisy the rounds were: if one column's rounds
+     * spread more than the gap between two columns, the ratio means nothing. */
+    fprintf(f, "\nPer round (first metric of each workload):\n\n| workload | target |");
+    for (unsigned r = 0; r < c->rounds; r++)
+        fprintf(f, " %u |", r + 1);
+    fprintf(f, "\n|---|---|");
+    for (unsigned r = 0; r < c->rounds; r++)
+        fprintf(f, "---:|");
+    fputc('\n', f);
+    for (unsigned i = 0; i < c->nw; i++) {
+        const struct workload *w = c->w[i];
+
+        for (unsigned t = 0; t < c->nt; t++) {
+            fprintf(f, "| %s | %s |", t ? "" : w->name, c->t[t].name);
+            for (unsigned r = 0; r < c->rounds; r++) {
+                if (isnan(w->v[t][r][0]))
+                    fputs(" failed |", f);
+                else
+                    print_value(f, w->v[t][r][0]);
             }
             fputc('\n', f);
         }
@@ -479,12 +600,14 @@ int rb_compare_main(const struct rb_opts *o)
         goto out;
     fprintf(stderr, "ringbench compare: %u targets x %u workloads x %u rounds, interleaved\n", c.nt,
             c.nw, c.rounds);
+    read_loadavg(c.load_start, sizeof(c.load_start));
     for (unsigned r = 0; r < c.rounds; r++) {
         for (unsigned i = 0; i < c.nw; i++) {
             for (unsigned t = 0; t < c.nt; t++)
                 run_one(&c, c.w[i], t, r);
         }
     }
+    read_loadavg(c.load_end, sizeof(c.load_end));
     if (o->json)
         print_json(&c, stdout);
     else

@@ -20,6 +20,10 @@
   connection, 5,000 req/s asked) says BEHIND SCHEDULE on stderr, exits 3
   and sets behind_schedule in the JSON; a rate the same backend can carry
   (100 req/s on 4 connections, a third of its capacity) exits 0.
+- compare --md with one target on a closed port: that target's cells read
+  "failed: ... Connection refused" (never 0.00 and a 0.00x ratio), the
+  report carries the workload line, the load average and an "added us
+  over direct" column, and compare exits 1.
 - serve --mode echo with a dry buffer pool (issue 19): clients that send
   and never read hold every buffer of a 16-buffer pool; 20 new clients
   must still get their echo (they used to get nothing). The io_uring loop
@@ -243,6 +247,34 @@ def behind_schedule(t):
     check(slow.stop() == 0, "the slow echo exits 0 on SIGTERM")
 
 
+def compare_failed_target(t, echo):
+    closed = f"127.0.0.1:{lbtest.free_port()}"
+    cfg, md = f"{t.dir}/cmp.ini", f"{t.dir}/cmp.md"
+    with open(cfg, "w") as f:
+        f.write(f"rounds = 1\n[target direct]\naddr = {echo.addr}\n"
+                f"[target closed]\naddr = {closed}\n"
+                "[workload lat]\nrun = latency --rate 200 --conns 2 --duration 300ms "
+                "--warmup 100ms\n")
+    rc, out, err = run_plain(["compare", "--config", cfg, "--md", md], timeout=60)
+    check(rc == 1, f"compare with a target on a closed port exits 1 ({rc}, {err.strip()[-200:]!r})")
+    with open(md) as f:
+        text = f.read()
+    rows = [ln for ln in text.splitlines() if ln.startswith("| lat | req/s |")]
+    check(len(rows) == 1, f"the table has the lat req/s row ({text[:300]!r})")
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    # workload, metric, direct, closed, closed / direct, added us.
+    check(cells[3].startswith("failed: ") and "Connection refused" in cells[3],
+          f"the closed target reads failed with the reason ({cells[3]!r})")
+    check(cells[4] == "—" and "0.00" not in rows[0].split("|", 4)[4],
+          f"no 0.00 value or 0.00x ratio for it ({rows[0]!r})")
+    check("- lat: latency: open loop 200 req/s, 2 conns, 64 B, 0.3 s measured after 0.1 s "
+          "warm-up" in text, "the report has the workload line")
+    check("1 round, interleaved" in text and "load average (1 5 15 min)" in text,
+          "and the rounds and the load average")
+    check("| closed: added us over direct |" in text, "and an added-us-over-direct column")
+    check(text == out, "stdout carries the same report as --md")
+
+
 def main(t):
     help_and_bad_flags()
     behind_schedule(t)
@@ -251,6 +283,8 @@ def main(t):
     sink = lbtest.ringbench_backend(t, "sink")
     source = lbtest.ringbench_backend(t, "source")
     sp = sockperf_mode(t)
+
+    compare_failed_target(t, echo)
 
     # Directly.
     d = latency_open(echo.addr, "direct")
