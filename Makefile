@@ -191,11 +191,13 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 .PHONY: install uninstall
 install: $(BUILD)/ringlb $(BUILD)/ringbench
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/ringlb
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/ringlb
 	install -m 755 $(BUILD)/ringlb $(DESTDIR)$(SBINDIR)/ringlb
 	install -m 755 $(BUILD)/ringbench $(DESTDIR)$(BINDIR)/ringbench
 	install -m 644 man/ringlb.8 $(DESTDIR)$(MANDIR)/man8/ringlb.8
 	install -m 644 man/ringlb.ini.5 $(DESTDIR)$(MANDIR)/man5/ringlb.ini.5
+	install -m 644 man/ringbench.1 $(DESTDIR)$(MANDIR)/man1/ringbench.1
 	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' ringlb.service \
 	    > $(DESTDIR)$(UNITDIR)/ringlb.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/ringlb.service
@@ -206,7 +208,16 @@ install: $(BUILD)/ringlb $(BUILD)/ringbench
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ringlb $(DESTDIR)$(BINDIR)/ringbench \
 	    $(DESTDIR)$(MANDIR)/man8/ringlb.8 $(DESTDIR)$(MANDIR)/man5/ringlb.ini.5 \
-	    $(DESTDIR)$(UNITDIR)/ringlb.service $(DESTDIR)$(SYSCONFDIR)/ringlb/lb.ini.sample
+	    $(DESTDIR)$(MANDIR)/man1/ringbench.1 $(DESTDIR)$(UNITDIR)/ringlb.service $(DESTDIR)$(SYSCONFDIR)/ringlb/lb.ini.sample
+
+# Every man page formats without a groff warning (what test_cli_install.py
+# checks on the installed copies).
+.PHONY: man-check
+man-check:
+	@for p in man/*.[0-9]; do \
+	    out=$$(groff -ww -man -Tutf8 -z $$p 2>&1); \
+	    if [ -n "$$out" ]; then echo "$$p: $$out"; exit 1; fi; \
+	done; echo "man pages format without warnings"
 # ---- end install -------------------------------------------------------------
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

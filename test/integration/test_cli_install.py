@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """`make install PREFIX=...` (issue #6): binaries, the systemd unit with
-its paths filled in, both man pages (which groff formats without a
-warning) and the sample config, which the installed ringlb accepts; a
-second install keeps an edited lb.ini.
+its paths filled in, the man pages ringlb(8), ringlb.ini(5) and
+ringbench(1) (which groff formats without a warning, and which never send
+the reader to README.md, which is not installed; ringbench(1) names every
+flag that `ringbench COMMAND --help` lists) and the sample config, which
+the installed ringlb accepts; a second install keeps an edited lb.ini.
 """
+import re
 import os
 import shutil
 import subprocess
@@ -19,7 +22,8 @@ def main(t):
     p = subprocess.run(make, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
     check(p.returncode == 0, f"make install PREFIX={prefix} ({p.stdout.decode()[-500:]})")
     want = ["sbin/ringlb", "bin/ringbench", "share/man/man8/ringlb.8",
-            "share/man/man5/ringlb.ini.5", "lib/systemd/system/ringlb.service",
+            "share/man/man5/ringlb.ini.5", "share/man/man1/ringbench.1",
+            "lib/systemd/system/ringlb.service",
             "etc/ringlb/lb.ini", "etc/ringlb/lb.ini.sample"]
     for f in want:
         check(os.path.isfile(os.path.join(prefix, f)), f"installed {f}")
@@ -42,8 +46,22 @@ def main(t):
                        stderr=subprocess.STDOUT, timeout=10)
     check(r.returncode == 0, f"the installed ringlb accepts the sample config "
                              f"({r.stdout.decode().strip()})")
+    pages = ("share/man/man8/ringlb.8", "share/man/man5/ringlb.ini.5",
+             "share/man/man1/ringbench.1")
+    for page in pages:
+        with open(os.path.join(prefix, page)) as f:
+            check("README" not in f.read(), f"{page} does not point to README.md")
+    with open(os.path.join(prefix, "share/man/man1/ringbench.1")) as f:
+        man = f.read().replace("\\-", "-")
+    for cmd in ("serve", "latency", "connrate", "throughput", "compare"):
+        h = subprocess.run([os.path.join(prefix, "bin/ringbench"), cmd, "--help"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        flags = sorted(set(re.findall(r"(?<![\w-])--[a-z][a-z-]*", h.stdout.decode())))
+        missing = [f for f in flags if f not in man]
+        check(h.returncode == 0 and flags and not missing,
+              f"ringbench(1) has every flag of ringbench {cmd} --help (missing: {missing})")
     if shutil.which("groff"):
-        for page in ("share/man/man8/ringlb.8", "share/man/man5/ringlb.ini.5"):
+        for page in pages:
             g = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z",
                                 os.path.join(prefix, page)], stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, timeout=30)
