@@ -148,13 +148,15 @@ int rb_report_status(const struct rb_opts *o, const struct rb_result *r)
 
 /* ---------------------------------------------------------------- SVG */
 
-#define W         760
+/* Margins: left, right, top, bottom. The left one holds "1000000 us" and,
+ * clear of it, the rotated y label at x = 16. */
+#define W         800
 #define H         460
-#define ML        70 /* margins: left, right, top, bottom */
+#define ML        110
 #define MR        170
 #define MT        40
 #define MB        50
-#define MAX_NINES 6 /* x axis up to 99.9999% */
+#define MAX_NINES 6 /* x axis at most up to 99.9999% */
 
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
@@ -171,9 +173,17 @@ static void xml_text(FILE *f, const char *s)
     }
 }
 
-static double xpos(double nines)
+/* Nines of percentile the data supports: n samples reach p = 1 - 1/n. */
+static double data_nines(const struct rb_hist *h)
 {
-    return ML + (W - ML - MR) * nines / MAX_NINES;
+    double n = h->count > 1 ? log10((double)h->count) : 1;
+
+    return n > MAX_NINES ? MAX_NINES : n;
+}
+
+static double xpos(double nines, int axis_nines)
+{
+    return ML + (W - ML - MR) * nines / axis_nines;
 }
 
 static double ypos(double v_us, double lo, double hi)
@@ -186,9 +196,12 @@ static double ypos(double v_us, double lo, double hi)
 int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
                        const struct rb_hist *const *hists, unsigned n)
 {
-    double lo = 1e300, hi = 0;
+    double lo = 1e300, hi = 0, most = 1;
+    int axis;
 
     for (unsigned i = 0; i < n; i++) {
+        if (hists[i]->count && data_nines(hists[i]) > most)
+            most = data_nines(hists[i]);
         if (!hists[i]->count)
             continue;
         if ((double)hists[i]->min / 1e3 < lo)
@@ -200,6 +213,12 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
         lo = 1;
         hi = 10;
     }
+    /* The x axis ends at the first tick at or past where the longest line
+     * ends (a twentieth of a decade short counts as there), not at
+     * 99.9999% whatever the sample size: 10,000 requests end near 99.99%. */
+    axis = (int)ceil(most - 0.05);
+    if (axis < 1)
+        axis = 1;
     /* Whole decades, so the grid lines are 1, 10, 100 ... us. */
     lo = pow(10, floor(log10(lo > 0.1 ? lo : 0.1)));
     hi = pow(10, ceil(log10(hi > lo * 10 ? hi : lo * 10)));
@@ -216,13 +235,13 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
 
         fprintf(f,
                 "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g us</text>\n",
-                ML, y, W - MR, y, ML - 6, y + 4, d);
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.*f us</text>\n",
+                ML, y, W - MR, y, ML - 6, y + 4, d < 1 ? 1 : 0, d); /* 0.1, 1 ... 1000000 */
     }
-    for (int k = 0; k <= MAX_NINES; k++) {
+    for (int k = 0; k <= axis; k++) {
         static const char *const lab[] = {"0%",     "90%",     "99%",     "99.9%",
                                           "99.99%", "99.999%", "99.9999%"};
-        double x = xpos(k);
+        double x = xpos(k, axis);
 
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
@@ -232,15 +251,13 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
     fprintf(f,
             "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n"
             "<text x=\"16\" y=\"%d\" transform=\"rotate(-90 16 %d)\" "
-            "text-anchor=\"middle\">latency (log)</text>\n",
+            "text-anchor=\"middle\">latency (us, log)</text>\n",
             (ML + W - MR) / 2, H - 12, (MT + H - MB) / 2, (MT + H - MB) / 2);
     for (unsigned i = 0; i < n; i++) {
         const char *col = colors[i % (sizeof(colors) / sizeof(colors[0]))];
         const struct rb_hist *h = hists[i];
-        double maxn = h->count > 1 ? log10((double)h->count) : 1;
+        double maxn = data_nines(h) < axis ? data_nines(h) : axis;
 
-        if (maxn > MAX_NINES)
-            maxn = MAX_NINES;
         if (h->count) {
             fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", col);
             /* 40 points a decade of 1/(1-p), up to what the count supports. */
@@ -248,7 +265,7 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
                 double p = 100.0 * (1.0 - pow(10, -nines));
                 double v = (double)rb_hist_percentile(h, p) / 1e3;
 
-                fprintf(f, "%.1f,%.1f ", xpos(nines), ypos(v > lo ? v : lo, lo, hi));
+                fprintf(f, "%.1f,%.1f ", xpos(nines, axis), ypos(v > lo ? v : lo, lo, hi));
             }
             fputs("\"/>\n", f);
         }
