@@ -123,6 +123,7 @@ FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 # What each driver links besides itself.
 FUZZ_SRCS_config := $(wildcard config/*.c) core/log.c core/log_syslog.c -linih
 FUZZ_SRCS_admin := core/admin_parse.c config/values.c
+FUZZ_SRCS_redis := health/redis.c
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c
