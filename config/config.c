@@ -66,6 +66,10 @@ struct be_lines {
     int hash_key;
     int health_expect;
     int health_send;
+    int health_port;
+    int role;
+    int health_user;
+    int health_password;
 };
 
 struct parser {
@@ -237,6 +241,8 @@ _Static_assert(sizeof(enum io_mode) == sizeof(unsigned), "enum io_mode stored as
 _Static_assert(sizeof(enum fwd_mode) == sizeof(unsigned), "enum fwd_mode stored as unsigned");
 _Static_assert(sizeof(enum health_kind) == sizeof(unsigned), "enum health_kind stored as unsigned");
 _Static_assert(sizeof(enum hash_key) == sizeof(unsigned), "enum hash_key stored as unsigned");
+_Static_assert(sizeof(enum backend_role) == sizeof(unsigned),
+               "enum backend_role stored as unsigned");
 _Static_assert(sizeof(enum log_target) == sizeof(unsigned), "enum log_target stored as unsigned");
 
 /* One of k->words; the enum value is the word's index. */
@@ -507,6 +513,50 @@ static int key_health_send(struct parser *p, const struct key_def *k, void *obj,
     return 0;
 }
 
+/* role = any | primary | replica; whether `health` can tell is for validate(). */
+static int key_role(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    if (key_word(p, k, obj, val) < 0)
+        return -1;
+    p->be[p->idx].role = p->lineno;
+    return 0;
+}
+
+static int key_health_port(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    if (key_u32(p, k, obj, val) < 0)
+        return -1;
+    p->be[p->idx].health_port = p->lineno;
+    return 0;
+}
+
+/*
+ * health_user / health_password: sent to the server as they are written
+ * (a RESP bulk string carries any byte), so only emptiness is refused; the
+ * line limit (INI_MAX_LINE) bounds their length. They are secrets: no
+ * error message quotes them.
+ */
+static int key_cred(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_backend *be = obj;
+    bool user = strcmp(k->name, "health_user") == 0;
+    char **dst = user ? &be->health_user : &be->health_password;
+    char *s;
+
+    if (!*val)
+        return perr(p, p->lineno, k->name, "must not be empty (leave the key out for none)");
+    s = lb_strdup(val);
+    if (!s)
+        return oom(p, k->name);
+    lb_free(*dst);
+    *dst = s;
+    if (user)
+        p->be[p->idx].health_user = p->lineno;
+    else
+        p->be[p->idx].health_password = p->lineno;
+    return 0;
+}
+
 static int key_bool(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     if (cfg_parse_bool(val, field(obj, k)) < 0)
@@ -604,7 +654,8 @@ static int key_server(struct parser *p, const struct key_def *k, void *obj, cons
 
 static const char *const io_words[] = {"auto", "uring", "epoll", NULL};
 static const char *const fwd_words[] = {"auto", "copy", "splice", NULL};
-static const char *const health_words[] = {"none", "tcp", "http", "send_expect", NULL};
+static const char *const health_words[] = {"none", "tcp", "http", "send_expect", "redis", NULL};
+static const char *const role_words[] = {"any", "primary", "replica", NULL};
 static const char *const hash_words[] = {"src_ip", "src_ip_port", NULL};
 static const char *const log_words[] = {"stderr", "syslog", NULL};
 
@@ -664,6 +715,10 @@ static const struct key_def keys[] = {
     {SECT_BACKEND, "health_send", key_health_send, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "health_interval", key_duration, B(health_interval_ms), 1, 0, NULL, 0},
     {SECT_BACKEND, "health_timeout", key_duration, B(health_timeout_ms), 1, 0, NULL, 0},
+    {SECT_BACKEND, "health_port", key_health_port, B(health_port), 1, 65535, NULL, 0},
+    {SECT_BACKEND, "role", key_role, B(role), 0, 0, role_words, 0},
+    {SECT_BACKEND, "health_user", key_cred, NOFIELD, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_password", key_cred, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "rise", key_u32, B(rise), 1, 100, NULL, 0},
     {SECT_BACKEND, "fall", key_u32, B(fall), 1, 100, NULL, 0},
     {SECT_BACKEND, "slow_start", key_duration, B(slow_start_ms), 0, 0, NULL, 0},
@@ -1093,6 +1148,25 @@ static int check_health(struct parser *p, size_t i)
 
     if (be->health_send && be->health != HEALTH_SEND_EXPECT)
         return perr(p, bl->health_send, "health_send", "only for health = send_expect");
+    /* Only a check that asks the server can tell its role: elsewhere the
+     * key would be silently ignored and a replica take writes. */
+    if (bl->role && be->health != HEALTH_REDIS)
+        return perr(p, bl->role, "role", "only for health = redis (a check that asks the role)");
+    if (be->health_password && be->health != HEALTH_REDIS)
+        return perr(p, bl->health_password, "health_password", "only for health = redis");
+    if (be->health_user && be->health != HEALTH_REDIS)
+        return perr(p, bl->health_user, "health_user", "only for health = redis");
+    if (be->health_user && !be->health_password)
+        return perr(p, bl->health_user, "health_user",
+                    "needs health_password (AUTH takes a user and a password)");
+    if (be->health_port && be->health == HEALTH_NONE)
+        return perr(p, bl->health_port, "health_port", "health = none probes nothing");
+    for (size_t j = 0; be->health_port && j < be->nservers; j++) {
+        if (be->servers[j].addr.ss.ss_family == AF_UNIX)
+            return perr(p, bl->health_port, "health_port",
+                        "server %s is a unix socket: it has no port to replace",
+                        be->servers[j].name);
+    }
     if (be->health == HEALTH_SEND_EXPECT) {
         char key[80];
 
@@ -1739,6 +1813,8 @@ void config_free(struct config *cfg)
         lb_free(be->health_path);
         lb_free(be->health_expect_str);
         lb_free(be->health_send);
+        lb_free(be->health_user);
+        lb_free(be->health_password);
         cfg_command_free(&be->on_down);
         cfg_command_free(&be->on_up);
     }

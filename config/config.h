@@ -26,7 +26,9 @@
 
 enum io_mode { IO_AUTO = 0, IO_URING, IO_EPOLL };
 enum fwd_mode { FWD_AUTO = 0, FWD_COPY, FWD_SPLICE };
-enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP, HEALTH_SEND_EXPECT };
+enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP, HEALTH_SEND_EXPECT, HEALTH_REDIS };
+/* The role a role-aware check (health = redis) wants of a server. */
+enum backend_role { ROLE_ANY = 0, ROLE_PRIMARY, ROLE_REPLICA };
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG };
 
 /* What a hashing algorithm hashes of the client's address (hash_key =). */
@@ -85,6 +87,10 @@ struct cfg_backend {
     size_t health_send_len;      /* 0 = send nothing, only read (banners) */
     uint32_t health_interval_ms; /* default 1s */
     uint32_t health_timeout_ms;  /* default 500ms */
+    uint32_t health_port;        /* probe this port, not the server's; 0 = the server's */
+    enum backend_role role;      /* health = redis: default any */
+    char *health_user;           /* redis: AUTH user pass (an ACL user); NULL = AUTH pass */
+    char *health_password;       /* redis: NULL = no AUTH */
     uint32_t rise;               /* default 2 */
     uint32_t fall;               /* default 3 */
     uint32_t slow_start_ms;      /* default 0 = off */

@@ -280,6 +280,68 @@ static void test_health_keys(void **state)
     config_free(cfg);
 }
 
+/* The keys of issue #15: health = redis with role and credentials, health_port. */
+static void test_redis_keys(void **state)
+{
+    struct config *cfg = load_ok("[frontend rw]\nbind = 127.0.0.1:8080\nbackend = rw\n"
+                                 "[frontend ro]\nbind = 127.0.0.1:8081\nbackend = ro\n"
+                                 "[backend rw]\n"
+                                 "health = redis\n"
+                                 "role = primary\n"
+                                 "health_user = probe\n"
+                                 "health_password = s3cr3t with spaces\n"
+                                 "health_port = 6380\n"
+                                 "server = a 127.0.0.1:6379\n"
+                                 "[backend ro]\n"
+                                 "health = redis\n"
+                                 "role = replica\n"
+                                 "server = a 127.0.0.1:6379\n"
+                                 "[backend any]\n"
+                                 "health = redis\n"
+                                 "health_password = pw\n"
+                                 "server = a [::1]:6379\n"
+                                 "[backend api]\n"
+                                 "health = http\n"
+                                 "health_path = /primary\n"
+                                 "health_port = 8008\n"
+                                 "server = a 127.0.0.1:5432\n");
+    const struct cfg_backend *be = &cfg->backends[0];
+
+    (void)state;
+    assert_int_equal(be->health, HEALTH_REDIS);
+    assert_int_equal(be->role, ROLE_PRIMARY);
+    assert_string_equal(be->health_user, "probe");
+    assert_string_equal(be->health_password, "s3cr3t with spaces");
+    assert_int_equal(be->health_port, 6380);
+    be = &cfg->backends[1];
+    assert_int_equal(be->role, ROLE_REPLICA);
+    assert_null(be->health_user);
+    assert_null(be->health_password);
+    assert_int_equal(be->health_port, 0);
+    be = &cfg->backends[2];
+    assert_int_equal(be->role, ROLE_ANY);
+    assert_null(be->health_user);
+    assert_string_equal(be->health_password, "pw");
+    be = &cfg->backends[3];
+    assert_int_equal(be->health, HEALTH_HTTP);
+    assert_int_equal(be->health_port, 8008);
+    assert_int_equal(be->role, ROLE_ANY);
+    config_free(cfg);
+
+    /* A password as long as a line allows, with any printable byte. */
+    char text[512];
+    char pw[180];
+
+    memset(pw, 'k', sizeof(pw) - 1);
+    pw[0] = '"';
+    pw[1] = ';';
+    pw[sizeof(pw) - 1] = '\0';
+    snprintf(text, sizeof(text), MIN_INI "health = redis\nhealth_password = %s\n", pw);
+    cfg = load_ok(text);
+    assert_string_equal(cfg->backends[0].health_password, pw);
+    config_free(cfg);
+}
+
 static void test_other_values(void **state)
 {
     struct config *cfg = load_ok("[global]\n"
@@ -540,6 +602,26 @@ static const struct err_case err_cases[] = {
     {MIN_INI "health = send_expect\nhealth_expect = a\\\n", 7, "health_expect", "end"},
     {MIN_INI "health_send = \\x1\n", 6, "health_send", "hex"},
     {MIN_INI "health = pop3\n", 6, "health", "send_expect"},
+    /* health = redis, role, credentials, health_port (issue #15) */
+    {MIN_INI "role = primary\n", 6, "role", "only for health = redis"},
+    {MIN_INI "health = http\nrole = replica\n", 7, "role", "only for health = redis"},
+    {MIN_INI "health = redis\nrole = master\n", 7, "role", "any, primary, replica"},
+    {MIN_INI "health = redis\nrole = any\nrole = any\n", 8, "role", "given twice"},
+    {MIN_INI "health_password = pw\n", 6, "health_password", "only for health = redis"},
+    {MIN_INI "health = tcp\nhealth_user = u\nhealth_password = p\n", 8, "health_password",
+     "only for health = redis"},
+    {MIN_INI "health = send_expect\nhealth_expect = +PONG\nhealth_user = u\n", 8, "health_user",
+     "only for health = redis"},
+    {MIN_INI "health = redis\nhealth_user = u\n", 7, "health_user", "needs health_password"},
+    {MIN_INI "health = redis\nhealth_password =\n", 7, "health_password", "must not be empty"},
+    {MIN_INI "health = redis\nhealth_user =\nhealth_password = p\n", 7, "health_user",
+     "must not be empty"},
+    {MIN_INI "health_port = 0\n", 6, "health_port", "1 to 65535"},
+    {MIN_INI "health_port = 65536\n", 6, "health_port", "1 to 65535"},
+    {MIN_INI "health_port = 80x\n", 6, "health_port", "1 to 65535"},
+    {MIN_INI "health = none\nhealth_port = 8008\n", 7, "health_port", "probes nothing"},
+    {MIN_INI "health_port = 8008\nserver = u unix:/run/app.sock\n", 6, "health_port",
+     "server u is a unix socket"},
     {MIN_INI "slow_start = 30\n", 6, "slow_start", "bad duration"},
     {MIN_INI "slow_start = 1s\nslow_start = 2s\n", 7, "slow_start", "given twice"},
     {MIN_INI "on_down =\n", 6, "on_down", "empty command"},
@@ -1212,6 +1294,7 @@ int main(void)
 
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_redis_keys),
 
         cmocka_unit_test(test_operating_keys),
         cmocka_unit_test(test_loops_not),
