@@ -325,7 +325,10 @@ static bool probe_same(const struct cfg_backend *a, const struct cfg_backend *b)
            (!a->health_expect_len ||
             memcmp(a->health_expect_str, b->health_expect_str, a->health_expect_len) == 0) &&
            a->health_send_len == b->health_send_len &&
-           (!a->health_send_len || memcmp(a->health_send, b->health_send, a->health_send_len) == 0);
+           (!a->health_send_len ||
+            memcmp(a->health_send, b->health_send, a->health_send_len) == 0) &&
+           a->health_port == b->health_port && a->role == b->role &&
+           str_eq(a->health_user, b->health_user) && str_eq(a->health_password, b->health_password);
 }
 
 static int pool_slot(const struct lb_table *t, const char *name)

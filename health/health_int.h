@@ -10,11 +10,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "../config/config.h"
 #include "../core/loop.h"
 #include "../core/timer.h"
 #include "health.h"
+#include "redis.h"
 
 /* Bytes of a reply kept for matching: a status line or an expect string. */
 #define HC_RESP_MAX 512
@@ -36,12 +38,16 @@ struct hc_srv {
     struct timer timer; /* next probe (idle) or probe deadline (running) */
     struct timer ramp;  /* slow_start steps */
     uint64_t up_at;     /* when slow_start began */
-    char *req;          /* what a probe sends: HTTP request or health_send */
+    char *req;          /* what a probe sends: HTTP request, health_send, Redis commands */
     uint32_t req_len;
+    /* Where probes go: the server's address, with health_port if set. */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
     uint32_t resp_len;
-    uint64_t started_ns; /* CLOCK_MONOTONIC at the probe's start, for its duration */
-    struct hc_srv *next; /* on the list of retired servers (reload) */
-    char resp[HC_RESP_MAX];
+    uint64_t started_ns;      /* CLOCK_MONOTONIC at the probe's start, for its duration */
+    struct hc_srv *next;      /* on the list of retired servers (reload) */
+    char resp[HC_RESP_MAX];   /* http, send_expect: the reply so far */
+    struct redis_parse redis; /* redis: the replies, parsed as they come */
 };
 
 /* The servers to check after a reload (health.c). */

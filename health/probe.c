@@ -7,6 +7,12 @@
  *    HC_STATUS_LINE_MAX bytes): headers and body never matter.
  *  - send_expect: health_send goes out (if any), and the reply must start
  *    with health_expect (Redis PING / +PONG, SMTP banners, ...).
+ *  - redis: [AUTH] PING ROLE QUIT go out in one send (pipelined: one round
+ *    trip), the replies are parsed as they arrive (redis.c) and the role
+ *    must be the backend's. The replies are not kept, only parsed.
+ *
+ * health_port sends every kind of probe to that port of the server's
+ * address instead of its own (a Patroni REST API next to PostgreSQL).
  *
  * Probe sockets close with SO_LINGER 0 (a reset, as HAProxy does): a
  * thousand probes a second would otherwise leave sixty thousand TIME_WAIT
@@ -16,7 +22,9 @@
  */
 #include "probe.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +36,7 @@
 #include "../core/backend.h"
 #include "../core/compiler.h"
 #include "health_int.h"
+#include "redis.h"
 
 /* ---- parsers ---- */
 
@@ -151,6 +160,21 @@ static void evaluate(struct hc_srv *h, bool eof)
     char text[96];
     int r, status = 0;
 
+    if (cb->health == HEALTH_REDIS) {
+        static const enum redis_want want[] = {
+            [ROLE_ANY] = REDIS_WANT_ANY,
+            [ROLE_PRIMARY] = REDIS_WANT_PRIMARY,
+            [ROLE_REPLICA] = REDIS_WANT_REPLICA,
+        };
+        char why[160];
+
+        if (h->redis.verdict != REDIS_MORE || eof) {
+            bool ok = redis_judge(&h->redis, want[cb->role], why, sizeof(why));
+
+            finish(h, ok, "%s", why);
+        }
+        return;
+    }
     if (cb->health == HEALTH_HTTP) {
         r = hc_http_status(h->resp, h->resp_len, &status);
         if (r == 1 && (uint32_t)status == cb->health_expect)
@@ -182,7 +206,9 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
     struct loop *loop = h->hc->loop;
 
     if (flags & LOOP_F_BUF) {
-        if (h->phase == HC_IO) {
+        if (h->phase == HC_IO && h->cb->health == HEALTH_REDIS) {
+            redis_feed(&h->redis, loop_buf(loop, op->bid), (size_t)res);
+        } else if (h->phase == HC_IO) {
             uint32_t n = (uint32_t)res;
 
             if (n > HC_RESP_MAX - h->resp_len)
@@ -223,7 +249,10 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
     if (h->phase != HC_CONNECT)
         return;
     if (res < 0) {
-        finish(h, false, "connect: %s", strerror(-res));
+        if (h->cb->health_port)
+            finish(h, false, "connect to health_port %u: %s", h->cb->health_port, strerror(-res));
+        else
+            finish(h, false, "connect: %s", strerror(-res));
         return;
     }
     if (h->cb->health == HEALTH_TCP) {
@@ -242,11 +271,10 @@ void hc__probe_start(struct hc_srv *h)
 {
     static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
     struct loop *loop = h->hc->loop;
-    const struct server *s = h->s;
     int fd;
 
     hc__probe_started(h);
-    fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         hc__result(h, false, strerror(errno));
         return;
@@ -255,8 +283,10 @@ void hc__probe_start(struct hc_srv *h)
     h->fd = fd;
     h->phase = HC_CONNECT;
     h->resp_len = 0;
+    if (h->cb->health == HEALTH_REDIS)
+        redis_parse_init(&h->redis, h->cb->health_password != NULL);
     h->timer.cb = on_deadline;
-    loop_submit_connect(loop, &h->conn_op, fd, (const struct sockaddr *)&s->addr, s->addrlen);
+    loop_submit_connect(loop, &h->conn_op, fd, (const struct sockaddr *)&h->addr, h->addrlen);
     if (timer_arm(loop_timers(loop), &h->timer,
                   hc__tick(loop_now(loop) + h->cb->health_timeout_ms)) < 0)
         finish(h, false, "out of memory for a timer");
@@ -272,6 +302,23 @@ static void on_deadline(struct timer *t, uint64_t now)
                h->phase == HC_CONNECT ? " (connect)" : "");
 }
 
+/* Where the probes of <h> go: the server's address, on health_port if the
+ * backend sets one (config refuses it for unix-socket servers). */
+static void probe_addr(struct hc_srv *h)
+{
+    const struct server *s = h->s;
+    uint16_t port = htons((uint16_t)h->cb->health_port);
+
+    memcpy(&h->addr, &s->addr, s->addrlen);
+    h->addrlen = s->addrlen;
+    if (!h->cb->health_port)
+        return;
+    if (h->addr.ss_family == AF_INET)
+        ((struct sockaddr_in *)&h->addr)->sin_port = port;
+    else if (h->addr.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&h->addr)->sin6_port = port;
+}
+
 int hc__probe_init(struct hc_srv *h)
 {
     const struct cfg_backend *cb = h->cb;
@@ -282,6 +329,7 @@ int hc__probe_init(struct hc_srv *h)
     h->conn_op.cb = on_connect;
     h->tx.cb = on_tx;
     h->rx.cb = on_rx;
+    probe_addr(h);
     if (cb->health == HEALTH_HTTP) {
         static const char fmt[] = "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: ringlb-health\r\n"
                                   "Accept: */*\r\nConnection: close\r\n\r\n";
@@ -298,6 +346,14 @@ int hc__probe_init(struct hc_srv *h)
             return -ENOMEM;
         memcpy(h->req, cb->health_send, cb->health_send_len);
         h->req_len = (uint32_t)cb->health_send_len;
+    } else if (cb->health == HEALTH_REDIS) {
+        size_t len = redis_request(NULL, 0, cb->health_user, cb->health_password);
+
+        h->req = lb_malloc(len);
+        if (!h->req)
+            return -ENOMEM;
+        redis_request(h->req, len, cb->health_user, cb->health_password);
+        h->req_len = (uint32_t)len;
     }
     return 0;
 }
