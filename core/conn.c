@@ -738,6 +738,44 @@ static void conn_refuse(struct conn_set *set, int fd, const struct frontend *fe,
     set->closed(set);
 }
 
+/*
+ * The frontend's access rules for a client from <ss>: allow/deny, then its
+ * share of max_conns_per_source (taken into <*src>/<*key>, given back when
+ * the connection ends). Returns false when the client was refused (and
+ * closed, through conn_refuse).
+ */
+static bool conn_admit(struct conn_set *set, int fd, const struct frontend *fe,
+                       const struct sockaddr_storage *ss, socklen_t sslen, struct acl_src **src,
+                       struct acl_src_key *key)
+{
+    /* A client whose address cannot be read (it reset already) is not let
+     * past rules that could not be checked. */
+    if (ss->ss_family == AF_UNSPEC) {
+        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_deny, "no address");
+        return false;
+    }
+    if (fe->acl && acl_check(fe->acl, (const struct sockaddr *)ss) != ACL_ALLOW) {
+        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_deny, "deny");
+        return false;
+    }
+    if (!fe->src || !acl_src_key((const struct sockaddr *)ss, fe->source_prefix_v6, key))
+        return true;
+    switch (acl_src_take(fe->src, key, fe->max_conns_per_source)) {
+    case ACL_SRC_TAKEN:
+        *src = fe->src;
+        break;
+    case ACL_SRC_LIMIT:
+        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_source_conns,
+                    "max_conns_per_source");
+        return false;
+    case ACL_SRC_UNTRACKED:
+        atomic_fetch_add_explicit(&fe->stats->source_untracked, 1, memory_order_relaxed);
+        log_warn_rl("frontend %s: per-source table full, serving a new source uncounted", fe->name);
+        break;
+    }
+    return true;
+}
+
 void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
 {
     const struct lb_table *t = backend_table_get();
@@ -758,34 +796,8 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
         ss.ss_family = AF_UNSPEC;
         sslen = 0;
     }
-    if (fe->acl || fe->src) {
-        /* A client whose address cannot be read (it reset already) is
-         * not let past rules that could not be checked. */
-        if (ss.ss_family == AF_UNSPEC) {
-            conn_refuse(set, fd, fe, &ss, sslen, &fe->stats->rejected_deny, "no address");
-            return;
-        }
-        if (fe->acl && acl_check(fe->acl, (struct sockaddr *)&ss) != ACL_ALLOW) {
-            conn_refuse(set, fd, fe, &ss, sslen, &fe->stats->rejected_deny, "deny");
-            return;
-        }
-        if (fe->src && acl_src_key((struct sockaddr *)&ss, fe->source_prefix_v6, &src_key)) {
-            switch (acl_src_take(fe->src, &src_key, fe->max_conns_per_source)) {
-            case ACL_SRC_TAKEN:
-                src = fe->src;
-                break;
-            case ACL_SRC_LIMIT:
-                conn_refuse(set, fd, fe, &ss, sslen, &fe->stats->rejected_source_conns,
-                            "max_conns_per_source");
-                return;
-            case ACL_SRC_UNTRACKED:
-                atomic_fetch_add_explicit(&fe->stats->source_untracked, 1, memory_order_relaxed);
-                log_warn_rl("frontend %s: per-source table full, serving a new source uncounted",
-                            fe->name);
-                break;
-            }
-        }
-    }
+    if ((fe->acl || fe->src) && !conn_admit(set, fd, fe, &ss, sslen, &src, &src_key))
+        return;
     c = conn_alloc(set);
     if (!c) {
         if (src)
