@@ -183,27 +183,6 @@ struct server *lb__sample(const struct lb__base *b, const struct lb_pick_ctx *ct
     return NULL;
 }
 
-uint64_t lb__mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
-uint64_t lb__fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *c = p;
-
-    for (size_t i = 0; i < n; i++) {
-        h ^= c[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 uint64_t lb__hash_name(const char *name, uint64_t seed)
 {
     uint64_t h = lb__fnv1a(0xcbf29ce484222325ULL, &seed, sizeof(seed));

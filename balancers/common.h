@@ -114,11 +114,30 @@ struct server *lb__scan(const struct lb__base *b, enum lb__class c, uint64_t sta
 struct server *lb__walk(const struct lb__base *b, const uint32_t *slot, uint32_t len, uint32_t pos,
                         const struct server *avoid);
 
-/* 64-bit finalizer (murmur3 fmix64): spreads neighbouring inputs apart. */
-uint64_t lb__mix64(uint64_t x);
+/* 64-bit finalizer (murmur3 fmix64): spreads neighbouring inputs apart.
+ * Inline, like lb__fnv1a: both run on every hashed pick, and the registry
+ * hashes client addresses with them without calling into this file. */
+static inline uint64_t lb__mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
 
 /* FNV-1a over <n> bytes continuing from <h>. */
-uint64_t lb__fnv1a(uint64_t h, const void *p, size_t n);
+static inline uint64_t lb__fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= c[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
 
 /* Stable hash of a server name with a <seed>, for rings and permutations. */
 uint64_t lb__hash_name(const char *name, uint64_t seed);
