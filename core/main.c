@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "../config/config.h"
@@ -58,43 +57,36 @@ static uint32_t worker_count(const struct config *cfg)
 }
 
 /*
- * Under -t: binds every TCP bind of <cfg> as start-up would (net_listen's
- * SO_REUSEADDR, SO_REUSEPORT and IPV6_V6ONLY) but never listens, so no
- * client can be queued on the probe, and warns about each one that fails.
- * A warning, never an error: the port may be freed before ringlb starts.
- * SO_REUSEPORT makes the check agree with start-up, which joins sockets of
- * the same user: the running ringlb's own binds (a check before `systemctl
- * reload`) pass, a port another program holds does not. Unix binds are not
- * tried: start-up takes over a stale socket file, which binding here
- * cannot tell from a live one without connecting to it.
+ * Under -t: binds every TCP bind of <cfg> with the socket start-up would
+ * make (net_bind: SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY) but never
+ * listens, so no client can be queued on the probe, and warns about each
+ * one that fails. A warning, never an error: the port may be freed before
+ * ringlb starts. SO_REUSEPORT makes the check agree with start-up, which
+ * joins sockets of the same user: the running ringlb's own binds (a check
+ * before `systemctl reload`) pass, a port another program holds does not.
+ * Unix binds are not tried: start-up takes over a stale socket file, which
+ * binding here cannot tell from a live one without connecting to it.
  */
 static void check_binds(const struct config *cfg)
 {
-    static const int one = 1;
-
     for (size_t i = 0; i < cfg->nfrontends; i++) {
         const struct cfg_frontend *fe = &cfg->frontends[i];
 
         for (size_t j = 0; j < fe->nbinds; j++) {
             const struct cfg_addr *a = &fe->binds[j];
-            int fd, err = 0;
+            int fd;
 
             if (a->ss.ss_family == AF_UNIX)
                 continue;
-            fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||
-                (a->ss.ss_family == AF_INET6 &&
-                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
-                bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0)
-                err = errno;
-            if (fd >= 0)
+            fd = net_bind((const struct sockaddr *)&a->ss, a->len, true);
+            if (fd >= 0) {
                 close(fd);
-            if (err)
-                fprintf(stderr,
-                        "%s:%d: bind: warning: %s cannot be bound now: %s (start-up would fail "
-                        "unless that changes)\n",
-                        cfg->path, fe->bind_lines[j], fe->bind_texts[j], strerror(err));
+                continue;
+            }
+            fprintf(stderr,
+                    "%s:%d: bind: warning: %s cannot be bound now: %s (start-up would fail "
+                    "unless that changes)\n",
+                    cfg->path, fe->bind_lines[j], fe->bind_texts[j], strerror(-fd));
         }
     }
 }

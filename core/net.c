@@ -95,15 +95,10 @@ static int unix_make_way(const struct sockaddr_un *un, socklen_t len)
     }
 }
 
-int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+int net_bind(const struct sockaddr *addr, socklen_t len, bool reuseport)
 {
     int fd, err;
 
-    if (addr->sa_family == AF_UNIX) {
-        err = unix_make_way((const struct sockaddr_un *)addr, len);
-        if (err < 0)
-            return err;
-    }
     fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -124,13 +119,33 @@ int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
         if (set_keepalive(fd) < 0)
             goto err;
     }
-    if (bind(fd, addr, len) < 0 || listen(fd, NET_BACKLOG) < 0)
+    if (bind(fd, addr, len) < 0)
         goto err;
     return fd;
 err:
     err = errno;
     close(fd);
     return -err;
+}
+
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+{
+    int fd, err;
+
+    if (addr->sa_family == AF_UNIX) {
+        err = unix_make_way((const struct sockaddr_un *)addr, len);
+        if (err < 0)
+            return err;
+    }
+    fd = net_bind(addr, len, reuseport);
+    if (fd < 0)
+        return fd;
+    if (listen(fd, NET_BACKLOG) < 0) {
+        err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
 }
 
 int net_connect_socket(const struct sockaddr *addr)

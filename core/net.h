@@ -43,6 +43,13 @@ void net_set_keepalive(const struct net_keepalive *ka);
 int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport);
 
 /*
+ * The socket net_listen() makes, with all its options, bound to <addr> but
+ * not listening (so no client can queue on it). For a unix path it does
+ * not make way for the new socket first. Returns the fd or -errno.
+ */
+int net_bind(const struct sockaddr *addr, socklen_t len, bool reuseport);
+
+/*
  * Creates a non-blocking socket for connecting to <addr>: TCP_NODELAY,
  * IP_BIND_ADDRESS_NO_PORT so that a future source-address bind does not
  * reserve a port before connect() picks one, and the keepalive of
