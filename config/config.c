@@ -1347,11 +1347,7 @@ static bool is_any(const struct cfg_addr *a)
 /* An address of this host: loopback (all of 127/8, ::1) or one in <local>. */
 static bool is_local(const struct cfg_addr *a, const struct cfg_addr *local, size_t nlocal)
 {
-    if (a->ss.ss_family == AF_INET &&
-        (ntohl(((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr) >> 24) == 127)
-        return true;
-    if (a->ss.ss_family == AF_INET6 &&
-        IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr))
+    if (cfg_sockaddr_loopback((const struct sockaddr *)&a->ss))
         return true;
     for (size_t i = 0; i < nlocal; i++) {
         if (same_ip(a, &local[i]))
