@@ -92,13 +92,11 @@ struct admin {
     char addr_text[128];
     int qsbr_slot;
     bool retire_pending;
-    struct client *cl;   /* ADMIN_MAX_CLIENTS */
-    uint64_t rate_at;    /* when server rates were last sampled */
-    uint8_t ls_state;    /* enum ls_state */
-    uint64_t ls_resume;  /* PAUSED: when to watch the listener again */
-    uint64_t ls_warn_at; /* no accept warning before this */
-    unsigned ls_pauses;  /* backoffs since the last warning */
-    bool ls_warned;      /* a warning was logged and no accept succeeded since */
+    struct client *cl;  /* ADMIN_MAX_CLIENTS */
+    uint64_t rate_at;   /* when server rates were last sampled */
+    uint8_t ls_state;   /* enum ls_state */
+    uint64_t ls_resume; /* PAUSED: when to watch the listener again */
+    bool ls_failing;    /* accept failed and has not succeeded since */
 };
 
 static struct admin *adm;
@@ -527,23 +525,19 @@ static void listener_set(struct admin *a, enum ls_state to, uint64_t now)
  * accept failed with <err> for want of a resource (EMFILE, ENFILE, ENOBUFS,
  * ENOMEM) or for a reason nobody expects: retrying at once would find the
  * same, so stop watching the listener for a while; clients wait in the
- * backlog meanwhile. Said at most once per ADMIN_ACCEPT_WARN_MS: under
- * descriptor exhaustion a line per backoff would flood the log too.
+ * backlog meanwhile. Said at most once per ADMIN_ACCEPT_WARN_MS (the log's
+ * rate limiter counts the pauses in between): under descriptor exhaustion
+ * a line per backoff would flood the log too.
  */
 static void accept_backoff(struct admin *a, int err)
 {
-    uint64_t now = now_ms();
+    static struct log_ratelimit rl = LOG_RATELIMIT_INIT(ADMIN_ACCEPT_WARN_MS, 1);
 
-    a->ls_pauses++;
-    if (now >= a->ls_warn_at) {
-        log_warn("admin: accept: %s; not accepting for %d ms at a time until it works "
-                 "(%u pause(s), next warning in %d s at the earliest)",
-                 strerror(err), ADMIN_ACCEPT_BACKOFF_MS, a->ls_pauses, ADMIN_ACCEPT_WARN_MS / 1000);
-        a->ls_warn_at = now + ADMIN_ACCEPT_WARN_MS;
-        a->ls_pauses = 0;
-        a->ls_warned = true;
-    }
-    listener_set(a, LS_PAUSED, now);
+    log_msg_ratelimited(&rl, LOG_WARN,
+                        "admin: accept: %s; not accepting for %d ms at a time until it works",
+                        strerror(err), ADMIN_ACCEPT_BACKOFF_MS);
+    a->ls_failing = true;
+    listener_set(a, LS_PAUSED, now_ms());
 }
 
 /* Sends <msg> if the socket takes it now, and closes <fd>; never waits. */
@@ -626,9 +620,9 @@ static void on_accept(struct admin *a)
                 accept_backoff(a, errno);
             return;
         }
-        if (a->ls_warned) {
+        if (a->ls_failing) {
             log_info("admin: accepting again");
-            a->ls_warned = false;
+            a->ls_failing = false;
         }
         c = client_slot(a);
         if (!c) {
