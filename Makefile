@@ -24,7 +24,7 @@ CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread -fno-strict-aliasing $(WARN) -MMD -MP
 LDFLAGS  += -pthread
 
-PKGS     := liburing inih
+PKGS     := liburing inih jansson
 ifeq ($(SAN),)
 PKGS     += jemalloc
 else

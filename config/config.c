@@ -564,6 +564,13 @@ static int key_bool(struct parser *p, const struct key_def *k, void *obj, const 
     return 0;
 }
 
+/* chaos = on|off, remembering where it was said for check_chaos(). */
+static int key_chaos(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    p->cfg->global.chaos_line = p->lineno;
+    return key_bool(p, k, obj, val);
+}
+
 static int key_command(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     struct cfg_command *c = field(obj, k), nc;
@@ -682,6 +689,7 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "admin", key_admin, G(admin), 0, 0, NULL, R},
     {SECT_GLOBAL, "admin_token_file", key_token_file, G(admin_token_file), 0, 0, NULL, 0},
     {SECT_GLOBAL, "admin_read_token", key_bool, G(admin_read_token), 0, 0, NULL, 0},
+    {SECT_GLOBAL, "chaos", key_chaos, G(chaos), 0, 0, NULL, R},
     {SECT_GLOBAL, "shutdown_grace", key_duration, G(shutdown_grace_ms), 0, 0, NULL, 0},
     {SECT_GLOBAL, "log_connections", key_bool, G(log_connections), 0, 0, NULL, 0},
     {SECT_GLOBAL, "log", key_word, G(log_to), 0, 0, log_words, R},
@@ -1473,6 +1481,18 @@ static int check_admin(struct parser *p)
                 text);
 }
 
+/* Faults are added and removed only through the admin API. */
+static int check_chaos(struct parser *p)
+{
+    const struct cfg_global *g = &p->cfg->global;
+
+    if (!g->chaos || g->has_admin)
+        return 0;
+    return perr(p, g->chaos_line, "chaos",
+                "chaos = on needs the admin API (admin = 127.0.0.1:PORT): faults are added and "
+                "removed through it");
+}
+
 static int validate(struct parser *p)
 {
     struct config *cfg = p->cfg;
@@ -1492,7 +1512,7 @@ static int validate(struct parser *p)
     }
     if (check_dup_binds(p) < 0)
         return -1;
-    if (check_admin(p) < 0)
+    if (check_admin(p) < 0 || check_chaos(p) < 0)
         return -1;
     /* The host's other addresses are config_load_file()'s to add. */
     return check_loops(p, NULL, 0);

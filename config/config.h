@@ -137,6 +137,9 @@ struct cfg_global {
     int admin_token_line;
     char *admin_token; /* NULL: no token */
     bool admin_read_token;
+    /* chaos = on: faults may be injected through the admin API (core/fault.h). */
+    bool chaos;
+    int chaos_line;
     uint32_t shutdown_grace_ms; /* default 30s */
     bool log_connections;       /* default no: one line per closed connection */
     enum log_target log_to;     /* log = stderr (default) | syslog */

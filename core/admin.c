@@ -46,6 +46,7 @@
 #include "../config/config.h"
 #include "alloc.h"
 #include "backend.h"
+#include "fault.h"
 #include "log.h"
 #include "metrics.h"
 #include "net.h"
@@ -122,6 +123,8 @@ static const char *reason(int status)
     switch (status) {
     case 200:
         return "OK";
+    case 201:
+        return "Created";
     case 400:
         return "Bad Request";
     case 401:
@@ -132,6 +135,8 @@ static const char *reason(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 409:
+        return "Conflict";
     case 408:
         return "Request Timeout";
     case 413:
@@ -285,6 +290,61 @@ static void server_action(struct client *c, const struct admin_req *r, const cha
     respond(c, 200, "application/json", "", &body, false);
 }
 
+/*
+ * /api/faults (chaos, core/fault.h): GET lists, POST adds (a JSON body),
+ * DELETE removes all, DELETE /api/faults/NAME one. Every refusal says why
+ * in one line and changes nothing.
+ */
+static void fault_api(struct client *c, const struct admin_req *r, const char *name)
+{
+    struct metrics_buf body = {0};
+    struct fault_spec spec;
+    char err[256];
+    int ret;
+
+    if (!fault_enabled()) {
+        respond_error(c, 403, "chaos is off (set [global] chaos = on to inject faults)", NULL);
+        return;
+    }
+    if (*name) {
+        if (strcmp(r->method, "DELETE") != 0) {
+            respond_error(c, 405, "use DELETE", "Allow: DELETE\r\n");
+            return;
+        }
+        if (fault_remove(name) < 0) {
+            respond_error(c, 404, "no such fault", NULL);
+            return;
+        }
+        adm->retire_pending = true;
+        metrics_buf_printf(&body, "{\"removed\":1}\n");
+        respond(c, 200, "application/json", "", &body, false);
+        return;
+    }
+    if (strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0) {
+        fault_render_json(&body, now_ms());
+        respond(c, 200, "application/json", "", &body, r->method[0] == 'H');
+    } else if (strcmp(r->method, "DELETE") == 0) {
+        metrics_buf_printf(&body, "{\"removed\":%u}\n", fault_remove_all());
+        adm->retire_pending = true;
+        respond(c, 200, "application/json", "", &body, false);
+    } else if (strcmp(r->method, "POST") == 0) {
+        if (fault_spec_parse(c->buf + r->head_len, r->body_len, &spec, err, sizeof(err)) < 0) {
+            respond_error(c, 400, err, NULL);
+            return;
+        }
+        ret = fault_add(&spec, now_ms(), err, sizeof(err));
+        if (ret < 0) {
+            respond_error(c, ret == -EEXIST ? 409 : ret == -ENOMEM ? 500 : 400, err, NULL);
+            return;
+        }
+        adm->retire_pending = true;
+        metrics_buf_printf(&body, "{\"added\":\"%s\"}\n", spec.name);
+        respond(c, 201, "application/json", "", &body, false);
+    } else {
+        respond_error(c, 405, "use GET, POST or DELETE", "Allow: GET, HEAD, POST, DELETE\r\n");
+    }
+}
+
 /* Samples server connection totals once per ADMIN_RATE_MS for /stats. The
  * samples live in the servers, so they follow them across reloads. */
 static void rates_sample(struct admin *a, uint64_t now)
@@ -315,9 +375,13 @@ static void route(struct client *c, const struct admin_req *r)
         server_action(c, r, r->path + 14);
         return;
     }
+    if (strcmp(r->path, "/api/faults") == 0 || strncmp(r->path, "/api/faults/", 12) == 0) {
+        fault_api(c, r, r->path[11] ? r->path + 12 : "");
+        return;
+    }
     if (strcmp(r->path, "/metrics") != 0 && strcmp(r->path, "/api/backends") != 0 &&
         strcmp(r->path, "/stats") != 0 && strcmp(r->path, "/") != 0) {
-        respond_error(c, 404, "try /stats, /metrics or /api/backends", NULL);
+        respond_error(c, 404, "try /stats, /metrics, /api/backends or /api/faults", NULL);
         return;
     }
     if (!get && !head) {
@@ -337,7 +401,8 @@ static void route(struct client *c, const struct admin_req *r)
         metrics_buf_printf(&body,
                            "ringlb admin: GET /stats, /metrics, /api/backends; POST "
                            "/api/backends/B/servers/S/{enable,disable,drain,weight?value=N} with "
-                           "Content-Type: application/json\n");
+                           "Content-Type: application/json; GET, POST, DELETE /api/faults "
+                           "(chaos = on)\n");
         respond(c, 200, "text/plain; charset=utf-8", "", &body, head);
     }
 }
@@ -705,6 +770,10 @@ static void *admin_main(void *arg)
         check_deadlines(a, now);
         if (now >= a->rate_at + ADMIN_RATE_MS)
             rates_sample(a, now);
+        if (fault_any()) {
+            fault_expire(now);
+            a->retire_pending = true;
+        }
         if (a->qsbr_slot >= 0)
             qsbr_quiescent(a->qsbr_slot);
         if (a->retire_pending)

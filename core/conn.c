@@ -60,6 +60,7 @@
 #include "alloc.h"
 #include "backend.h"
 #include "compiler.h"
+#include "fault.h"
 #include "half_mode.h"
 #include "log.h"
 #include "loop.h"
@@ -83,6 +84,10 @@
  * in the throughput graphs, at most 64 KiB or a second behind. */
 #define COUNT_BYTES    (64u * 1024)
 #define COUNT_BYTES_MS 1000
+/* A direction held by a fault looks this often whether the fault is still
+ * there (removed, expired): a fault that holds bytes forever (timeout 0)
+ * must let go soon after a DELETE. */
+#define FAULT_POLL_MS 100
 
 enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING };
 enum half_dir { DIR_C2B = 0, DIR_B2C };
@@ -95,14 +100,24 @@ struct half {
     struct iovec iov[SEND_IOV];
     struct pipe_pair pipe; /* splice only; rd == -1 when none */
     uint32_t in_pipe;
-    uint8_t dir;        /* enum half_dir */
-    uint8_t mode;       /* enum half_mode, set by half_set_mode() */
-    uint8_t eof;        /* the source sent its FIN */
-    uint8_t shut;       /* the FIN went on to the destination */
-    uint8_t rx_wait;    /* splice: the source had nothing, poll before splicing */
-    uint8_t full_reads; /* consecutive receives that filled a buffer */
-    uint64_t bytes;     /* received from the source */
-    uint64_t counted;   /* of <bytes>, added to the server's counter */
+    uint8_t dir;              /* enum half_dir */
+    uint8_t mode;             /* enum half_mode, set by half_set_mode() */
+    uint8_t eof;              /* the source sent its FIN */
+    uint8_t shut;             /* the FIN went on to the destination */
+    uint8_t rx_wait;          /* splice: the source had nothing, poll before splicing */
+    uint8_t full_reads;       /* consecutive receives that filled a buffer */
+    uint64_t bytes;           /* received from the source */
+    uint64_t counted;         /* of <bytes>, added to the server's counter */
+    struct half_fault *fault; /* mode SHAPED only: the fault that shapes it */
+};
+
+/* A fault shaping one direction: allocated only while one does, so a
+ * connection without a fault pays one NULL pointer per direction. */
+struct half_fault {
+    struct fault *f; /* a reference (fault_put) */
+    struct half *h;
+    struct shaper s;
+    struct timer timer; /* when the shaper lets bytes go, or the next look at <f> */
 };
 
 struct conn {
@@ -112,14 +127,16 @@ struct conn {
     uint8_t state;
     uint8_t connect_timed_out;
     uint8_t retries_left;
-    uint8_t forward;   /* enum fwd_mode */
-    bool log;          /* log_connections */
-    uint32_t pool_idx; /* backend slot (core/backend.h): stable across reloads */
+    uint8_t connect_delayed; /* fault connect_delay: the connect waits for the timer */
+    uint8_t forward;         /* enum fwd_mode */
+    bool log;                /* log_connections */
+    uint32_t pool_idx;       /* backend slot (core/backend.h): stable across reloads */
     uint32_t idle_ms;
     uint32_t connect_ms;
     uint64_t key;
     uint64_t last_active;
-    uint64_t counted_at; /* loop time bytes were last added to the server's counters */
+    uint64_t counted_at;       /* loop time bytes were last added to the server's counters */
+    uint64_t connect_deadline; /* with connect_delayed: when connect_timeout runs out */
     struct server *srv;
     uint32_t srv_gen; /* srv->down_gen when it was picked */
     uint32_t fe_idx;  /* frontend slot that accepted it, for metrics and logs */
@@ -142,6 +159,8 @@ static void conn_close(struct conn *c);
 static void half_pump(struct conn *c, struct half *h);
 static void splice_pump(struct conn *c, struct half *h);
 static void connect_next(struct conn *c, const struct server *avoid);
+static void connect_failed(struct conn *c, int res);
+static void half_fault_detach(struct conn *c, struct half *h);
 
 static struct conn *half_conn(struct half *h)
 {
@@ -307,6 +326,8 @@ static void conn_close(struct conn *c)
     c->cfd = c->bfd = -1;
     half_release(c, &c->c2b);
     half_release(c, &c->b2c);
+    half_fault_detach(c, &c->c2b);
+    half_fault_detach(c, &c->b2c);
     if (c->srv) {
         conn_count_bytes(c);
         server_put(c->srv);
@@ -372,6 +393,163 @@ static void half_forward_fin(struct conn *c, struct half *h)
     loop_shutdown_wr(c->set->loop, half_dst(c, h));
 }
 
+/* Cuts the <*n> buffers of <iov> to at most <limit> bytes in all. */
+static void iov_trim(struct iovec *iov, size_t *n, uint32_t limit)
+{
+    for (size_t i = 0; i < *n; i++) {
+        if (iov[i].iov_len >= limit) {
+            iov[i].iov_len = limit;
+            *n = i + 1;
+            return;
+        }
+        limit -= (uint32_t)iov[i].iov_len;
+    }
+}
+
+/* ---- faults (chaos, core/fault.h) ----
+ *
+ * A fault takes a direction when the connection starts (frontend scope) or
+ * when its server connection is up (server scope); one fault per direction,
+ * the first in the list that applies. The direction then moves to SHAPED:
+ * still copy, so every byte passes through a buffer the shaper can hold,
+ * but each send is cut to what the shaper allows now, and when that is
+ * nothing the half's fault timer wakes it. Receives keep their watermarks,
+ * so a held direction stops reading at HIGH_WATER like a slow reader, and
+ * other connections of the worker are not slowed.
+ */
+static void conn_set_abortive(struct conn *c);
+
+/* Arms one of <c>'s timers; without memory for it the connection ends. */
+static void conn_arm_timer_for(struct conn *c, struct timer *t, uint64_t deadline)
+{
+    if (timer_arm(loop_timers(c->set->loop), t, deadline) < 0) {
+        log_warn_rl("out of memory for a timer: closing connection");
+        conn_close(c);
+    }
+}
+
+static void fault_arm(struct conn *c, struct half *h, uint64_t wake)
+{
+    struct half_fault *hf = h->fault;
+    uint64_t now = loop_now(c->set->loop), at = now + FAULT_POLL_MS, end = shaper_deadline(&hf->s);
+
+    if (wake < at)
+        at = wake;
+    if (end < at)
+        at = end;
+    conn_arm_timer_for(c, &hf->timer, at);
+}
+
+static void on_fault_timer(struct timer *t, uint64_t now)
+{
+    struct half_fault *hf = container_of(t, struct half_fault, timer);
+    struct half *h = hf->h;
+    struct conn *c = half_conn(h);
+
+    if (c->state == CS_CLOSING)
+        return;
+    if (fault_gone(hf->f, now)) {
+        half_fault_detach(c, h);
+        half_pump(c, h);
+        return;
+    }
+    if (now >= shaper_deadline(&hf->s)) {
+        if (hf->s.type == FT_RESET_PEER) {
+            c->end = "fault-reset-peer";
+            conn_set_abortive(c);
+        } else {
+            c->end = "fault-timeout";
+        }
+        conn_close(c);
+        return;
+    }
+    half_pump(c, h);
+    if (c->state != CS_CLOSING && h->fault && !timer_armed(&hf->timer))
+        fault_arm(c, h, SHAPE_NEVER);
+}
+
+/*
+ * Lets a fault of <fe> (frontend scope) or of server <srv> of backend
+ * <be> take direction <h>, if one applies and the direction is plain copy
+ * (a splicing direction is left alone: a fault must see every byte).
+ */
+static void half_fault_attach(struct conn *c, struct half *h, const char *fe, const char *be,
+                              const char *srv)
+{
+    uint64_t now = loop_now(c->set->loop);
+    struct half_fault *hf;
+    struct fault *f;
+
+    if (h->fault || h->mode != HM_COPY)
+        return;
+    f = fault_take(fe, be, srv, false, h->dir == DIR_C2B ? FS_UPSTREAM : FS_DOWNSTREAM, now);
+    if (!f)
+        return;
+    hf = lb_malloc(sizeof(*hf));
+    if (!hf) {
+        log_warn_rl("chaos: out of memory: fault %s not applied", f->spec.name);
+        fault_put(f);
+        return;
+    }
+    hf->f = f;
+    hf->h = h;
+    timer_init(&hf->timer, on_fault_timer);
+    shaper_init(&hf->s, f->spec.type, &f->spec.p, now, h->q.bytes,
+                f->spec.seed ^ (uint64_t)(uintptr_t)h ^ now);
+    if (h->eof)
+        shaper_eof(&hf->s, now);
+    h->fault = hf;
+    half_set_mode(c, h, HM_SHAPED);
+    fault_arm(c, h, SHAPE_NEVER);
+}
+
+static void half_fault_detach(struct conn *c, struct half *h)
+{
+    struct half_fault *hf = h->fault;
+
+    if (!hf)
+        return;
+    timer_disarm(loop_timers(c->set->loop), &hf->timer);
+    fault_put(hf->f);
+    lb_free(hf);
+    h->fault = NULL;
+    half_set_mode(c, h, HM_COPY);
+}
+
+/* How many queued bytes a shaped direction may send now; when none, its
+ * timer is set for when it may. */
+static uint32_t fault_allow(struct conn *c, struct half *h)
+{
+    uint64_t wake, n = shaper_allow(&h->fault->s, h->q.bytes, loop_now(c->set->loop), &wake);
+
+    if (n == 0)
+        fault_arm(c, h, wake);
+    return (uint32_t)n;
+}
+
+/* Whether a shaped direction may forward its FIN now (slow_close holds it). */
+static bool fault_fin_ok(struct conn *c, struct half *h)
+{
+    uint64_t wake;
+
+    if (shaper_fin_ok(&h->fault->s, loop_now(c->set->loop), &wake))
+        return true;
+    fault_arm(c, h, wake);
+    return false;
+}
+
+/* limit_data: the direction delivered its bytes; the connection ends with
+ * a FIN to that destination, as Toxiproxy's limit_data closes it. */
+static bool fault_limit_reached(struct conn *c, struct half *h)
+{
+    if (!shaper_exhausted(&h->fault->s))
+        return false;
+    c->end = "fault-limit-data";
+    half_forward_fin(c, h);
+    conn_close(c);
+    return true;
+}
+
 static void copy_pump(struct conn *c, struct half *h)
 {
     struct loop *loop = c->set->loop;
@@ -389,18 +567,27 @@ static void copy_pump(struct conn *c, struct half *h)
     }
     if (h->tx.inflight || c->state != CS_ESTABLISHED)
         return;
+    if (h->fault && fault_limit_reached(c, h))
+        return;
     if (h->q.bytes) {
+        uint32_t limit = h->fault ? fault_allow(c, h) : h->q.bytes;
         const void *data;
-        uint32_t len = loop_bufq_peek(loop, &h->q, &data);
+        uint32_t len;
 
-        if (len == h->q.bytes) {
-            loop_submit_send(loop, &h->tx, half_dst(c, h), data, len);
+        if (limit == 0)
+            return;
+        len = loop_bufq_peek(loop, &h->q, &data);
+        if (len >= limit || len == h->q.bytes) {
+            loop_submit_send(loop, &h->tx, half_dst(c, h), data, len < limit ? len : limit);
             return;
         }
         h->msg.msg_iov = h->iov;
         h->msg.msg_iovlen = (size_t)loop_bufq_iov(loop, &h->q, h->iov, SEND_IOV);
+        iov_trim(h->iov, &h->msg.msg_iovlen, limit);
         loop_submit_sendmsg(loop, &h->tx, half_dst(c, h), &h->msg);
     } else if (h->eof) {
+        if (h->fault && !fault_fin_ok(c, h))
+            return;
         half_forward_fin(c, h);
         conn_check_done(c);
     }
@@ -513,6 +700,8 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         if (flags & LOOP_F_BUF) {
             loop_bufq_push(c->set->loop, &h->q, op->bid, (uint32_t)res);
             copy_note_read(c, h, (uint32_t)res);
+            if (h->fault)
+                shaper_recv(&h->fault->s, (uint32_t)res, loop_now(c->set->loop));
         } else
             h->in_pipe += (uint32_t)res;
         h->bytes += (uint64_t)res;
@@ -522,6 +711,8 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
             conn_count_bytes(c);
     } else if (res == 0) {
         h->eof = 1;
+        if (h->fault)
+            shaper_eof(&h->fault->s, loop_now(c->set->loop));
     } else if (res != -ECANCELED) {
         half_fail(c, h, res);
         return;
@@ -561,21 +752,33 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
         h->in_pipe -= (uint32_t)res;
     else
         loop_bufq_consume(c->set->loop, &h->q, (uint32_t)res);
+    if (h->fault)
+        shaper_sent(&h->fault->s, (uint32_t)res, loop_now(c->set->loop));
     half_pump(c, h);
 }
 
 static void conn_arm_timer(struct conn *c, uint64_t deadline)
 {
-    if (timer_arm(loop_timers(c->set->loop), &c->timer, deadline) < 0) {
-        log_warn_rl("out of memory for a timer: closing connection");
-        conn_close(c);
-    }
+    conn_arm_timer_for(c, &c->timer, deadline);
 }
 
 static void on_timer(struct timer *t, uint64_t now)
 {
     struct conn *c = container_of(t, struct conn, timer);
 
+    if (c->state == CS_CONNECTING && c->connect_delayed) {
+        /* Fault connect_delay: the connect goes out now, unless
+         * connect_timeout ran out first (a delay longer than it). */
+        c->connect_delayed = 0;
+        if (now >= c->connect_deadline) {
+            connect_failed(c, -ETIMEDOUT);
+            return;
+        }
+        loop_submit_connect(c->set->loop, &c->conn_op, c->bfd,
+                            (const struct sockaddr *)&c->srv->addr, c->srv->addrlen);
+        conn_arm_timer(c, c->connect_deadline);
+        return;
+    }
     if (c->state == CS_CONNECTING) {
         /* The connect completion sees the cancellation and retries. */
         c->connect_timed_out = 1;
@@ -596,7 +799,6 @@ static void on_timer(struct timer *t, uint64_t now)
 static void on_connect(struct loop_op *op, int res, unsigned flags)
 {
     struct conn *c = container_of(op, struct conn, conn_op);
-    struct server *failed;
 
     (void)flags;
     if (c->state == CS_CLOSING)
@@ -611,16 +813,32 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
             timer_disarm(loop_timers(c->set->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
-        if (c->forward == FWD_SPLICE)
+        if (fault_any()) {
+            const char *be = backend_table_get()->pools[c->pool_idx].name;
+
+            half_fault_attach(c, &c->c2b, NULL, be, c->srv->name);
+            half_fault_attach(c, &c->b2c, NULL, be, c->srv->name);
+            if (c->state == CS_CLOSING)
+                return;
+        }
+        if (c->forward == FWD_SPLICE && !c->b2c.fault)
             half_set_mode(c, &c->b2c, HM_SPLICE);
         half_pump(c, &c->b2c);
         half_pump(c, &c->c2b);
         return;
     }
-    failed = c->srv;
     if (c->connect_timed_out)
         res = -ETIMEDOUT;
     c->connect_timed_out = 0;
+    connect_failed(c, res);
+}
+
+/* The connect to c->srv failed with <res>: counted, told to passive
+ * health, and tried again on another server while retries are left. */
+static void connect_failed(struct conn *c, int res)
+{
+    struct server *failed = c->srv;
+
     atomic_fetch_add_explicit(&failed->connect_fail, 1, memory_order_relaxed);
     /* Passive health: the checker marks the server down once `fall`
      * connects in a row failed, without waiting for its next probe. */
@@ -630,7 +848,8 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
                 c->retries_left ? ", retrying" : "");
     server_put(failed);
     c->srv = NULL;
-    loop_close(c->set->loop, c->bfd);
+    if (c->bfd >= 0)
+        loop_close(c->set->loop, c->bfd);
     c->bfd = -1;
     if (c->retries_left == 0) {
         c->end = "connect-failed";
@@ -644,6 +863,32 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
     connect_next(c, failed);
 }
 
+/*
+ * The faults of a connect attempt to <s>: refuse fails it at once, as a
+ * closed port would, so that passive health and retries react as they do
+ * to a dead server; connect_delay holds it for <*delay> ms, which count
+ * against connect_timeout. Returns true when the attempt is over.
+ */
+static bool connect_fault(struct conn *c, const struct pool *pool, const struct server *s,
+                          uint32_t *delay)
+{
+    const char *fe = backend_table_get()->frontends[c->fe_idx].name;
+    struct fault *f =
+        fault_take(fe, pool->name, s->name, true, FS_DOWNSTREAM, loop_now(c->set->loop));
+    enum fault_type type;
+
+    if (!f)
+        return false;
+    type = f->spec.type;
+    if (type == FT_CONNECT_DELAY)
+        *delay = f->spec.p.delay_ms;
+    fault_put(f);
+    if (type != FT_REFUSE)
+        return false;
+    connect_failed(c, -ECONNREFUSED);
+    return true;
+}
+
 /* Picks a server (avoiding <avoid> if another can serve) and connects. */
 static void connect_next(struct conn *c, const struct server *avoid)
 {
@@ -651,6 +896,7 @@ static void connect_next(struct conn *c, const struct server *avoid)
     struct pool *pool = &t->pools[c->pool_idx];
     struct lb_pick_ctx ctx = {.key = c->key, .avoid = avoid, .rng = &c->set->rng};
     struct server *s = NULL;
+    uint32_t delay = 0;
     int fd;
 
     /* A server can fill up between the pick and the reservation when
@@ -669,20 +915,31 @@ static void connect_next(struct conn *c, const struct server *avoid)
         conn_close(c);
         return;
     }
+    c->srv = s;
+    c->srv_gen = atomic_load_explicit(&s->down_gen, memory_order_relaxed);
+    c->state = CS_CONNECTING;
+    c->connect_deadline = loop_now(c->set->loop) + c->connect_ms;
+    if (fault_any() && connect_fault(c, pool, s, &delay))
+        return;
     fd = net_connect_socket((const struct sockaddr *)&s->addr);
     if (fd < 0) {
         log_warn_rl("backend %s: cannot create socket: %s", pool->name, strerror(-fd));
         server_put(s);
+        c->srv = NULL;
         conn_close(c);
         return;
     }
-    c->srv = s;
-    c->srv_gen = atomic_load_explicit(&s->down_gen, memory_order_relaxed);
     c->bfd = fd;
-    c->state = CS_CONNECTING;
+    if (delay) {
+        uint64_t at = loop_now(c->set->loop) + delay;
+
+        c->connect_delayed = 1;
+        conn_arm_timer(c, at < c->connect_deadline ? at : c->connect_deadline);
+        return;
+    }
     loop_submit_connect(c->set->loop, &c->conn_op, fd, (const struct sockaddr *)&s->addr,
                         s->addrlen);
-    conn_arm_timer(c, loop_now(c->set->loop) + c->connect_ms);
+    conn_arm_timer(c, c->connect_deadline);
 }
 
 static struct conn *conn_alloc(struct conn_set *set)
@@ -818,6 +1075,10 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
      * what it started with. */
     c->log = log;
     c->forward = (uint8_t)atomic_load_explicit(&lb_rt.forward, memory_order_relaxed);
+    /* While faults are active, a connection starts on copy even with
+     * forward = splice: a fault that takes it later must see its bytes. */
+    if (c->forward == FWD_SPLICE && fault_any())
+        c->forward = FWD_COPY;
     c->t_start = loop_now(set->loop);
     atomic_fetch_add_explicit(&fe->stats->active, 1, memory_order_relaxed);
     c->pool_idx = fe->pool;
@@ -838,6 +1099,12 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
             c->key = lb_hash_addr((struct sockaddr *)&ss, pool->hash_key);
         if (sslen <= sizeof(c->peer))
             memcpy(&c->peer, &ss, sslen);
+    }
+    if (fault_any()) {
+        half_fault_attach(c, &c->c2b, fe->name, NULL, NULL);
+        half_fault_attach(c, &c->b2c, fe->name, NULL, NULL);
+        if (c->state == CS_CLOSING)
+            return;
     }
     connect_next(c, NULL);
     if (c->state == CS_CLOSING)

@@ -7,6 +7,8 @@
  *   COPY -> SPLICE                     forward = splice, at connect
  *   STARVED -> COPY                    idle again, and the pool has buffers
  *   SPLICE|STARVED -> COPY             no pipe could be had
+ *   COPY <-> SHAPED                    a fault (core/fault.h) took the
+ *                                      direction, or let go of it
  *
  * The TO_ modes drain the copy path (the receive stops, queued buffers are
  * sent) before the first splice, so no byte is reordered. A new way of
@@ -25,6 +27,7 @@ enum half_mode {
     HM_SPLICE,     /* socket -> pipe -> socket */
     HM_TO_STARVED, /* the pool ran dry: draining before splicing */
     HM_STARVED,    /* splicing until idle with buffers in the pool */
+    HM_SHAPED,     /* copy, with a fault deciding when and how much is sent */
     HM_COUNT,
 };
 

@@ -22,6 +22,7 @@
 #include "../health/health.h"
 #include "admin.h"
 #include "backend.h"
+#include "fault.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
@@ -292,6 +293,9 @@ int main(int argc, char **argv)
         goto out;
     }
     metrics_init();
+    fault_enable(cfg->global.chaos);
+    if (cfg->global.chaos)
+        log_warn("chaos = on: faults may be injected through the admin API (/api/faults)");
     nworkers = worker_count(cfg);
     if (workers_create(cfg, nworkers, &ws) < 0)
         goto out_table;
@@ -324,6 +328,7 @@ int main(int argc, char **argv)
 out_table:
     /* The admin server reports until the end of the shutdown grace. */
     admin_stop();
+    fault_fini();
     metrics_fini();
     workers_destroy(ws, nworkers);
     backend_table_destroy();

@@ -21,6 +21,7 @@
 #include "../config/config.h"
 #include "alloc.h"
 #include "backend.h"
+#include "fault.h"
 #include "version.h"
 #include "runtime.h"
 #include "worker.h"
@@ -481,6 +482,7 @@ void metrics_render_prom(struct metrics_buf *b)
     metrics_buf_printf(b, "ringlb_config_last_reload_successful %d\n", LD(lb_rt.reload_ok) ? 1 : 0);
 
     prom_process(b);
+    fault_render_prom(b);
 
     prom_fe(b, t, "ringlb_frontend_connections_accepted_total", "counter",
             "Clients accepted on the frontend's binds.", offsetof(struct metrics_fe, accepted));

@@ -12,6 +12,7 @@
 #include "../health/health.h"
 #include "admin.h"
 #include "backend.h"
+#include "fault.h"
 #include "log.h"
 #include "net.h"
 #include "sdnotify.h"
@@ -78,6 +79,9 @@ int reload_config(const char *path, struct worker *ws, uint32_t n)
         return reject(cfg, err);
     }
     workers_plan_apply(plan, ws, n);
+    /* Faults follow their scope: one whose frontend or server left the
+     * config goes with it. */
+    fault_prune();
     /* A checker that cannot take the new servers leaves them unchecked in
      * their current state; the reload itself has happened. */
     (void)hc_reload(cfg);

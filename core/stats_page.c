@@ -17,6 +17,7 @@
 #include "../config/config.h"
 #include "backend.h"
 #include "metrics.h"
+#include "fault.h"
 #include "version.h"
 #include "runtime.h"
 #include "worker.h"
@@ -32,7 +33,9 @@ static const char css[] =
     "tr.up td.st{background:#7ccf7c}tr.down td.st{background:#f07c7c}"
     "tr.drain td.st{background:#f5c46b}tr.maint td.st{background:#b0b0b0}"
     "tr.checking td.st{background:#9cc3f0}"
-    "tr.down{color:#a00}tr.maint{color:#666}.meta{color:#555}";
+    "tr.down{color:#a00}tr.maint{color:#666}.meta{color:#555}"
+    ".chaos{background:#ffe08a;border:2px solid #d08a00;padding:.4em .8em;margin:.5em 0}"
+    ".chaos ul{margin:.2em 0}";
 
 /* Bytes as text with a binary unit: "512 B", "1.5 MiB". */
 static void human_bytes(struct metrics_buf *b, uint64_t v)
@@ -124,6 +127,7 @@ void stats_page_render(struct metrics_buf *b)
                        STATS_PAGE_REFRESH_S, css, RINGLB_VERSION,
                        lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", metrics_uptime(),
                        LD(lb_rt.active), LD(lb_rt.max_conns), STATS_PAGE_REFRESH_S);
+    fault_render_banner(b);
     frontends(b, t);
     for (uint32_t i = 0; i < t->npools; i++) {
         const struct pool *p = &t->pools[i];

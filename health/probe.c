@@ -35,6 +35,7 @@
 #include "../core/alloc.h"
 #include "../core/backend.h"
 #include "../core/compiler.h"
+#include "../core/fault.h"
 #include "health_int.h"
 #include "redis.h"
 
@@ -274,6 +275,17 @@ void hc__probe_start(struct hc_srv *h)
     int fd;
 
     hc__probe_started(h);
+    /* A fault with probes on (chaos) fails the probe as a dead server
+     * would, so the server is marked down the way a real one is. */
+    if (fault_any()) {
+        char why[160];
+
+        if (fault_probe_fails(backend_table_get()->pools[h->pool_idx].name, h->s->name,
+                              loop_now(loop), why, sizeof(why))) {
+            hc__result(h, false, why);
+            return;
+        }
+    }
     fd = socket(h->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         hc__result(h, false, strerror(errno));

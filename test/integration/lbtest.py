@@ -1086,19 +1086,22 @@ def admin_ringlb(t, servers=None, backend_opts=None, global_opts=None, frontends
         time.sleep(0.05)
 
 
-def admin_request(addr, method, path, timeout=5.0, headers=None):
+def admin_request(addr, method, path, timeout=5.0, headers=None, body=None):
     """One request to the admin server: returns (status, headers, body).
     A write (any method but GET and HEAD) carries Content-Type:
     application/json, as the admin API requires of every write (a browser
     cannot send that cross-origin without asking first); <headers> adds to
-    or replaces what is sent."""
+    or replaces what is sent; <body> (bytes or str) is the write's body."""
     import http.client
     host, _, port = addr.rpartition(":")
     h = {} if method in ("GET", "HEAD") else {"Content-Type": "application/json"}
     h.update(headers or {})
     c = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        c.request(method, path, body=None if method in ("GET", "HEAD") else b"", headers=h)
+        if isinstance(body, str):
+            body = body.encode()
+        c.request(method, path, body=None if method in ("GET", "HEAD") else (body or b""),
+                  headers=h)
         r = c.getresponse()
         body = r.read()
         return r.status, {k.lower(): v for k, v in r.getheaders()}, body

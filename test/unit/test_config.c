@@ -1153,7 +1153,7 @@ static void test_global_keys_decided(void **state)
                         is_reloadable(k));
         assert_true(restart != is_reloadable(k));
     }
-    assert_int_equal(n, 19);
+    assert_int_equal(n, 20);
 }
 
 /* Old and new differ in every [global] key. */
@@ -1166,6 +1166,7 @@ static const char old_global[] = "[global]\n"
                                  "pin_workers = yes\n"
                                  "log_level = info\n"
                                  "admin = 127.0.0.1:9100\n"
+                                 "chaos = no\n"
                                  "shutdown_grace = 30s\n"
                                  "log_connections = no\n"
                                  "log = stderr\n"
@@ -1184,6 +1185,7 @@ static const char new_global[] = "[global]\n"
                                  "pin_workers = no\n"
                                  "log_level = debug\n"
                                  "admin = [::1]:9200\n"
+                                 "chaos = yes\n"
                                  "shutdown_grace = 5s\n"
                                  "log_connections = yes\n"
                                  "log = syslog\n"
@@ -1222,6 +1224,7 @@ static void test_restart_only_kept(void **state)
     assert_int_equal(g->io, IO_URING);
     assert_int_equal(g->buffers, 512);
     assert_true(g->pin_workers);
+    assert_false(g->chaos);
     assert_true(g->has_admin);
     assert_addr(&g->admin, "127.0.0.1:9100");
     assert_int_equal(g->log_to, LOG_TO_STDERR);
