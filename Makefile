@@ -124,6 +124,7 @@ FUZZ_NAMES := $(patsubst test/fuzz/fuzz_%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 FUZZ_SRCS_config := $(wildcard config/*.c) core/log.c core/log_syslog.c -linih
 FUZZ_SRCS_admin := core/admin_parse.c config/values.c
 FUZZ_SRCS_redis := health/redis.c
+FUZZ_SRCS_fault := core/fault_json.c config/values.c -ljansson
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c

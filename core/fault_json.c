@@ -82,6 +82,18 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+/* <s>, cut to 40 bytes, with anything but printable ASCII as '?': what a
+ * reason quotes of the body stays one line. */
+static const char *shown(const char *s, char out[44])
+{
+    size_t i;
+
+    for (i = 0; s[i] && i < 40; i++)
+        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
 /* Names go into logs, metrics labels and URLs: keep them plain. */
 static bool name_ok(const char *s, size_t max)
 {
@@ -128,6 +140,7 @@ static int parse_attrs(json_t *obj, struct fault_spec *s, bool *probes_set, char
                        size_t errlen)
 {
     const struct attr *attrs = types[s->type].attrs;
+    char buf[44];
     const char *key;
     json_t *v;
     bool seen[4] = {false};
@@ -150,7 +163,8 @@ static int parse_attrs(json_t *obj, struct fault_spec *s, bool *probes_set, char
             if (strcmp(attrs[i].name, key) == 0)
                 break;
         if (i == 4 || !attrs[i].name)
-            return fail(err, errlen, "%s has no attribute \"%.64s\"", types[s->type].name, key);
+            return fail(err, errlen, "%s has no attribute \"%s\"", types[s->type].name,
+                        shown(key, buf));
         if (get_uint(v, key, attrs[i].min, attrs[i].max, &u, err, errlen) < 0)
             return -1;
         if (attrs[i].wide)
@@ -233,6 +247,7 @@ static int spec_from(json_t *root, struct fault_spec *s, char *err, size_t errle
     static const char *const known[] = {"name",     "type",   "stream", "toxicity", "attributes",
                                         "frontend", "server", "ttl",    "seed"};
     const char *key, *str;
+    char buf[44];
     json_t *v;
     bool probes_set = false;
     uint64_t u;
@@ -248,7 +263,7 @@ static int spec_from(json_t *root, struct fault_spec *s, char *err, size_t errle
             if (strcmp(key, known[i]) == 0)
                 break;
         if (i == sizeof(known) / sizeof(known[0]))
-            return fail(err, errlen, "unknown key \"%.64s\"", key);
+            return fail(err, errlen, "unknown key \"%s\"", shown(key, buf));
     }
     if (!(v = json_object_get(root, "name")))
         return fail(err, errlen, "\"name\" is required");
@@ -266,9 +281,9 @@ static int spec_from(json_t *root, struct fault_spec *s, char *err, size_t errle
             break;
     if (t == FT_COUNT)
         return fail(err, errlen,
-                    "unknown type \"%.32s\" (latency, bandwidth, slow_close, timeout, reset_peer, "
+                    "unknown type \"%s\" (latency, bandwidth, slow_close, timeout, reset_peer, "
                     "slicer, limit_data, refuse, connect_delay)",
-                    str);
+                    shown(str, buf));
     s->type = (enum fault_type)t;
     s->stream = FS_DOWNSTREAM;
     if ((v = json_object_get(root, "stream"))) {
@@ -313,6 +328,7 @@ static int spec_from(json_t *root, struct fault_spec *s, char *err, size_t errle
 int fault_spec_parse(const char *body, size_t len, struct fault_spec *out, char *err, size_t errlen)
 {
     json_error_t jerr;
+    char buf[44];
     json_t *root;
     int ret;
 
@@ -321,8 +337,8 @@ int fault_spec_parse(const char *body, size_t len, struct fault_spec *out, char 
      * Depth is bounded by jansson itself (JSON_PARSER_MAX_DEPTH). */
     root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return fail(err, errlen, "invalid JSON at line %d column %d: %.80s", jerr.line, jerr.column,
-                    jerr.text);
+        return fail(err, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                    shown(jerr.text, buf));
     ret = spec_from(root, out, err, errlen);
     json_decref(root);
     return ret;
