@@ -525,6 +525,11 @@ static int epoll_run_once(struct loop *loop, int timeout_ms)
     int n;
 
     run_queue(le);
+    /* The queue's completions may have armed a timer earlier than the one
+     * <timeout_ms> was computed for (a fault's next send, milliseconds
+     * away): sleeping past it would stretch every such wait. */
+    if (timeout_ms > 0)
+        timeout_ms = loop__timeout(loop, (uint32_t)timeout_ms);
     n = epoll_wait(le->epfd, evs, MAX_EVENTS, le->runq ? 0 : timeout_ms);
     if (n < 0)
         return errno == EINTR ? 0 : -errno;
