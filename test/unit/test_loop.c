@@ -539,6 +539,55 @@ static void test_timer_earlier_deadline(void **state)
     assert_true(loop_now(c->loop) < start + 1000);
 }
 
+/* A completion that arms a timer earlier than any armed before the wait. */
+static struct timer arm_near, arm_far;
+static struct loop *arm_loop;
+
+static void arm_on_send(struct loop_op *op, int res, unsigned flags)
+{
+    rec_cb(op, res, flags);
+    assert_int_equal(timer_arm(loop_timers(arm_loop), &arm_near, loop_now(arm_loop) + 20), 0);
+}
+
+/*
+ * The timers a completion arms count for the wait that follows it: a send
+ * that completes at once (the epoll backend runs it from its queue right
+ * before epoll_wait) arms a timer 20 ms away while another waits 1 s. The
+ * loop must wake for the near one and leave the far one armed; one that
+ * computed its wait before running the queue slept the full second and
+ * fired both at once (a chaos fault's paced sends then ran at half speed).
+ */
+static void test_timer_armed_by_completion(void **state)
+{
+    struct ctx *c = ctx_or_skip(state);
+    static struct rec w;
+    int sv[2];
+
+    memset(&w, 0, sizeof(w));
+    pair(sv);
+    /* A first send makes the socket known to the backend, and the events
+     * its registration raises are consumed, so nothing but the timer can
+     * end the wait below. */
+    w.op.cb = rec_cb;
+    loop_submit_send(c->loop, &w.op, sv[0], "x", 1);
+    RUN_UNTIL(c->loop, w.finals == 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(loop_run_once(c->loop, 0), 0);
+    arm_loop = c->loop;
+    timer_init(&arm_near, timer_fired);
+    timer_init(&arm_far, timer_fired);
+    assert_int_equal(timer_arm(loop_timers(c->loop), &arm_far, loop_now(c->loop) + 1000), 0);
+    w.op.cb = arm_on_send;
+    loop_submit_send(c->loop, &w.op, sv[0], "y", 1);
+    for (int i = 0; i < 20 && arm_near.cb; i++)
+        assert_int_equal(loop_run_once(c->loop, 2000), 0);
+    assert_null(arm_near.cb);
+    assert_non_null(arm_far.cb); /* woken for the near timer, not the far one */
+    timer_disarm(loop_timers(c->loop), &arm_far);
+    loop_close(c->loop, sv[0]);
+    loop_close(c->loop, sv[1]);
+}
+
 #define BOTH(fn)                                                                                   \
     cmocka_unit_test_setup_teardown(fn, setup_uring, teardown),                                    \
         cmocka_unit_test_setup_teardown(fn, setup_epoll, teardown)
@@ -558,6 +607,7 @@ int main(void)
         BOTH(test_connect_refused),
         BOTH(test_timer_wakes_loop),
         BOTH(test_timer_earlier_deadline),
+        BOTH(test_timer_armed_by_completion),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
