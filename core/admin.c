@@ -380,7 +380,8 @@ static void route(struct client *c, const struct admin_req *r)
         return;
     }
     if (strcmp(r->path, "/metrics") != 0 && strcmp(r->path, "/api/backends") != 0 &&
-        strcmp(r->path, "/stats") != 0 && strcmp(r->path, "/") != 0) {
+        strcmp(r->path, "/api/backends.csv") != 0 && strcmp(r->path, "/stats") != 0 &&
+        strcmp(r->path, "/") != 0) {
         respond_error(c, 404, "try /stats, /metrics, /api/backends or /api/faults", NULL);
         return;
     }
@@ -394,6 +395,10 @@ static void route(struct client *c, const struct admin_req *r)
     } else if (strcmp(r->path, "/api/backends") == 0) {
         metrics_render_json(&body);
         respond(c, 200, "application/json", "", &body, head);
+    } else if (strcmp(r->path, "/api/backends.csv") == 0) {
+        metrics_render_csv(&body);
+        respond(c, 200, "text/csv; charset=utf-8; header=present",
+                "Content-Disposition: inline; filename=\"ringlb-backends.csv\"\r\n", &body, head);
     } else if (strcmp(r->path, "/stats") == 0) {
         stats_page_render(&body);
         respond(c, 200, "text/html; charset=utf-8", "", &body, head);

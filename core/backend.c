@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "../balancers/lb.h"
 #include "../config/config.h"
@@ -123,6 +125,14 @@ static void server_free(struct server *s)
     lb_free(s);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static struct server *server_new(const struct cfg_server *cs, enum srv_state st)
 {
     struct server *s = lb_aligned_alloc(64, sizeof(*s));
@@ -145,6 +155,7 @@ static struct server *server_new(const struct cfg_server *cs, enum srv_state st)
     atomic_init(&s->health, st == SRV_CHECKING ? SRV_CHECKING : SRV_UP);
     atomic_init(&s->weight, cs->weight * SRV_WEIGHT_SCALE);
     atomic_init(&s->user_weight, cs->weight * SRV_WEIGHT_SCALE);
+    s->state_since = mono_ms();
     return s;
 }
 
@@ -510,8 +521,16 @@ static void state_publish(uint32_t slot, struct server *s)
                   : a == SRV_ADMIN_DRAIN ? SRV_DRAIN
                                          : SRV_UP;
 
-    if (atomic_exchange_explicit(&s->state, st, memory_order_release) != st)
+    uint32_t was = atomic_exchange_explicit(&s->state, st, memory_order_release);
+
+    if (was != st) {
+        uint64_t now = mono_ms();
+
         atomic_fetch_add_explicit(&s->state_changes, 1, memory_order_relaxed);
+        if (was == SRV_DOWN)
+            s->down_ms += now - s->state_since;
+        s->state_since = now;
+    }
     if (slot < t->npools && t->pools[slot].ops->server_state)
         t->pools[slot].ops->server_state(&t->pools[slot], s);
 }
@@ -529,6 +548,28 @@ void server_set_admin(uint32_t pool, struct server *s, enum srv_admin a)
     pthread_mutex_lock(&set_lock);
     atomic_store_explicit(&s->admin, a, memory_order_relaxed);
     state_publish(pool, s);
+    pthread_mutex_unlock(&set_lock);
+}
+
+void server_note_check(struct server *s, const char *status, const char *reason)
+{
+    pthread_mutex_lock(&set_lock);
+    snprintf(s->check_status, sizeof(s->check_status), "%s", status);
+    snprintf(s->check_reason, sizeof(s->check_reason), "%s", reason);
+    pthread_mutex_unlock(&set_lock);
+}
+
+void server_view(const struct server *s, struct server_view *v)
+{
+    uint64_t now = mono_ms();
+
+    pthread_mutex_lock(&set_lock);
+    v->state_ms = now - s->state_since;
+    v->down_ms = s->down_ms;
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) == SRV_DOWN)
+        v->down_ms += v->state_ms;
+    memcpy(v->check_status, s->check_status, sizeof(v->check_status));
+    memcpy(v->check_reason, s->check_reason, sizeof(v->check_reason));
     pthread_mutex_unlock(&set_lock);
 }
 

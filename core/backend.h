@@ -112,6 +112,14 @@ struct server {
     _Atomic uint64_t checks;      /* probes that finished */
     _Atomic uint64_t check_fails; /* of them, failed */
     _Atomic uint32_t check_us;    /* how long the last one took */
+    /* Under the state lock (see server_set_admin), read with server_view():
+     * when <state> last changed (monotonic ms), the time spent down before
+     * that, and the last check's verdict: a status as HAProxy names them
+     * (L4OK, L4CON, L4TOUT, L7OK, L7TOUT, L7RSP, L7STS) and its reason. */
+    uint64_t state_since;
+    uint64_t down_ms;
+    char check_status[8];
+    char check_reason[96];
     /* Owned by the admin thread: the connection rate shown by /stats. */
     uint64_t rate_total; /* conns_total at the last sample */
     double rate;         /* new connections per second since the one before */
@@ -272,6 +280,18 @@ void server_set_user_weight(uint32_t pool, struct server *s, uint32_t weight);
  * may both call them; workers never do.
  */
 void server_set_admin(uint32_t pool, struct server *s, enum srv_admin a);
+
+/* Records the verdict of the last health check of <s>. Checker thread. */
+void server_note_check(struct server *s, const char *status, const char *reason);
+
+/* What /stats and /api/backends say about a server's history, as of now. */
+struct server_view {
+    uint64_t state_ms;    /* time in the current state */
+    uint64_t down_ms;     /* total time in state down, the current spell included */
+    char check_status[8]; /* "" before the first check */
+    char check_reason[96];
+};
+void server_view(const struct server *s, struct server_view *v);
 
 /*
  * Passive health, called by a worker when a connect to <s> failed. Returns

@@ -218,6 +218,20 @@ static void prom_servers(struct metrics_buf *b, const struct lb_table *t, const 
     }
 }
 
+static double v_state_secs(const struct server *s)
+{
+    struct server_view v;
+
+    server_view(s, &v);
+    return (double)v.state_ms / 1000.0;
+}
+static double v_down_secs(const struct server *s)
+{
+    struct server_view v;
+
+    server_view(s, &v);
+    return (double)v.down_ms / 1000.0;
+}
 static double v_up(const struct server *s)
 {
     return LD(s->state) == SRV_UP;
@@ -529,9 +543,9 @@ void metrics_render_prom(struct metrics_buf *b)
     prom_servers(b, t, "ringlb_server_connect_failures_total", "counter",
                  "Connects to the server that failed or timed out.", v_fail);
     prom_servers(b, t, "ringlb_server_bytes_in_total", "counter",
-                 "Bytes from clients to the server, counted when a connection closes.", v_in);
+                 "Bytes from clients to the server, counted as they move.", v_in);
     prom_servers(b, t, "ringlb_server_bytes_out_total", "counter",
-                 "Bytes from the server to clients, counted when a connection closes.", v_out);
+                 "Bytes from the server to clients, counted as they move.", v_out);
     prom_servers(b, t, "ringlb_server_state_changes_total", "counter",
                  "Changes of the server's state (health checks and the admin API).", v_changes);
     prom_servers(b, t, "ringlb_server_checks_total", "counter", "Health checks that finished.",
@@ -540,6 +554,10 @@ void metrics_render_prom(struct metrics_buf *b)
                  "Health checks that failed.", v_check_fails);
     prom_servers(b, t, "ringlb_server_check_duration_seconds", "gauge",
                  "How long the last health check took (connect to verdict).", v_check_secs);
+    prom_servers(b, t, "ringlb_server_state_duration_seconds", "gauge",
+                 "Time since the server's state last changed.", v_state_secs);
+    prom_servers(b, t, "ringlb_server_downtime_seconds_total", "counter",
+                 "Time the server spent down (health), the current spell included.", v_down_secs);
 
     prom_head(b, "ringlb_worker_loop_iterations_total", "counter", "Event loop turns.");
     for (uint32_t i = 0; i < nworkers; i++)
@@ -625,7 +643,9 @@ void metrics_render_json(struct metrics_buf *b)
                            (unsigned long long)LD(p->stats->no_server));
         for (uint32_t j = 0; j < p->nservers; j++) {
             const struct server *s = p->servers[j];
+            struct server_view v;
 
+            server_view(s, &v);
             metrics_buf_printf(b, "%s{\"name\":", j ? "," : "");
             metrics_json_str(b, s->name);
             metrics_buf_put(b, ",\"addr\":", 8);
@@ -648,9 +668,75 @@ void metrics_render_json(struct metrics_buf *b)
                 (unsigned long long)LD(s->bytes_in), (unsigned long long)LD(s->bytes_out),
                 (unsigned long long)LD(s->state_changes), (unsigned long long)LD(s->checks),
                 (unsigned long long)LD(s->check_fails), (double)LD(s->check_us) / 1000.0, s->rate);
+            metrics_buf_printf(b,
+                               ",\"state_seconds\":%.3f,\"downtime_seconds_total\":%.3f,"
+                               "\"check_status\":",
+                               (double)v.state_ms / 1000.0, (double)v.down_ms / 1000.0);
+            metrics_json_str(b, v.check_status);
+            metrics_buf_put(b, ",\"check_reason\":", 16);
+            metrics_json_str(b, v.check_reason);
             metrics_buf_put(b, "}", 1);
         }
         metrics_buf_put(b, "]}", 2);
     }
     metrics_buf_put(b, "]}\n", 3);
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or newline. */
+static void csv_str(struct metrics_buf *b, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        metrics_buf_put(b, s, strlen(s));
+        return;
+    }
+    metrics_buf_put(b, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"')
+            metrics_buf_put(b, "\"", 1);
+        metrics_buf_put(b, s, 1);
+    }
+    metrics_buf_put(b, "\"", 1);
+}
+
+void metrics_render_csv(struct metrics_buf *b)
+{
+    const struct lb_table *t = backend_table_get();
+
+    metrics_buf_printf(b, "backend,server,addr,state,health,admin,backup,weight,active,"
+                          "connections_total,connect_failures_total,bytes_in_total,"
+                          "bytes_out_total,state_changes_total,checks_total,"
+                          "check_failures_total,check_status,check_reason,check_ms,"
+                          "state_seconds,downtime_seconds_total\r\n");
+    for (uint32_t i = 0; i < t->npools; i++) {
+        const struct pool *p = &t->pools[i];
+
+        if (p->gone)
+            continue;
+        for (uint32_t j = 0; j < p->nservers; j++) {
+            const struct server *s = p->servers[j];
+            uint32_t adm = LD(s->admin);
+            struct server_view v;
+
+            server_view(s, &v);
+            csv_str(b, p->name);
+            metrics_buf_put(b, ",", 1);
+            csv_str(b, s->name);
+            metrics_buf_put(b, ",", 1);
+            csv_str(b, s->addr_text);
+            metrics_buf_printf(
+                b, ",%s,%s,%s,%d,%.4g,%u,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%s,",
+                metrics_state_name(LD(s->state)), metrics_health_name(LD(s->health)),
+                adm == SRV_ADMIN_MAINT   ? "disabled"
+                : adm == SRV_ADMIN_DRAIN ? "drain"
+                                         : "none",
+                s->backup, (double)LD(s->weight) / SRV_WEIGHT_SCALE, LD(s->active),
+                (unsigned long long)LD(s->conns_total), (unsigned long long)LD(s->connect_fail),
+                (unsigned long long)LD(s->bytes_in), (unsigned long long)LD(s->bytes_out),
+                (unsigned long long)LD(s->state_changes), (unsigned long long)LD(s->checks),
+                (unsigned long long)LD(s->check_fails), v.check_status);
+            csv_str(b, v.check_reason);
+            metrics_buf_printf(b, ",%.3f,%.3f,%.3f\r\n", (double)LD(s->check_us) / 1000.0,
+                               (double)v.state_ms / 1000.0, (double)v.down_ms / 1000.0);
+        }
+    }
 }

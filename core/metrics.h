@@ -87,6 +87,8 @@ void metrics_render_prom(struct metrics_buf *b);
  * gauges or settings.
  */
 void metrics_render_json(struct metrics_buf *b);
+/* One CSV line per server, with a header line (GET /api/backends.csv). */
+void metrics_render_csv(struct metrics_buf *b);
 
 /* What /proc/self/stat says of the process, in the units /metrics uses. */
 struct metrics_proc {

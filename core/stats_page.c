@@ -3,7 +3,10 @@
  *
  * The page is rendered on the server, so it shows everything without
  * JavaScript and a headless browser's DOM dump sees the servers; a meta
- * refresh reloads it. Rates come from the admin thread's once-a-second
+ * refresh reloads it. A small inline script only adds the actions (enable,
+ * drain, disable, weight), which call the admin API from the same origin
+ * (with the token typed into the page, kept in the tab's sessionStorage,
+ * when admin_token_file is set). Rates come from the admin thread's once-a-second
  * samples, so they mean the same whoever looks and how often. Counters say
  * "total" in their headings, as their /api/backends keys end in _total, so
  * that a column of counts is not read as a setting of the same name.
@@ -34,6 +37,7 @@ static const char css[] =
     "tr.drain td.st{background:#f5c46b}tr.maint td.st{background:#b0b0b0}"
     "tr.checking td.st{background:#9cc3f0}"
     "tr.down{color:#a00}tr.maint{color:#666}.meta{color:#555}"
+    "td.act button{font-size:12px;margin:0 1px;padding:0 4px}#msg{color:#a00;margin-left:1em}"
     ".chaos{background:#ffe08a;border:2px solid #d08a00;padding:.4em .8em;margin:.5em 0}"
     ".chaos ul{margin:.2em 0}";
 
@@ -82,11 +86,61 @@ static void frontends(struct metrics_buf *b, const struct lb_table *t)
     metrics_buf_printf(b, "</table>\n");
 }
 
+/* A duration as an operator reads it: "45s", "12m3s", "5h2m", "3d4h". */
+static void human_secs(struct metrics_buf *b, uint64_t ms)
+{
+    uint64_t s = ms / 1000;
+
+    if (s < 60)
+        metrics_buf_printf(b, "%llus", (unsigned long long)s);
+    else if (s < 3600)
+        metrics_buf_printf(b, "%llum%llus", (unsigned long long)(s / 60),
+                           (unsigned long long)(s % 60));
+    else if (s < 86400)
+        metrics_buf_printf(b, "%lluh%llum", (unsigned long long)(s / 3600),
+                           (unsigned long long)(s / 60 % 60));
+    else
+        metrics_buf_printf(b, "%llud%lluh", (unsigned long long)(s / 86400),
+                           (unsigned long long)(s / 3600 % 24));
+}
+
+/* The page's only script: the actions of the last column (see the top). */
+static const char script[] =
+    "function tok(){return sessionStorage.getItem('ringlb-token')||''}"
+    "function act(b,s,a){var q='';if(a=='weight'){var w=prompt('weight of '+b+'/'+s+' "
+    "(0..1000)');if(w===null)return;q='?value='+encodeURIComponent(w)}"
+    "var h={'Content-Type':'application/json'};if(tok())h['Authorization']='Bearer '+tok();"
+    "fetch('/api/backends/'+encodeURIComponent(b)+'/servers/'+encodeURIComponent(s)+'/'+a+q,"
+    "{method:'POST',headers:h}).then(function(r){return r.text().then(function(t){"
+    "document.getElementById('msg').textContent=r.ok?'':r.status+' '+t;"
+    "if(r.ok)location.reload()})})}"
+    "document.addEventListener('click',function(e){var t=e.target;"
+    "if(t.dataset&&t.dataset.a)act(t.dataset.b,t.dataset.s,t.dataset.a)});"
+    "function settok(){sessionStorage.setItem('ringlb-token',"
+    "document.getElementById('tok').value)}";
+
+static void action_buttons(struct metrics_buf *b, const struct pool *p, const struct server *s)
+{
+    static const char *const acts[] = {"enable", "drain", "disable", "weight"};
+
+    metrics_buf_printf(b, "<td class=\"l act\">");
+    for (size_t i = 0; i < sizeof(acts) / sizeof(acts[0]); i++) {
+        metrics_buf_printf(b, "<button data-a=%s data-b=\"", acts[i]);
+        metrics_html(b, p->name);
+        metrics_buf_printf(b, "\" data-s=\"");
+        metrics_html(b, s->name);
+        metrics_buf_printf(b, "\">%s</button>", acts[i]);
+    }
+    metrics_buf_printf(b, "</td>");
+}
+
 static void server_row(struct metrics_buf *b, const struct pool *p, const struct server *s)
 {
-    uint32_t mc = LD(s->max_conns);
-
+    uint32_t mc = LD(s->max_conns), adm = LD(s->admin);
     const char *st = metrics_state_name(LD(s->state));
+    struct server_view v;
+
+    server_view(s, &v);
 
     metrics_buf_printf(b, "<tr class=\"%s\" id=\"srv-", st);
     metrics_html(b, p->name);
@@ -96,10 +150,20 @@ static void server_row(struct metrics_buf *b, const struct pool *p, const struct
     metrics_html(b, s->name);
     metrics_buf_printf(b, "%s</td><td class=l>", s->backup ? " (backup)" : "");
     metrics_html(b, s->addr_text);
-    metrics_buf_printf(b, "</td><td class=\"l st\">%s</td><td class=l>%s", st,
+    metrics_buf_printf(b, "</td><td class=\"l st\">%s ", st);
+    human_secs(b, v.state_ms);
+    metrics_buf_printf(b, "</td><td class=l>%s</td><td class=\"l chk\">%s",
+                       adm == SRV_ADMIN_MAINT   ? "disabled"
+                       : adm == SRV_ADMIN_DRAIN ? "drain"
+                                                : "-",
                        metrics_health_name(LD(s->health)));
-    if (LD(s->checks))
+    if (v.check_status[0]) {
+        metrics_buf_printf(b, ": <b>%s</b> ", v.check_status);
+        metrics_html(b, v.check_reason);
         metrics_buf_printf(b, " (%.1f ms)", (double)LD(s->check_us) / 1000.0);
+    }
+    metrics_buf_printf(b, "</td><td>");
+    human_secs(b, v.down_ms);
     metrics_buf_printf(b, "</td><td>%.4g</td>", (double)LD(s->weight) / SRV_WEIGHT_SCALE);
     if (mc)
         metrics_buf_printf(b, "<td>%u / %u</td>", LD(s->active), mc);
@@ -111,7 +175,9 @@ static void server_row(struct metrics_buf *b, const struct pool *p, const struct
     human_bytes(b, LD(s->bytes_in));
     metrics_buf_printf(b, "</td><td>");
     human_bytes(b, LD(s->bytes_out));
-    metrics_buf_printf(b, "</td><td>%llu</td></tr>\n", (unsigned long long)LD(s->state_changes));
+    metrics_buf_printf(b, "</td><td>%llu</td>", (unsigned long long)LD(s->state_changes));
+    action_buttons(b, p, s);
+    metrics_buf_printf(b, "</tr>\n");
 }
 
 void stats_page_render(struct metrics_buf *b)
@@ -121,10 +187,14 @@ void stats_page_render(struct metrics_buf *b)
     metrics_buf_printf(b,
                        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
                        "<meta http-equiv=refresh content=%d><title>ringlb stats</title>"
-                       "<style>%s</style></head><body>\n<h1>ringlb %s</h1>"
+                       "<style>%s</style><script>%s</script></head><body>\n<h1>ringlb %s</h1>"
                        "<p class=meta>io %s &middot; up %.0f s &middot; %u / %u connections "
-                       "&middot; refreshes every %d s</p>\n",
-                       STATS_PAGE_REFRESH_S, css, RINGLB_VERSION,
+                       "&middot; refreshes every %d s &middot; export "
+                       "<a href=\"/api/backends.csv\">CSV</a>, "
+                       "<a href=\"/api/backends\">JSON</a> &middot; admin token (for the "
+                       "actions, when set): <input id=tok type=password size=12 "
+                       "onchange=\"settok()\"><span id=msg></span></p>\n",
+                       STATS_PAGE_REFRESH_S, css, script, RINGLB_VERSION,
                        lb_rt.backend == LOOP_URING ? "io_uring" : "epoll", metrics_uptime(),
                        LD(lb_rt.active), LD(lb_rt.max_conns), STATS_PAGE_REFRESH_S);
     fault_render_banner(b);
@@ -146,11 +216,11 @@ void stats_page_render(struct metrics_buf *b)
                            (unsigned long long)LD(p->stats->no_server));
         metrics_buf_printf(
             b, "<table class=backend><tr><th class=l>server</th>"
-               "<th class=l>address</th><th class=l>state</th>"
-               "<th class=l>health (last check)</th><th>weight</th><th>active</th>"
-               "<th>connections total</th><th>conn/s</th><th>connect failures total</th>"
-               "<th>bytes in total</th><th>bytes out total</th>"
-               "<th>state changes total</th></tr>\n");
+               "<th class=l>address</th><th class=l>state (for)</th><th class=l>admin</th>"
+               "<th class=l>health: last check</th><th>downtime total</th><th>weight</th>"
+               "<th>active</th><th>connections total</th><th>conn/s</th>"
+               "<th>connect failures total</th><th>bytes in total</th><th>bytes out total</th>"
+               "<th>state changes total</th><th class=l>actions</th></tr>\n");
         for (uint32_t j = 0; j < p->nservers; j++)
             server_row(b, p, p->servers[j]);
         metrics_buf_printf(b, "</table>\n");

@@ -237,6 +237,27 @@ static uint64_t mono_ns(void)
 void hc__probe_started(struct hc_srv *h)
 {
     h->started_ns = mono_ns();
+    h->ended_in = HC_CONNECT; /* a probe that fails before it connects */
+}
+
+/*
+ * The verdict as HAProxy's check status names it, so that an operator
+ * reads L4TOUT or L7STS as on a HAProxy stats page: layer 4 when the probe
+ * ended while connecting, layer 7 once it had connected.
+ */
+static const char *check_status(const struct hc_srv *h, bool ok, const char *why)
+{
+    bool l4 = h->ended_in != HC_IO, tout = strstr(why, "timeout") != NULL;
+
+    if (ok)
+        return l4 ? "L4OK" : "L7OK";
+    if (l4)
+        return tout ? "L4TOUT" : "L4CON";
+    if (tout)
+        return "L7TOUT";
+    if (h->cb->health == HEALTH_HTTP && strncmp(why, "http status ", 12) == 0)
+        return "L7STS";
+    return "L7RSP";
 }
 
 void hc__result(struct hc_srv *h, bool ok, const char *why)
@@ -251,6 +272,7 @@ void hc__result(struct hc_srv *h, bool ok, const char *why)
     atomic_fetch_add_explicit(&s->checks, 1, memory_order_relaxed);
     if (!ok)
         atomic_fetch_add_explicit(&s->check_fails, 1, memory_order_relaxed);
+    server_note_check(s, check_status(h, ok, why), why);
 
     if (ok && atomic_load_explicit(&s->fails, memory_order_relaxed))
         atomic_store_explicit(&s->fails, 0, memory_order_relaxed);

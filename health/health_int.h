@@ -34,6 +34,9 @@ struct hc_srv {
     struct hc_fsm fsm;
     int fd;        /* probe socket, -1 between probes */
     uint8_t phase; /* enum hc_phase */
+    /* The phase the last probe ended in: a verdict in HC_CONNECT is about
+     * layer 4 (L4CON, L4TOUT), in HC_IO about the protocol (L7...). */
+    uint8_t ended_in;
     struct loop_op conn_op, tx, rx;
     struct timer timer; /* next probe (idle) or probe deadline (running) */
     struct timer ramp;  /* slow_start steps */

@@ -126,6 +126,7 @@ static void probe_end(struct hc_srv *h)
 {
     struct loop *loop = h->hc->loop;
 
+    h->ended_in = h->phase;
     h->phase = HC_IDLE;
     timer_disarm(loop_timers(loop), &h->timer);
     loop_cancel(loop, &h->conn_op);
