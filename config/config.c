@@ -533,7 +533,7 @@ static int key_health_port(struct parser *p, const struct key_def *k, void *obj,
 /*
  * health_user / health_password: sent to the server as they are written
  * (a RESP bulk string carries any byte), so only emptiness is refused; the
- * line limit (INI_MAX_LINE) bounds their length. They are secrets: no
+ * line limit (CFG_LINE_MAX) bounds their length. They are secrets: no
  * error message quotes them.
  */
 static int key_cred(struct parser *p, const struct key_def *k, void *obj, const char *val)
@@ -607,7 +607,7 @@ static int key_server(struct parser *p, const struct key_def *k, void *obj, cons
     struct cfg_backend *be = obj;
     struct cfg_server s = {.weight = 1, .line = p->lineno};
     bool has_weight = false, has_max = false;
-    char buf[INI_MAX_LINE + 1];
+    char buf[CFG_LINE_MAX + 1];
     char *tok[8], *save = NULL, *t;
     const char *why = "bad address";
     size_t ntok = 0;
@@ -962,6 +962,7 @@ static bool is_blank(char c)
 static char *header_line(struct parser *p, char *buf, const char *s, size_t len)
 {
     const char *close = memchr(s, ']', len);
+    char name[CFG_LINE_MAX + 1]; /* <buf> is inih's, shorter than a long line */
     const char *rest;
     size_t n;
 
@@ -976,16 +977,73 @@ static char *header_line(struct parser *p, char *buf, const char *s, size_t len)
         return NULL;
     }
     n = (size_t)(close - s - 1);
-    memcpy(buf, s + 1, n);
-    buf[n] = '\0';
-    if (memchr(buf, '[', n)) {
+    memcpy(name, s + 1, n);
+    name[n] = '\0';
+    if (memchr(name, '[', n)) {
         perr(p, p->lineno, "syntax error", "'[' inside a section header");
         return NULL;
     }
-    if (begin_section(p, buf) < 0)
+    if (begin_section(p, name) < 0)
         return NULL;
     buf[0] = '\0';
     return buf;
+}
+
+static int handle_pair(struct parser *p, const char *name, const char *value);
+
+/*
+ * Splits "key = value" as inih does (Debian's build: '=' or ':' ends the
+ * key, ';' after a blank starts an inline comment, blanks around both are
+ * trimmed), for lines too long for inih's buffer (read_line). <s> holds
+ * the line, terminated, and is cut in place. Returns false when it has no
+ * '=' or ':' (inih's syntax error).
+ */
+static bool split_pair(char *s, char **key, char **value)
+{
+    bool was_space = false;
+    char *k = s, *v, *end;
+
+    while (*s && *s != '=' && *s != ':' && !(was_space && *s == ';')) {
+        was_space = is_blank(*s);
+        s++;
+    }
+    if (*s != '=' && *s != ':')
+        return false;
+    *s = '\0';
+    for (v = s + 1, s = v, was_space = false; *s && !(was_space && *s == ';'); s++)
+        was_space = is_blank(*s);
+    *s = '\0';
+    while (is_blank(*v))
+        v++;
+    for (end = v + strlen(v); end > v && is_blank(end[-1]);)
+        *--end = '\0';
+    for (end = k + strlen(k); end > k && is_blank(end[-1]);)
+        *--end = '\0';
+    *key = k;
+    *value = v;
+    return true;
+}
+
+/*
+ * A line longer than inih's buffer (Debian builds libinih with 200-byte
+ * lines) and up to CFG_LINE_MAX: a long allow list, health_send, a hook
+ * command. It is parsed here and handed to inih as an empty line, so the
+ * limit an operator meets is CFG_LINE_MAX, whatever inih was built with.
+ */
+static char *long_line(struct parser *p, char *buf, const char *s, size_t len)
+{
+    char line[CFG_LINE_MAX + 1], *key, *value;
+
+    memcpy(line, s, len);
+    line[len] = '\0';
+    buf[0] = '\0';
+    if (line[0] == ';' || line[0] == '#')
+        return buf;
+    if (!split_pair(line, &key, &value)) {
+        perr(p, p->lineno, "syntax error", "expected KEY = VALUE, [SECTION] or a ; comment");
+        return NULL;
+    }
+    return handle_pair(p, key, value) == 0 ? buf : NULL;
 }
 
 /*
@@ -1006,10 +1064,6 @@ static char *read_line(char *buf, int num, void *stream)
     p->lineno++;
     if (len && s[len - 1] == '\r')
         len--;
-    if (len > (size_t)num - 1) {
-        perr(p, p->lineno, "syntax error", "line longer than %d characters", num - 1);
-        return NULL;
-    }
     if (p->lineno == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
         s += 3;
         len -= 3;
@@ -1019,8 +1073,14 @@ static char *read_line(char *buf, int num, void *stream)
         s++;
         len--;
     }
+    if (len > CFG_LINE_MAX) {
+        perr(p, p->lineno, "syntax error", "line longer than %d characters", CFG_LINE_MAX);
+        return NULL;
+    }
     if (len && *s == '[')
         return header_line(p, buf, s, len);
+    if (len > (size_t)num - 1)
+        return long_line(p, buf, s, len);
     memcpy(buf, s, len);
     buf[len] = '\0';
     return buf;

@@ -182,6 +182,9 @@ int config_load_string(const char *text, const char *name, struct config **out, 
 void config_free(struct config *cfg);
 
 /* The admin token: printable ASCII without spaces, this long. */
+/* The longest line of lb.ini (config.c reads lines longer than inih's
+ * own buffer itself). */
+#define CFG_LINE_MAX  4096
 #define CFG_TOKEN_MIN 16
 #define CFG_TOKEN_MAX 256
 

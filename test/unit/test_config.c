@@ -756,19 +756,56 @@ static void test_admin_token(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
-static void test_line_too_long(void **state)
+/*
+ * Lines up to CFG_LINE_MAX (4096) characters, whatever inih's own buffer
+ * (200 in Debian's build): a long line is split by config.c as inih splits
+ * a short one, so the same key and value come out either way.
+ */
+static void test_long_lines(void **state)
 {
-    char text[1024], pad[300];
+    static char text[3 * CFG_LINE_MAX], pad[CFG_LINE_MAX + 2], prefixes[2048];
+    struct config *cfg;
+    size_t n = 0;
 
     (void)state;
-    /* 199 characters fit inih's buffer of 200, 200 do not. */
     memset(pad, 'x', sizeof(pad));
-    snprintf(text, sizeof(text), MIN_INI "; %.*s\n", 197, pad);
+    /* A comment of any length up to the limit. */
+    snprintf(text, sizeof(text), MIN_INI "; %.*s\n", 300, pad);
     config_free(load_ok(text));
-    snprintf(text, sizeof(text), MIN_INI "; %.*s\n", 198, pad);
-    expect_err(text, 6, "syntax error", "longer than 199");
+    /* 40 prefixes on one 500-character line, with an inline comment, as
+     * 40 short lines would give them. */
+    for (int i = 0; i < 40; i++)
+        n += (size_t)snprintf(prefixes + n, sizeof(prefixes) - n, "10.%d.0.0/16 ", i);
+    snprintf(text, sizeof(text), MIN_FE "allow = %s ; the office\n" MIN_BE, prefixes);
+    cfg = load_ok(text);
+    assert_int_equal(cfg->frontends[0].nallow, 40);
+    config_free(cfg);
+    /* ':' delimits as '=' does, blanks around the value are trimmed, and a
+     * ';' not after a blank is part of the value. */
+    snprintf(text, sizeof(text),
+             MIN_INI "health = send_expect\nhealth_expect = +OK\nhealth_send :   %.*s;x  ; note\n",
+             300, pad);
+    cfg = load_ok(text);
+    assert_int_equal(strlen(cfg->backends[0].health_send), 302);
+    assert_memory_equal(cfg->backends[0].health_send + 300, ";x", 2);
+    config_free(cfg);
+    /* The same short line split by inih gives the same value. */
+    cfg = load_ok(MIN_INI
+                  "health = send_expect\nhealth_expect = +OK\nhealth_send :   xx;x  ; note\n");
+    assert_string_equal(cfg->backends[0].health_send, "xx;x");
+    config_free(cfg);
+    /* A long line without '=' is inih's syntax error, with its line. */
+    snprintf(text, sizeof(text), MIN_INI "%.*s\n", 300, pad);
+    expect_err(text, 6, "syntax error", "expected KEY = VALUE");
+    /* A long section header is read whole, and its name judged. */
+    snprintf(text, sizeof(text), MIN_INI "[backend %.*s]\n", 300, pad);
+    expect_err(text, 6, "backend", "name");
+    /* Past CFG_LINE_MAX: an error that says the limit. */
+    snprintf(text, sizeof(text), MIN_INI "; %.*s\n", CFG_LINE_MAX - 1, pad);
+    expect_err(text, 6, "syntax error", "longer than 4096");
     /* The tail of a cut line must not be parsed as a line of its own. */
-    snprintf(text, sizeof(text), "[global]\nworkers = 1 ;%.*sworkers = 2\n" MIN_INI, 200, pad);
+    snprintf(text, sizeof(text), "[global]\nworkers = 1 ;%.*sworkers = 2\n" MIN_INI, CFG_LINE_MAX,
+             pad);
     expect_err(text, 2, "syntax error", "longer");
 }
 
@@ -1292,7 +1329,7 @@ int main(void)
         cmocka_unit_test(test_localhost_server),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_admin_token),
-        cmocka_unit_test(test_line_too_long),
+        cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_err_buffer),
 
         cmocka_unit_test(test_load_file),
