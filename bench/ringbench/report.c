@@ -246,7 +246,9 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
         fprintf(f,
                 "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
                 "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                x, MT, x, H - MB, x, H - MB + 16, lab[k]);
+                /* 20 below the axis: at 16 the first one touched the
+                 * lowest y label, which sits 4 below its own line. */
+                x, MT, x, H - MB, x, H - MB + 20, lab[k]);
     }
     fprintf(f,
             "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n"

@@ -27,6 +27,7 @@ Environment:
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import re
 import selectors
@@ -1202,3 +1203,76 @@ def failed_clients(res, kills=()):
     hit = [r for r in bad if any(r["t0"] <= dead + 0.01 and r["t1"] >= kill
                                  for kill, dead in kills)]
     return [r for r in bad if r not in hit], hit
+
+
+def chromium():
+    """The headless browser the page tests use (Debian's chromium), or None."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        p = shutil.which(name)
+        if p:
+            return p
+    return None
+
+
+class Browser:
+    """Headless Chromium driven over --remote-debugging-pipe: DevTools
+    protocol messages are JSON terminated by NUL on fds 3 (to it) and 4
+    (from it)."""
+
+    def __init__(self, exe, url, profile):
+        to_r, self.to_w = os.pipe()
+        self.from_r, from_w = os.pipe()
+        argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--disable-dev-shm-usage", "--remote-debugging-pipe",
+                f"--user-data-dir={profile}", url]
+
+        def fds():
+            os.dup2(to_r, 3)
+            os.dup2(from_w, 4)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, preexec_fn=fds, pass_fds=(3, 4))
+        os.close(to_r)
+        os.close(from_w)
+        self.buf = b""
+        self.next_id = 0
+        self.session = None
+
+    def call(self, method, params=None, session=True):
+        self.next_id += 1
+        msg = {"id": self.next_id, "method": method, "params": params or {}}
+        if session and self.session:
+            msg["sessionId"] = self.session
+        os.write(self.to_w, json.dumps(msg).encode() + b"\0")
+        while True:
+            while b"\0" not in self.buf:
+                chunk = os.read(self.from_r, 65536)
+                if not chunk:
+                    raise Fail(f"chromium closed the pipe during {method}")
+                self.buf += chunk
+            raw, self.buf = self.buf.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self.next_id:
+                if "error" in reply:
+                    raise Fail(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    def attach(self):
+        def page():
+            pages = [t for t in self.call("Target.getTargets", session=False)["targetInfos"]
+                     if t["type"] == "page"]
+            return pages[0] if pages else None
+        wait_until(page, "chromium opened the page")
+        r = self.call("Target.attachToTarget", {"targetId": page()["targetId"], "flatten": True},
+                      session=False)
+        self.session = r["sessionId"]
+
+    def eval(self, expr):
+        r = self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True})
+        return r["result"].get("value")
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
+        os.close(self.to_w)
+        os.close(self.from_r)

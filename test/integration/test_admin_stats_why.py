@@ -23,8 +23,6 @@ import csv
 import io
 import json
 import os
-import shutil
-import subprocess
 import tempfile
 
 import lbtest
@@ -33,70 +31,6 @@ from lbtest import check
 HC = {"health": "tcp", "health_interval": "100ms", "health_timeout": "500ms", "rise": "1",
       "fall": "1"}
 TOKEN = "stats-page-token-0123456789"
-
-
-class Browser:
-    """Headless Chromium driven over --remote-debugging-pipe: DevTools
-    protocol messages are JSON terminated by NUL on fds 3 (to it) and 4
-    (from it)."""
-
-    def __init__(self, exe, url, profile):
-        to_r, self.to_w = os.pipe()
-        self.from_r, from_w = os.pipe()
-        argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-dev-shm-usage", "--remote-debugging-pipe",
-                f"--user-data-dir={profile}", url]
-
-        def fds():
-            os.dup2(to_r, 3)
-            os.dup2(from_w, 4)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, preexec_fn=fds, pass_fds=(3, 4))
-        os.close(to_r)
-        os.close(from_w)
-        self.buf = b""
-        self.next_id = 0
-        self.session = None
-
-    def call(self, method, params=None, session=True):
-        self.next_id += 1
-        msg = {"id": self.next_id, "method": method, "params": params or {}}
-        if session and self.session:
-            msg["sessionId"] = self.session
-        os.write(self.to_w, json.dumps(msg).encode() + b"\0")
-        while True:
-            while b"\0" not in self.buf:
-                chunk = os.read(self.from_r, 65536)
-                if not chunk:
-                    raise lbtest.Fail(f"chromium closed the pipe during {method}")
-                self.buf += chunk
-            raw, self.buf = self.buf.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self.next_id:
-                if "error" in reply:
-                    raise lbtest.Fail(f"{method}: {reply['error']}")
-                return reply["result"]
-
-    def attach(self):
-        def page():
-            pages = [t for t in self.call("Target.getTargets", session=False)["targetInfos"]
-                     if t["type"] == "page"]
-            return pages[0] if pages else None
-        lbtest.wait_until(page, "chromium opened the page")
-        r = self.call("Target.attachToTarget", {"targetId": page()["targetId"], "flatten": True},
-                      session=False)
-        self.session = r["sessionId"]
-
-    def eval(self, expr):
-        r = self.call("Runtime.evaluate", {"expression": expr, "returnByValue": True})
-        return r["result"].get("value")
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
-        os.close(self.to_w)
-        os.close(self.from_r)
 
 
 def servers(adm, headers=None):
@@ -116,7 +50,7 @@ def click(b, server, action):
 
 
 def main(t):
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    exe = lbtest.chromium()
     if not exe:
         raise lbtest.Skip("chromium is not installed (apt-get install chromium)")
     bes = [t.backend("echo"), t.backend("echo"), t.refused_addr()]
@@ -148,7 +82,7 @@ def main(t):
           "ringlb_server_state_duration_seconds of s0 > 0")
 
     profile = tempfile.mkdtemp(prefix="ringlb-chromium-", dir=t.dir)
-    b = Browser(exe, f"http://{adm}/stats", profile)
+    b = lbtest.Browser(exe, f"http://{adm}/stats", profile)
     try:
         b.attach()
         lbtest.wait_until(lambda: page_has(b, "L4CON"), "the page shows s2's L4CON", timeout=30)
@@ -166,7 +100,7 @@ def main(t):
     os.chmod(tokfile, 0o600)
     lb2, adm2 = lbtest.admin_ringlb(t, servers=bes[:2], backend_opts=HC,
                                     global_opts={"admin_token_file": tokfile})
-    b = Browser(exe, f"http://{adm2}/stats", tempfile.mkdtemp(prefix="ringlb-chromium-",
+    b = lbtest.Browser(exe, f"http://{adm2}/stats", tempfile.mkdtemp(prefix="ringlb-chromium-",
                                                               dir=t.dir))
     try:
         b.attach()
