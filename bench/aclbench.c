@@ -145,6 +145,7 @@ int main(int argc, char **argv)
 
     {
         struct acl_src *t = acl_src_new(65536);
+        struct acl_src_limits lim = {.limit = 100};
         struct acl_src_key k;
         double tt;
 
@@ -154,7 +155,7 @@ int main(int argc, char **argv)
         for (long i = 0; i < lookups; i++) {
             k.hi = 0;
             k.lo = 0xffff00000000ull | addr4[i & 4095];
-            if (acl_src_take(t, &k, 100) == ACL_SRC_TAKEN)
+            if (acl_src_take(t, &k, &lim, (uint64_t)i) == ACL_SRC_TAKEN)
                 acl_src_put(t, &k);
         }
         tt = (now_ns() - tt) / (double)lookups;

@@ -183,6 +183,27 @@ static void *field(void *obj, const struct key_def *k)
     return (char *)obj + k->off;
 }
 
+/* rate_per_source = N/s (or N): N new connections a second, in bursts of N. */
+static int key_rate(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    size_t n = strlen(val);
+    char num[32];
+    uint32_t v;
+
+    if (n > 2 && strcmp(val + n - 2, "/s") == 0)
+        n -= 2;
+    if (n == 0 || n >= sizeof(num))
+        return perr(p, p->lineno, k->name, "expected N/s (new connections a second), got '%.64s'",
+                    val);
+    memcpy(num, val, n);
+    num[n] = '\0';
+    if (cfg_parse_uint(num, &v) != 0 || v > k->max)
+        return perr(p, p->lineno, k->name, "expected N/s with N from 0 (off) to %u, got '%.64s'",
+                    k->max, val);
+    *(uint32_t *)field(obj, k) = v;
+    return 0;
+}
+
 static int key_u32(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     uint32_t v;
@@ -710,6 +731,7 @@ static const struct key_def keys[] = {
     {SECT_FRONTEND, "allow", key_cidrs, NOFIELD, 0, 0, NULL, KEY_REPEAT},
     {SECT_FRONTEND, "deny", key_cidrs, NOFIELD, 0, 0, NULL, KEY_REPEAT},
     {SECT_FRONTEND, "max_conns_per_source", key_u32, F(max_conns_per_source), 0, 10000000, NULL, 0},
+    {SECT_FRONTEND, "rate_per_source", key_rate, F(rate_per_source), 0, 1000000, NULL, 0},
     {SECT_FRONTEND, "source_prefix_v6", key_u32, F(source_prefix_v6), 1, 128, NULL, 0},
 
     {SECT_BACKEND, "balance", key_balance, NOFIELD, 0, 0, NULL, 0},

@@ -116,6 +116,7 @@ struct cfg_frontend {
     struct cfg_cidr *allow, *deny;
     size_t nallow, ndeny;
     uint32_t max_conns_per_source; /* default 0 = off */
+    uint32_t rate_per_source;      /* new connections per second and burst; 0 = off */
     uint32_t source_prefix_v6;     /* IPv6 sources counted per /N, default 64 */
 };
 

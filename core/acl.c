@@ -312,8 +312,21 @@ size_t acl_nranges(const struct acl *a)
 
 struct src_entry {
     uint64_t hi, lo;
-    uint32_t count; /* 0: an empty slot (entries go when their count does) */
+    uint64_t tat;   /* rate limit: when the bucket is full again (us); 0: not limited */
+    uint32_t count; /* live connections */
 };
+
+/* A slot is taken while its source has connections or a rate to remember. */
+static bool src_used(const struct src_entry *e)
+{
+    return e->count || e->tat;
+}
+
+/* An entry with nothing left to remember at <now>. */
+static bool src_expired(const struct src_entry *e, uint64_t now)
+{
+    return !e->count && e->tat <= now;
+}
 
 struct src_stripe {
     pthread_mutex_t lock;
@@ -403,31 +416,73 @@ static uint32_t src_find(const struct src_stripe *s, const struct acl_src_key *k
 {
     uint32_t i = (uint32_t)(h / SRC_STRIPES) & s->mask;
 
-    while (s->v[i].count && (s->v[i].hi != key->hi || s->v[i].lo != key->lo))
+    while (src_used(&s->v[i]) && (s->v[i].hi != key->hi || s->v[i].lo != key->lo))
         i = (i + 1) & s->mask;
     return i;
 }
 
-enum acl_src_result acl_src_take(struct acl_src *t, const struct acl_src_key *key, uint32_t limit)
+static void src_remove(struct src_stripe *s, uint32_t i);
+
+/* Removes the entries of <s> that have nothing to remember at <now>. */
+static void src_sweep(struct src_stripe *s, uint64_t now)
+{
+    for (uint32_t i = 0; i <= s->mask; i++) {
+        /* A removal may move a later entry into <i>: look at it again. */
+        while (src_used(&s->v[i]) && src_expired(&s->v[i], now))
+            src_remove(s, i);
+    }
+}
+
+/*
+ * GCRA: one connection every 1/rate s on average, <rate> at once after
+ * a second of quiet. <*tat> is when the bucket is full again; a new
+ * connection fits when that is at most (burst - 1) intervals ahead.
+ */
+static bool rate_ok(uint64_t *tat, uint32_t rate, uint64_t now)
+{
+    uint64_t interval = 1000000u / rate ? 1000000u / rate : 1;
+    uint64_t at = *tat > now ? *tat : now;
+
+    if (at - now > interval * (rate - 1))
+        return false;
+    *tat = at + interval;
+    return true;
+}
+
+enum acl_src_result acl_src_take(struct acl_src *t, const struct acl_src_key *key,
+                                 const struct acl_src_limits *l, uint64_t now_us)
 {
     uint64_t h = src_hash(key);
     struct src_stripe *s = &t->s[h % SRC_STRIPES];
     enum acl_src_result r = ACL_SRC_TAKEN;
+    struct src_entry *e;
     uint32_t i;
 
+    /* 0 is "no rate to remember": keep real times above it. */
+    now_us = now_us ? now_us : 1;
     pthread_mutex_lock(&s->lock);
     i = src_find(s, key, h);
-    if (s->v[i].count) {
-        if (limit && s->v[i].count >= limit)
+    if (!src_used(&s->v[i]) && s->used >= s->max_used) {
+        src_sweep(s, now_us);
+        i = src_find(s, key, h);
+    }
+    e = &s->v[i];
+    if (src_used(e)) {
+        if (l->limit && e->count >= l->limit)
             r = ACL_SRC_LIMIT;
+        else if (l->rate && !rate_ok(&e->tat, l->rate, now_us))
+            r = ACL_SRC_RATE;
         else
-            s->v[i].count++;
+            e->count++;
     } else if (s->used >= s->max_used) {
         r = ACL_SRC_UNTRACKED;
     } else {
-        s->v[i].hi = key->hi;
-        s->v[i].lo = key->lo;
-        s->v[i].count = 1;
+        e->hi = key->hi;
+        e->lo = key->lo;
+        e->tat = 0;
+        if (l->rate)
+            rate_ok(&e->tat, l->rate, now_us);
+        e->count = 1;
         s->used++;
     }
     pthread_mutex_unlock(&s->lock);
@@ -445,7 +500,7 @@ static void src_remove(struct src_stripe *s, uint32_t i)
         uint32_t home;
 
         j = (j + 1) & s->mask;
-        if (!s->v[j].count)
+        if (!src_used(&s->v[j]))
             break;
         k.hi = s->v[j].hi;
         k.lo = s->v[j].lo;
@@ -458,6 +513,7 @@ static void src_remove(struct src_stripe *s, uint32_t i)
         }
     }
     s->v[i].count = 0;
+    s->v[i].tat = 0;
     s->used--;
 }
 
@@ -469,7 +525,9 @@ void acl_src_put(struct acl_src *t, const struct acl_src_key *key)
 
     pthread_mutex_lock(&s->lock);
     i = src_find(s, key, h);
-    if (s->v[i].count && --s->v[i].count == 0)
+    /* With a rate to remember the entry stays: src_sweep() removes it
+     * once it has expired, when its stripe needs the room. */
+    if (s->v[i].count && --s->v[i].count == 0 && !s->v[i].tat)
         src_remove(s, i);
     pthread_mutex_unlock(&s->lock);
 }

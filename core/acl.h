@@ -1,6 +1,6 @@
 /*
  * acl.h - source address rules and per-source connection counts of a
- * frontend (allow =, deny =, max_conns_per_source =).
+ * frontend (allow =, deny =, max_conns_per_source =, rate_per_source =).
  *
  * Two independent pieces, both pure data structures with no knowledge of
  * connections, config files or workers, so that unit tests and the
@@ -16,10 +16,16 @@
  *  - struct acl_src: connections per source address, shared by every
  *    worker of a frontend. A fixed-size hash table split into stripes,
  *    each with its own mutex held only for a probe of a few slots, never
- *    across I/O. Its memory is fixed at creation: an entry exists only
- *    while its source has connections (the last close removes it), and a
+ *    across I/O. Its memory is fixed at creation: an entry exists while
+ *    its source has connections or, with a rate limit, until the source's
+ *    token bucket has filled up again (an idle entry expires), and a
  *    stripe that is full admits new sources untracked rather than growing,
  *    so a flood of distinct sources cannot exhaust memory.
+ *
+ *    The rate limit is a token bucket of <burst> tokens refilled at
+ *    <rate> per second, kept as GCRA's one timestamp per source (the
+ *    "theoretical arrival time" of the next connection): a connection is
+ *    let in when that time is at most burst - 1 intervals ahead of now.
  *
  * IPv4 clients on an IPv6 socket arrive as v4-mapped addresses
  * (::ffff:a.b.c.d); both pieces treat them as the IPv4 address they are.
@@ -108,7 +114,15 @@ bool acl_src_key(const struct sockaddr *sa, unsigned prefix_v6, struct acl_src_k
 enum acl_src_result {
     ACL_SRC_TAKEN = 0, /* counted: acl_src_put() it when the connection ends */
     ACL_SRC_LIMIT,     /* the source has <limit> connections already: refuse */
+    ACL_SRC_RATE,      /* the source opened connections faster than the rate: refuse */
     ACL_SRC_UNTRACKED, /* the table is full: admit, but it is not counted */
+};
+
+/* What acl_src_take() checks: <limit> live connections (0: none) and
+ * <rate> new connections per second with bursts of <rate> (0: none). */
+struct acl_src_limits {
+    uint32_t limit;
+    uint32_t rate;
 };
 
 struct acl_src;
@@ -123,11 +137,13 @@ struct acl_src *acl_src_new(uint32_t capacity);
 void acl_src_free(struct acl_src *t);
 
 /*
- * Counts one more connection of <key> unless it has <limit> already
- * (<limit> 0: no limit). Any thread; holds one stripe's lock for a short
- * probe. ACL_SRC_UNTRACKED (the stripe is full) takes nothing.
+ * Counts one more connection of <key> at <now_us> (monotonic) unless it
+ * is over one of <l>'s limits. Any thread; holds one stripe's lock for a
+ * short probe (and, when the stripe is full, one sweep of its expired
+ * entries). ACL_SRC_UNTRACKED (the stripe is full) takes nothing.
  */
-enum acl_src_result acl_src_take(struct acl_src *t, const struct acl_src_key *key, uint32_t limit);
+enum acl_src_result acl_src_take(struct acl_src *t, const struct acl_src_key *key,
+                                 const struct acl_src_limits *l, uint64_t now_us);
 
 /* Ends one connection counted by acl_src_take(); the source's entry goes
  * when its last connection does. Any thread. */
@@ -136,7 +152,8 @@ void acl_src_put(struct acl_src *t, const struct acl_src_key *key);
 /* Connections counted for <key> now (tests). */
 uint32_t acl_src_count(struct acl_src *t, const struct acl_src_key *key);
 
-/* Sources with connections now, all stripes (tests, metrics). */
+/* Sources with an entry now (live connections, or a rate limit still
+ * remembered), all stripes (tests, metrics). */
 uint32_t acl_src_entries(struct acl_src *t);
 
 #endif

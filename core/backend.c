@@ -335,10 +335,11 @@ static int frontend_fill(struct frontend *f, struct slot *fs, const struct cfg_f
     ret = frontend_acl(cf, &f->acl);
     if (ret < 0)
         return ret;
-    f->max_conns_per_source = cf->max_conns_per_source;
+    f->src_limits.limit = cf->max_conns_per_source;
+    f->src_limits.rate = cf->rate_per_source;
     f->source_prefix_v6 = cf->source_prefix_v6;
     f->src = NULL;
-    if (cf->max_conns_per_source) {
+    if (cf->max_conns_per_source || cf->rate_per_source) {
         if (!fs->src)
             fs->src = acl_src_new(FRONTEND_SRC_CAPACITY);
         if (!fs->src)
@@ -422,7 +423,7 @@ static int table_build(const struct config *cfg, const struct lb_table *old, str
         if (old && k < old->nfrontends) {
             f->acl = acl_ref(old->frontends[k].acl);
             f->src = old->frontends[k].src;
-            f->max_conns_per_source = old->frontends[k].max_conns_per_source;
+            f->src_limits = old->frontends[k].src_limits;
             f->source_prefix_v6 = old->frontends[k].source_prefix_v6;
         }
     }

@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 
 #include "../config/config.h" /* enum hash_key */
+#include "acl.h"
 
 struct lb_ops;
 struct acl;
@@ -157,12 +158,13 @@ struct frontend {
      * and shared by reference between snapshots (acl_ref), so a reload
      * swaps them with the snapshot and a retired snapshot drops its hold. */
     struct acl *acl;
-    /* Connections per source, with max_conns_per_source; NULL when it is
-     * 0. The table belongs to the frontend's slot and lives as long as the
-     * process: a connection gives its count back to the table it took it
-     * from, whatever reloads happened since. */
+    /* Connections per source, with max_conns_per_source or
+     * rate_per_source; NULL when both are 0. The table belongs to the
+     * frontend's slot and lives as long as the process: a connection gives
+     * its count back to the table it took it from, whatever reloads
+     * happened since. */
     struct acl_src *src;
-    uint32_t max_conns_per_source;
+    struct acl_src_limits src_limits; /* max_conns_per_source, rate_per_source */
     uint32_t source_prefix_v6;
 };
 

@@ -1017,13 +1017,16 @@ static bool conn_admit(struct conn_set *set, int fd, const struct frontend *fe,
     }
     if (!fe->src || !acl_src_key((const struct sockaddr *)ss, fe->source_prefix_v6, key))
         return true;
-    switch (acl_src_take(fe->src, key, fe->max_conns_per_source)) {
+    switch (acl_src_take(fe->src, key, &fe->src_limits, loop_now(set->loop) * 1000)) {
     case ACL_SRC_TAKEN:
         *src = fe->src;
         break;
     case ACL_SRC_LIMIT:
         conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_source_conns,
                     "max_conns_per_source");
+        return false;
+    case ACL_SRC_RATE:
+        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_source_rate, "rate_per_source");
         return false;
     case ACL_SRC_UNTRACKED:
         atomic_fetch_add_explicit(&fe->stats->source_untracked, 1, memory_order_relaxed);

@@ -313,11 +313,13 @@ static void prom_fe_rejected(struct metrics_buf *b, const struct lb_table *t)
     } reasons[] = {
         {"deny", offsetof(struct metrics_fe, rejected_deny)},
         {"source_conns", offsetof(struct metrics_fe, rejected_source_conns)},
+        {"source_rate", offsetof(struct metrics_fe, rejected_source_rate)},
     };
 
     prom_head(b, "ringlb_frontend_rejected_total", "counter",
               "Clients refused at accept by access control (deny: allow/deny rules; "
-              "source_conns: max_conns_per_source), closed before any server work.");
+              "source_conns: max_conns_per_source; source_rate: rate_per_source), closed before "
+              "any server work.");
     for (uint32_t i = 0; i < t->nfrontends; i++) {
         if (t->frontends[i].gone)
             continue;

@@ -28,6 +28,7 @@ struct metrics_fe {
      * source had max_conns_per_source connections already. */
     _Atomic uint64_t rejected_deny;
     _Atomic uint64_t rejected_source_conns;
+    _Atomic uint64_t rejected_source_rate; /* faster than rate_per_source */
     /* Served without a per-source count: the source table was full. */
     _Atomic uint64_t source_untracked;
 } __attribute__((aligned(64)));

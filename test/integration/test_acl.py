@@ -12,8 +12,15 @@ Clients bind their socket to different loopback sources (127.0.0.2,
  2. Frontend "lim": max_conns_per_source = 2. A third concurrent connection
     from one source is refused (reason="source_conns") while another source
     is served; once one of the first two closes, the source is served again.
- 3. A reload that denies 127.0.0.2 (and ::1): new connections from it are
-    refused, the connections it had keep flowing.
+ 3. Frontend "rate": rate_per_source = 5/s. 30 connections from one source
+    as fast as the client can open them: the first 5 (the burst) are
+    served, and no more than the bucket refilled during the run
+    (5 + 5/s x elapsed); the others are refused (reason="source_rate")
+    while another source is served; once the bucket refills, the source is
+    served again.
+ 4. A reload that denies 127.0.0.2 (and ::1): new connections from it are
+    refused, the connections it had keep flowing; and rate_per_source
+    raised to 1000/s lets the same 30 connections through.
 """
 import signal
 import socket
@@ -76,7 +83,25 @@ def refused(addr, src):
     check(got == b"", f"{src} -> {addr} is closed with no data")
 
 
-def ini(adm, fe_acl, fe_lim, server, acl_rules):
+def try_served(addr, src):
+    """Whether one connection from <src> gets its echo."""
+    try:
+        with client(addr, src) as s:
+            s.sendall(b"x")
+            return s.recv(1) == b"x"
+    except OSError:
+        return False
+
+
+def burst(addr, n):
+    """Opens <n> connections from 127.0.0.4 one after another, each asking
+    for one echo; returns (how many were served, seconds it took)."""
+    t0 = time.monotonic()
+    ok = sum(try_served(addr, "127.0.0.4") for _ in range(n))
+    return ok, time.monotonic() - t0
+
+
+def ini(adm, fe_acl, fe_lim, server, acl_rules, fe_rate, rate):
     io, fwd = lbtest.MODES[T.mode]
     out = ["[global]", "workers = 2", f"io = {io}", f"forward = {fwd}", "max_conns = 10000",
            "log_level = info", f"admin = {adm}", "shutdown_grace = 30s",
@@ -84,6 +109,8 @@ def ini(adm, fe_acl, fe_lim, server, acl_rules):
     out += acl_rules
     out += ["", "[frontend lim]", f"bind = {fe_lim}", "backend = app",
             "max_conns_per_source = 2"]
+    out += ["", "[frontend rate]", f"bind = {fe_rate}", "backend = app",
+            f"rate_per_source = {rate}"]
     out += ["", "[backend app]", "health = none", f"server = a {server}"]
     return "\n".join(out) + "\n"
 
@@ -107,9 +134,10 @@ def main(t):
     if v6:
         fe_acl.append(f"[::1]:{lbtest.free_port('::1')}")
     fe_lim = f"127.0.0.1:{lbtest.free_port()}"
+    fe_rate = f"127.0.0.1:{lbtest.free_port()}"
     rules = ["allow = 127.0.0.0/30" + (" ::1" if v6 else ""), "deny = 127.0.0.3"]
-    path, _ = t.config(text=ini(adm, fe_acl, fe_lim, be.addr, rules))
-    lb = lbtest.Ringlb(t, path, [fe_acl, [fe_lim]], "ringlb0")
+    path, _ = t.config(text=ini(adm, fe_acl, fe_lim, be.addr, rules, fe_rate, "5/s"))
+    lb = lbtest.Ringlb(t, path, [fe_acl, [fe_lim], [fe_rate]], "ringlb0")
     t.lbs.append(lb)
     lb.wait_ready()
     lbtest.wait_until(lambda: lbtest.admin_request(adm, "GET", "/")[0] == 200,
@@ -153,14 +181,26 @@ def main(t):
     for s in (second, other, third):
         s.close()
 
-    # 3. reload: 127.0.0.2 (and ::1) become denied; their live connections stay.
+    # 3. rate_per_source = 5/s
+    ok, elapsed = burst(fe_rate, 30)
+    check(5 <= ok <= 5 + 5 * elapsed + 1,
+          f"5/s: {ok} of 30 served in {elapsed:.2f} s (burst 5, +5/s)")
+    check(elapsed >= 4 or ok < 30, "and some refused (the run took under 4 s)")
+    lbtest.wait_until(lambda: rejected(adm, "rate", "source_rate") == 30 - ok,
+                      f"ringlb_frontend_rejected_total{{frontend=rate,reason=source_rate}} "
+                      f"reaches {30 - ok}")
+    served(fe_rate, "127.0.0.3").close()
+    lbtest.wait_until(lambda: try_served(fe_rate, "127.0.0.4"),
+                      "the source is served again once its bucket refills")
+
+    # 4. reload: 127.0.0.2 (and ::1) become denied; their live connections stay.
     keep = [served(fe_acl[0], "127.0.0.2")]
     if v6:
         keep.append(served(fe_acl[1], "::1"))
     denied_before = rejected(adm, "acl", "deny")
     with open(path, "w") as f:
         f.write(ini(adm, fe_acl, fe_lim, be.addr,
-                    rules + ["deny = 127.0.0.2" + (" ::1" if v6 else "")]))
+                    rules + ["deny = 127.0.0.2" + (" ::1" if v6 else "")], fe_rate, "1000/s"))
     lb.signal(signal.SIGHUP)
     lbtest.wait_until(lambda: lbtest.metric_sum(adm, "ringlb_config_generation") == 2,
                       "the reload is in use (generation 2)")
@@ -175,6 +215,8 @@ def main(t):
     for s in keep:
         check(lbtest.echoes(s), "a connection made before the reload keeps flowing")
         s.close()
+    ok, elapsed = burst(fe_rate, 30)
+    check(ok == 30, f"rate_per_source raised to 1000/s by the reload: {ok} of 30 served")
     check(lb.alive(), "ringlb still runs")
 
 

@@ -263,6 +263,79 @@ static struct acl_src_key key6(const char *ip, unsigned prefix)
     return k;
 }
 
+/* acl_src_take() with a connection limit only, at a fixed time. */
+static enum acl_src_result take(struct acl_src *t, const struct acl_src_key *k, uint32_t limit)
+{
+    struct acl_src_limits l = {.limit = limit};
+
+    return acl_src_take(t, k, &l, 1);
+}
+
+/* rate_per_source = 5/s: five at once, then one per 200 ms; a refusal
+ * spends no token; other sources are not held back. */
+static void test_src_rate(void **state)
+{
+    struct acl_src *t = acl_src_new(1024);
+    struct acl_src_key a = key4("10.0.0.1"), b = key4("10.0.0.2");
+    struct acl_src_limits l = {.rate = 5};
+    uint64_t now = 1000000;
+
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(acl_src_take(t, &a, &l, now), ACL_SRC_TAKEN);
+    assert_int_equal(acl_src_take(t, &a, &l, now), ACL_SRC_RATE);
+    assert_int_equal(acl_src_take(t, &a, &l, now + 199999), ACL_SRC_RATE);
+    assert_int_equal(acl_src_take(t, &b, &l, now), ACL_SRC_TAKEN);
+    assert_int_equal(acl_src_take(t, &a, &l, now + 200000), ACL_SRC_TAKEN);
+    assert_int_equal(acl_src_take(t, &a, &l, now + 200000), ACL_SRC_RATE);
+    assert_int_equal(acl_src_count(t, &a), 6);
+    /* The last connection gone, the entry stays: its rate is remembered. */
+    for (int i = 0; i < 6; i++)
+        acl_src_put(t, &a);
+    assert_int_equal(acl_src_count(t, &a), 0);
+    assert_int_equal(acl_src_take(t, &a, &l, now + 300000), ACL_SRC_RATE);
+    /* A full second of quiet refills the bucket. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(acl_src_take(t, &a, &l, now + 1400000), ACL_SRC_TAKEN);
+    assert_int_equal(acl_src_take(t, &a, &l, now + 1400000), ACL_SRC_RATE);
+    /* Both limits: the connection count is checked first. */
+    l.limit = 5;
+    assert_int_equal(acl_src_take(t, &a, &l, now + 9000000), ACL_SRC_LIMIT);
+    acl_src_free(t);
+}
+
+/* A flood of distinct sources under a rate limit: the table stays at its
+ * size (new sources untracked when full), and entries whose bucket has
+ * refilled make room for new sources again. */
+static void test_src_rate_entries_expire(void **state)
+{
+    struct acl_src *t = acl_src_new(64);
+    struct acl_src_limits l = {.rate = 10};
+    uint32_t untracked = 0, cap;
+
+    (void)state;
+    for (uint32_t i = 0; i < 100000; i++) {
+        struct acl_src_key k = {.hi = 0, .lo = 0xffff00000000ull | i};
+
+        if (acl_src_take(t, &k, &l, 1000000) == ACL_SRC_UNTRACKED)
+            untracked++;
+        else
+            acl_src_put(t, &k);
+    }
+    cap = acl_src_entries(t);
+    assert_true(untracked > 0 && cap < 100000 && cap + untracked == 100000);
+    /* A second later every bucket is full again: new sources find room
+     * (200: a quarter of the room, so that no stripe fills up with them). */
+    for (uint32_t i = 0; i < 200; i++) {
+        struct acl_src_key k = {.hi = 1, .lo = i};
+
+        assert_int_equal(acl_src_take(t, &k, &l, 2000001), ACL_SRC_TAKEN);
+        acl_src_put(t, &k);
+    }
+    assert_true(acl_src_entries(t) <= cap);
+    acl_src_free(t);
+}
+
 static void test_src_limit_and_reclaim(void **state)
 {
     struct acl_src *t = acl_src_new(1024);
@@ -270,14 +343,14 @@ static void test_src_limit_and_reclaim(void **state)
 
     (void)state;
     assert_non_null(t);
-    assert_int_equal(acl_src_take(t, &a, 2), ACL_SRC_TAKEN);
-    assert_int_equal(acl_src_take(t, &a, 2), ACL_SRC_TAKEN);
-    assert_int_equal(acl_src_take(t, &a, 2), ACL_SRC_LIMIT);
-    assert_int_equal(acl_src_take(t, &b, 2), ACL_SRC_TAKEN);
+    assert_int_equal(take(t, &a, 2), ACL_SRC_TAKEN);
+    assert_int_equal(take(t, &a, 2), ACL_SRC_TAKEN);
+    assert_int_equal(take(t, &a, 2), ACL_SRC_LIMIT);
+    assert_int_equal(take(t, &b, 2), ACL_SRC_TAKEN);
     assert_int_equal(acl_src_count(t, &a), 2);
     assert_int_equal(acl_src_entries(t), 2);
     acl_src_put(t, &a);
-    assert_int_equal(acl_src_take(t, &a, 2), ACL_SRC_TAKEN);
+    assert_int_equal(take(t, &a, 2), ACL_SRC_TAKEN);
     acl_src_put(t, &a);
     acl_src_put(t, &a);
     acl_src_put(t, &b);
@@ -315,7 +388,7 @@ static void test_src_full_table(void **state)
     for (uint32_t i = 0; i < N; i++) {
         k.hi = 0;
         k.lo = 0xffff0a000000ull + i;
-        switch (acl_src_take(t, &k, 1)) {
+        switch (take(t, &k, 1)) {
         case ACL_SRC_TAKEN:
             taken++;
             break;
@@ -340,7 +413,7 @@ static void test_src_full_table(void **state)
     }
     assert_int_equal(acl_src_entries(t), 0);
     k.lo = 0xffff0b000001ull;
-    assert_int_equal(acl_src_take(t, &k, 1), ACL_SRC_TAKEN);
+    assert_int_equal(take(t, &k, 1), ACL_SRC_TAKEN);
     acl_src_put(t, &k);
     acl_src_free(t);
 }
@@ -360,7 +433,7 @@ static void test_src_churn(void **state)
         if (model[i] && rnd() % 2) {
             acl_src_put(t, &k);
             model[i]--;
-        } else if (acl_src_take(t, &k, 3) == ACL_SRC_TAKEN) {
+        } else if (take(t, &k, 3) == ACL_SRC_TAKEN) {
             model[i]++;
         } else {
             assert_int_equal(model[i], 3);
@@ -392,7 +465,7 @@ static void *taker(void *p)
     struct acl_src_key k = {.hi = 0, .lo = 42};
 
     for (int i = 0; i < 1000; i++) {
-        if (acl_src_take(a->t, &k, a->limit) == ACL_SRC_TAKEN)
+        if (take(a->t, &k, a->limit) == ACL_SRC_TAKEN)
             a->ok++;
     }
     return NULL;
@@ -432,6 +505,8 @@ int main(void)
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_matches_list_scan),
         cmocka_unit_test(test_src_limit_and_reclaim),
+        cmocka_unit_test(test_src_rate),
+        cmocka_unit_test(test_src_rate_entries_expire),
         cmocka_unit_test(test_src_v6_grouping_and_mapped),
         cmocka_unit_test(test_src_full_table),
         cmocka_unit_test(test_src_churn),
