@@ -436,6 +436,26 @@ class InProcBackend:
         self.ls.close()
 
 
+def _probe_done(s, bound=0.3):
+    """Half-closes probe connection <s> and reads until ringlb closes it,
+    then closes it. The probe made ringlb pick a server, possibly on
+    another worker a moment later; once ringlb has closed the client side
+    (the server echoed the FIN back, or refused, or none was up) that pick
+    has happened, so it cannot interleave with the picks a test counts.
+    A server that never closes (a hang backend, one that does not answer
+    the connect) is not waited for past <bound> seconds: its pick happened
+    long before."""
+    try:
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(bound)
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass  # a reset is a close too; a timeout is the bound
+    finally:
+        s.close()
+
+
 class Ringlb:
     """A running build/ringlb. <fe[i]> lists the bind addresses of frontend
     i; <addr> is the first frontend's first bind."""
@@ -457,7 +477,9 @@ class Ringlb:
             return f.read().decode(errors="replace")
 
     def wait_ready(self, timeout=10.0):
-        """Waits until every bind address accepts a connection."""
+        """Waits until every bind address accepts a connection, and until
+        ringlb is done with each of those probe connections (see
+        _probe_done)."""
         deadline = time.monotonic() + timeout
         pending = list(self.addrs)
         while pending:
@@ -466,18 +488,14 @@ class Ringlb:
                 self.t.check_fallback(self)
                 raise Fail(f"ringlb exited with {rc} before accepting on {pending[0]}")
             try:
-                connect(pending[0], timeout=1.0).close()
-                pending.pop(0)
-                continue
+                s = connect(pending[0], timeout=1.0)
             except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise Fail(f"ringlb not accepting on {pending[0]} after {timeout}s")
-            time.sleep(0.05)
-        # Each probe connection above made ringlb pick a server, possibly on
-        # another worker a moment later: let those picks happen now, so they
-        # cannot interleave with the ones a test counts.
-        time.sleep(0.3)
+                if time.monotonic() > deadline:
+                    raise Fail(f"ringlb not accepting on {pending[0]} after {timeout}s")
+                time.sleep(0.02)
+                continue
+            _probe_done(s)
+            pending.pop(0)
         self.t.check_fallback(self)
 
     def signal(self, sig):
@@ -977,6 +995,22 @@ class HttpLoad:
     def snapshot(self):
         with self.lock:
             return list(self.results)
+
+    def wait(self, n, what, since=0.0, pred=None, timeout=15.0):
+        """Waits until at least <n> clients that started after <since>
+        (epoch seconds) and satisfy <pred>(result) have finished; returns
+        them. A phase of a test ends on this, not on a fixed sleep: it
+        lasts as long as the machine needs to run <n> clients through the
+        state under test, and fails after <timeout> if they never finish."""
+        def done():
+            got = [r for r in self.snapshot() if r["t0"] > since and (pred is None or pred(r))]
+            return got if len(got) >= n else None
+        return wait_until(done, f"{n} clients {what}", timeout=timeout, interval=0.02)
+
+
+def served(r):
+    """An HttpLoad result that got a full 200 answer."""
+    return not r["err"] and r["status"] == 200
 
 
 def http_get_name(addr, timeout=3.0):

@@ -7,7 +7,8 @@ Two http backends, health = tcp (interval 300 ms, timeout
 none can serve, each client must be closed (EOF or reset) within PROMPT
 seconds, never left hanging. Then b0 is restarted on its port: clients
 succeed again within rise x interval (+10% jitter) and, once it is up,
-every client succeeds.
+every client succeeds. Each phase lasts until PHASE clients have run
+through it.
 """
 import signal
 import time
@@ -18,6 +19,7 @@ from lbtest import check
 INTERVAL, RISE = 0.3, 2
 SLACK = 1.5
 PROMPT = 2.0
+PHASE = 20
 HC = {"health": "tcp", "health_interval": "300ms", "health_timeout": "200ms",
       "rise": str(RISE), "fall": "2", "retries": "2", "connect_timeout": "1s"}
 
@@ -25,17 +27,17 @@ HC = {"health": "tcp", "health_interval": "300ms", "health_timeout": "200ms",
 def main(t):
     bes, lb = lbtest.http_pool(t, 2, HC)
     load = lbtest.HttpLoad(lb.addr, rate=50, timeout=5.0).start()
-    time.sleep(1)
+    load.wait(PHASE, "served before the kill", pred=lbtest.served)
     port = bes[0].addr
     t_kill = time.time()
     for b in bes:
         b.proc.send_signal(signal.SIGKILL)
         b.proc.wait()
-    lbtest.wait_log(lb, r"server be0/s0 is DOWN", 5, after=t_kill)
-    lbtest.wait_log(lb, r"server be0/s1 is DOWN", 5, after=t_kill)
-    time.sleep(1.5)
+    t_d0, _ = lbtest.wait_log(lb, r"server be0/s0 is DOWN", 5, after=t_kill)
+    t_d1, _ = lbtest.wait_log(lb, r"server be0/s1 is DOWN", 5, after=t_kill)
+    load.wait(PHASE, "closed while both servers are down", since=max(t_d0, t_d1))
     t_back, t_up = lbtest.restart_backend(t, lb, port, 0)
-    time.sleep(1.5)
+    load.wait(PHASE, "started once s0 is up", since=t_up + 0.1)
     res = load.stop()
 
     before = [r for r in res if r["t0"] < t_kill - 0.1]

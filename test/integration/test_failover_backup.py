@@ -6,8 +6,9 @@ rise 2, fall 3), clients at 100/s. b0 is killed, then b1: the backup serves
 once both are down, and no client fails on the way (connects to a dead
 primary are retried with it avoided; the last primary's failure moves the
 retry to the backup). The only clients allowed to fail are those a dying
-server had already accepted when it was killed (nothing can replay them). b0 is restarted: once it is up, the backup gets no
-new client.
+server had already accepted when it was killed (nothing can replay them).
+b0 is restarted: once it is up, the backup gets no new client. Each phase
+lasts until PHASE clients have run through it.
 """
 import signal
 import time
@@ -16,6 +17,7 @@ import lbtest
 from lbtest import check
 
 SLACK = 0.5
+PHASE = 30
 HC = {"health": "http", "health_interval": "300ms", "health_timeout": "200ms",
       "rise": "2", "fall": "3", "retries": "2"}
 
@@ -23,22 +25,22 @@ HC = {"health": "http", "health_interval": "300ms", "health_timeout": "200ms",
 def main(t):
     bes, lb = lbtest.http_pool(t, 3, HC, backups=1)
     load = lbtest.HttpLoad(lb.addr, rate=100).start()
-    time.sleep(1.5)
+    load.wait(PHASE, "served by the primaries", pred=lbtest.served)
     port = bes[0].addr
     t_k0 = time.time()
     bes[0].proc.send_signal(signal.SIGKILL)
     bes[0].proc.wait()
     kills = [(t_k0, time.time())]
-    lbtest.wait_log(lb, r"server be0/s0 is DOWN", 5, after=t_k0)
-    time.sleep(1)
+    t_d0, _ = lbtest.wait_log(lb, r"server be0/s0 is DOWN", 5, after=t_k0)
+    load.wait(PHASE, "started with s1 the only primary up", since=t_d0)
     t_k1 = time.time()
     bes[1].proc.send_signal(signal.SIGKILL)
     bes[1].proc.wait()
     kills.append((t_k1, time.time()))
     t_d1, _ = lbtest.wait_log(lb, r"server be0/s1 is DOWN", 5, after=t_k1)
-    time.sleep(1.5)
+    load.wait(PHASE, "started with both primaries down", since=t_d1 + SLACK)
     t_back, t_up = lbtest.restart_backend(t, lb, port, 0)
-    time.sleep(1.5)
+    load.wait(PHASE, "started once s0 is up again", since=t_up + SLACK)
     res = load.stop()
 
     failed, lost = lbtest.failed_clients(res, kills)

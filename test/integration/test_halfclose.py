@@ -81,9 +81,8 @@ def main(t):
     except OSError as e:
         tail, err = b"", e
     s.close()
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and "closed" not in (greet.conns[-1] if greet.conns else {}):
-        time.sleep(0.05)
+    lbtest.wait_until(lambda: greet.conns and "closed" in greet.conns[-1],
+                      "the greeting backend's connection closed", timeout=10)
     info = greet.conns[-1] if greet.conns else {}
     check("error" not in info, f"backend read without error ({info.get('error')})")
     check(info.get("got") == data, "after its own SHUT_WR the backend still received all "

@@ -2,7 +2,7 @@
 """on_down / on_up hooks, on_down_close and slow_start, end to end.
 
 Two http backends (health = http, interval 200 ms, rise 2, fall 2,
-on_down_close = yes, slow_start = 4s). The hooks append their arguments to a
+on_down_close = yes, slow_start = 2s). The hooks append their arguments to a
 file through `/bin/sh -c '...' %b %s %a`, so the test sees that %b %s %a
 arrive substituted, each as one argument, and on_up also prints and exits 3.
 
@@ -11,8 +11,9 @@ arrive substituted, each as one argument, and on_up also prints and exits 3.
    and the connections to b1 are closed by ringlb while those to b0 keep
    working.
  - b1 recovers (SIGUSR2): on_up runs, its output and exit status 3 are
-   logged; under 100 clients/s, b1 takes a small share in the first second
-   of its slow start and about half once the ramp is over.
+   logged; under 100 clients/s, b1 takes a small share in the first
+   quarter of its slow start and about half once the ramp is over (the
+   load runs until PHASE clients started after the ramp).
 """
 import os
 import re
@@ -22,6 +23,10 @@ import time
 
 import lbtest
 from lbtest import check
+
+SLOW_START = 2.0
+RAMPED = SLOW_START + 0.3  # clients that start later see the full weight
+PHASE = 40
 
 
 def ka_request(s):
@@ -56,7 +61,7 @@ def closed_within(s, limit):
 def main(t):
     out = os.path.join(t.dir, "hooks.txt")
     opts = {"health": "http", "health_interval": "200ms", "health_timeout": "200ms",
-            "rise": "2", "fall": "2", "on_down_close": "yes", "slow_start": "4s",
+            "rise": "2", "fall": "2", "on_down_close": "yes", "slow_start": f"{SLOW_START:g}s",
             "on_down": f"/bin/sh -c 'echo \"down $0 $1 $2\" >> {out}' %b %s %a",
             "on_up": f"/bin/sh -c 'echo \"up $0 $1 $2\" >> {out}; echo hello from on_up; "
                      f"exit 3' %b %s %a"}
@@ -81,14 +86,14 @@ def main(t):
     check(f"down be0 s1 {bes[1].addr}\n" in text, f"on_down got %b %s %a as arguments: {text!r}")
 
     load = lbtest.HttpLoad(lb.addr, rate=100).start()
-    time.sleep(0.5)
+    load.wait(PHASE // 4, "served by b0 while b1 is down", pred=lbtest.served)
     t_well = time.time()
     bes[1].proc.send_signal(signal.SIGUSR2)
     t_up, line = lbtest.wait_log(lb, r"server be0/s1 is UP", 5, after=t_well)
     check("slow start" in line, "s1 comes back with a slow start")
     _, line = lbtest.wait_log(lb, r"on_up hook for be0/s1 \(pid \d+\) exited 3", 5)
     check("hello from on_up" in line, f"the hook's output and exit status are logged: {line}")
-    time.sleep(max(0.0, t_up + 5.5 - time.time()))
+    load.wait(PHASE, "started once the slow start is over", since=t_up + RAMPED)
     res = load.stop()
     for s in conns["b0"]:
         s.close()
@@ -97,12 +102,13 @@ def main(t):
     check(f"up be0 s1 {bes[1].addr}\n" in text, "on_up ran with its arguments")
 
     check(all(not r["err"] for r in res), f"all {len(res)} clients served during the ramp")
-    first = [r["name"] for r in res if t_up < r["t0"] < t_up + 1.0]
-    last = [r["name"] for r in res if r["t0"] > t_up + 4.3]
+    first = [r["name"] for r in res if t_up < r["t0"] < t_up + SLOW_START / 4]
+    last = [r["name"] for r in res if r["t0"] > t_up + RAMPED]
     share1 = first.count("b1") / max(1, len(first))
     share2 = last.count("b1") / max(1, len(last))
-    check(share1 < 0.3, f"b1 took {share1:.0%} of the clients in its first second back")
-    check(share2 > 0.35, f"and {share2:.0%} once slow_start was over")
+    check(share1 < 0.3, f"b1 took {share1:.0%} of the {len(first)} clients in the first "
+                        f"{SLOW_START / 4:.1f}s of its slow start")
+    check(share2 > 0.35, f"and {share2:.0%} of {len(last)} once slow_start was over")
 
 
 if __name__ == "__main__":

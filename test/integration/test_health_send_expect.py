@@ -14,6 +14,7 @@ from lbtest import check
 
 healthy = threading.Event()
 healthy.set()
+pings = []  # one entry per PING answered, appended by the server threads
 
 
 def redis_like(sock, info):
@@ -27,6 +28,7 @@ def redis_like(sock, info):
             line, buf = buf.split(b"\r\n", 1)
             if line == b"PING":
                 sock.sendall(b"+PONG\r\n" if healthy.is_set() else b"-LOADING\r\n")
+                pings.append(healthy.is_set())
 
 
 def main(t):
@@ -36,7 +38,8 @@ def main(t):
             "health_timeout": "200ms", "rise": "2", "fall": "2"}
     lb = t.ringlb(servers=[srv], backend_opts=opts)
     lbtest.wait_log(lb, r"health: checking 1 server", 5)
-    time.sleep(1.0)
+    # Stays up over more probes than fall (2), all answered +PONG.
+    lbtest.wait_until(lambda: len(pings) >= 5, "5 probes answered +PONG", timeout=10)
     check(not lbtest.log_events(lb, r"is DOWN"), "a server answering +PONG stays up")
     t_sick = time.time()
     healthy.clear()

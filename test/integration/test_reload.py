@@ -37,6 +37,7 @@ class Load:
     def __init__(self, addr, names):
         self.addr, self.names = addr, names
         self.ok, self.failed = 0, []
+        self.by = {}  # connections served, by server name
         self.stop = threading.Event()
         self.th = threading.Thread(target=self._run, daemon=True)
         self.th.start()
@@ -53,6 +54,7 @@ class Load:
                     self.failed.append(f"{name!r} answered {got!r}")
                 else:
                     self.ok += 1
+                    self.by[name] = self.by.get(name, 0) + 1
             except (OSError, lbtest.Fail) as e:
                 self.failed.append(repr(e))
             time.sleep(0.003)
@@ -143,7 +145,7 @@ def main(t):
 
     allowed = {"a", "b"}
     load = Load(fe_a, lambda: allowed)
-    time.sleep(0.3)
+    lbtest.wait_until(lambda: load.ok >= 20, "the load runs before the reload")
 
     # 1. b out, c in, a new frontend. c may answer only once it is up.
     allowed = {"a", "b", "c"}
@@ -155,7 +157,7 @@ def main(t):
     check(srv["a"]["state"] == "up" and srv["a"]["connections_total"] >= total_a,
           f"a kept its state and counters ({srv['a']['connections_total']} >= {total_a})")
     wait_state(adm, "c", "up", timeout=5)
-    time.sleep(0.5)
+    lbtest.wait_until(lambda: load.by.get("c", 0) >= 10, "the load reaches c once it is up")
     ok, failed = load.finish()
     check(not failed, f"no new connection failed across the reload ({len(failed)} of "
           f"{ok + len(failed)}: {failed[:3]})")

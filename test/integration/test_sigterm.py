@@ -20,20 +20,29 @@ import lbtest
 from lbtest import check
 
 
+# A stopping worker looks for its last connection on its tick (core/worker.c
+# TICK_MS): a check that ringlb stays up lasts several ticks.
+TICKS = 0.35
+
+
 def refused_soon(addr, limit):
     """Polls connects to <addr> until one is refused; returns seconds or None."""
     t0 = time.monotonic()
-    while time.monotonic() - t0 < limit:
+
+    def refused():
         try:
             s = lbtest.connect(addr, timeout=1)
         except ConnectionRefusedError:
-            return time.monotonic() - t0
+            return True
         except OSError:
-            pass
-        else:
-            s.close()
-        time.sleep(0.1)
-    return None
+            return False
+        s.close()
+        return False
+    try:
+        lbtest.wait_until(refused, "refused", timeout=limit)
+    except lbtest.Fail:
+        return None
+    return time.monotonic() - t0
 
 
 def main(t):
@@ -58,7 +67,14 @@ def main(t):
     check(not left and st.error is None, f"transfer after SIGTERM finished ({st.error})")
     check(st.nrecv == len(rest) and st.hash.hexdigest() == hashlib.sha256(rest).hexdigest(),
           f"16 MiB after SIGTERM echoed intact ({st.nrecv} bytes)")
-    time.sleep(0.3)
+    # Round trips on the open connection for several worker ticks: ringlb
+    # must neither exit nor close it while it is open and quiet between them.
+    s.settimeout(10)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < TICKS:
+        s.sendall(b"?")
+        check(lbtest.recv_exact(s, 1) == b"?", "the open connection still echoes")
+        time.sleep(0.05)  # quiet between round trips, as an idle client is
     check(lb.alive(), "ringlb still running while the connection stays open")
     st = lbtest.Stream(s, b"", half_close=True, until_eof=True)
     left = lbtest.pump([st], 10)
