@@ -1098,6 +1098,50 @@ def ringbench_run(args, timeout=60):
     return p.returncode, data, p.stderr.decode(errors="replace")
 
 
+# ringbench_latency_open's schedule: 2,000 req/s on 4 connections for 2 s
+# after 0.5 s of warm-up.
+RB_RATE, RB_DUR, RB_WARMUP, RB_CONNS = 2000, 2.0, 0.5, 4
+
+
+def ringbench_latency_open(target, label):
+    """An open-loop `ringbench latency` run against <target>, checked (see
+    the comments); returns its JSON."""
+    rc, d, err = ringbench_run(["latency", "--target", target, "--rate", str(RB_RATE),
+                                "--conns", str(RB_CONNS), "--size", "100",
+                                "--duration", f"{RB_DUR}s", "--warmup", f"{RB_WARMUP}s"])
+    check(rc == 0 and d is not None, f"{label}: latency exits 0 ({rc}, {err.strip()[:200]})")
+    want = RB_RATE * d["duration_s"]
+    # Requests scheduled in the warm-up but delayed past its end (a stall)
+    # are still sent, late, in the window: never more than the schedule
+    # holds for warm-up + window (+1 per connection for rounding). A
+    # connection counted twice, or sending off its schedule, breaks this.
+    most = RB_RATE * (d["duration_s"] + RB_WARMUP) + RB_CONNS
+    # Below: a stall at the very end of the window leaves its requests
+    # uncounted; 20% is far more than a loaded machine loses, far less
+    # than a stuck connection (25% each) costs.
+    check(want * 0.8 <= d["requests"] <= most,
+          f"{label}: open loop sent {d['requests']} requests, {RB_RATE}/s x "
+          f"{d['duration_s']:.3f}s = {want:.0f} (-20%, at most {most:.0f})")
+    check(d["errors"] == 0, f"{label}: no errors")
+    check(0 < d["p50_us"] <= d["p90_us"] <= d["p99_us"] <= d["p999_us"] <= d["p9999_us"]
+          <= d["max_us"], f"{label}: percentiles ordered ({d['p50_us']} .. {d['max_us']} us)")
+    return d
+
+
+def ringbench_throughput(target, direction, label, expect_ok=True):
+    """A `ringbench throughput` run (2 streams, 1 s); checked unless
+    <expect_ok> is false. Returns (exit status, JSON)."""
+    rc, d, err = ringbench_run(["throughput", "--target", target, "--streams", "2",
+                                "--direction", direction, "--duration", "1s",
+                                "--warmup", "200ms"])
+    if expect_ok:
+        check(rc == 0 and d and d["checksum_ok"] and d["errors"] == 0,
+              f"{label}: throughput {direction}: {d and d['gbps']} Gbit/s, every byte checked "
+              f"(rc {rc}, {d and d.get('first_error')})")
+        check(d["bytes"] > 0, f"{label}: throughput {direction} moved {d['bytes']} bytes")
+    return rc, d
+
+
 # ---------------------------------------------------------------- admin API (issue 6)
 
 def admin_ringlb(t, servers=None, backend_opts=None, global_opts=None, frontends=None):

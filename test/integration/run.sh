@@ -1,6 +1,7 @@
 #!/bin/bash
 # run.sh - runs ringlb's integration tests: every test_*.py in the copy,
-# splice, epoll and auto modes (test_cli*.py once), each under `timeout 120`.
+# splice, epoll and auto modes, each under `timeout 120`; a test marked
+# run-once (below) runs once.
 #
 #   RINGLB=build/ringlb test/integration/run.sh [TEST...]
 #
@@ -11,6 +12,13 @@
 # each other; JOBS=1 runs them one by one). Prints one PASS/FAIL/SKIP line
 # per run as it ends; a failing run also prints its output and ringlb's log.
 # Exits 1 if any run failed (skips do not fail the suite), 2 on misuse.
+#
+# A test whose assertions do not depend on the worker io mode says so in a
+# line of its own near the top (before the docstring):
+#   # run-once: REASON         one run, in mode auto, whatever MODES says
+#   # run-once none: REASON    one run in mode none (starts no data path)
+# REASON says why the mode does not matter; a test that pushes bytes
+# through the workers to check them is not marked.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -109,12 +117,20 @@ run_one() { # test mode
     flock "$work/print.lock" cat "$dir/report"
 }
 
+# The mode of a test's run-once marker (auto when it names none), or
+# nothing for a test that runs in every mode.
+run_once_mode() { # test
+    sed -n -E '1,20{s/^# run-once( ([a-z]+))?: .+/\2/;T;s/^$/auto/;p;q}' "$here/$1.py"
+}
+
 runs=""
 for t in $tests; do
-    case $t in
-    test_cli*) runs="$runs $t:none" ;;
-    *) for m in $MODES; do runs="$runs $t:$m"; done ;;
-    esac
+    once=$(run_once_mode "$t")
+    if [ -n "$once" ]; then
+        runs="$runs $t:$once"
+    else
+        for m in $MODES; do runs="$runs $t:$m"; done
+    fi
 done
 
 running=0

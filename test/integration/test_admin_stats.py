@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# run-once: /stats as Chromium renders it comes from the admin thread, whatever the io mode
 """Admin API (issue #6): GET /stats renders in a real browser.
 
 Headless Chromium (Debian's `chromium`) loads /stats: its DOM dump must
@@ -6,7 +7,10 @@ hold a row per server with the state as its class, and its screenshot must
 be a real page, not a blank one: many colours, and the state colours of the
 page (green for up, grey for a server disabled through the API) present.
 Skips (exit 77) where chromium is not installed; .ci/deps does not install
-it (it is large), so CI runs this test only where someone did.
+it (it is large), so CI runs this test only where someone did. The page
+comes from the admin thread and the backend table, the same in every io
+mode, so it runs once; its 9 connections through ringlb only give the page
+counters to show.
 """
 import os
 import re

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# run-once none: ringlb -t/-V/-h and configs refused at start-up; no data path
 """ringlb's command line: -t, -V, -h, --version, --help, unknown flags, bad
 configs; and the man pages stand on their own (no pointer to README.md).
 
@@ -10,7 +11,7 @@ frontend (same address, or a local one behind a wildcard bind, this host's
 interface addresses included) is a config error on the server's line,
 naming the frontend. -t also looks up `user =` and `group =` as start-up
 does (an unknown one is FILE:LINE: KEY: no such ...), and warns, without
-failing, about a TCP bind it cannot bind now. Runs once, not per mode.
+failing, about a TCP bind it cannot bind now.
 """
 import grp
 import os

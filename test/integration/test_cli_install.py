@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# run-once none: make install and the files it installs; no data path
 """`make install PREFIX=...` (issue #6): binaries, the systemd unit with
 its paths filled in, the man pages ringlb(8), ringlb.ini(5) and
 ringbench(1) (which groff formats without a warning, and which never send
