@@ -13,6 +13,7 @@
   holds a few accept warnings rather than millions, and once descriptors
   are free again /metrics answers.
 """
+import socket
 import time
 
 import lbtest
@@ -137,15 +138,23 @@ def emfile(t):
     pid = lb.proc.pid
     lbtest.wait_log(lb, r"admin: listening", 5)
     # Every descriptor ringlb may open, taken by connections through it
-    # (two each: client and server); the last one is refused or hangs.
+    # (two each: client and server); the last one is closed, or waits in
+    # the backlog once a worker's accept failed (which it logs).
     held = []
     for _ in range(nofile):
         s = lbtest.connect(lb.addr, timeout=2)
-        try:
-            ok = s.recv(2) == b"a\n"
-        except OSError:
-            ok = False
-        if not ok:
+        s.settimeout(0.05)
+
+        def outcome():
+            try:
+                return "served" if s.recv(2) == b"a\n" else "closed"
+            except socket.timeout:
+                pass
+            except OSError:
+                return "closed"
+            return lbtest.log_events(lb, r"worker \d+: accept on .*: Too many open files") and \
+                "waiting"
+        if lbtest.wait_until(outcome, "the client served, closed or left waiting", 10) != "served":
             s.close()
             break
         held.append(s)

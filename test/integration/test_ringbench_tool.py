@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-# run-once: ringbench against its own backends, no ringlb in the path (test_ringbench.py runs it through ringlb per mode)
+# run-once: ringbench against its own backends; no ringlb, so no io mode, in the path
 """ringbench (issue 5) on its own, against its own backends.
 
 - latency, open loop: the request count is the offered rate x the measured
