@@ -123,14 +123,20 @@ run_once_mode() { # test
     sed -n -E '1,20{s/^# run-once( ([a-z]+))?: .+/\2/;T;s/^$/auto/;p;q}' "$here/$1.py"
 }
 
-runs=""
+# Run-once tests first (some are long), then mode by mode, so that runs
+# side by side are different tests (one that keeps the CPUs busy next to
+# one that waits on a health check) rather than one test in three modes.
+runs="" per_mode=""
 for t in $tests; do
     once=$(run_once_mode "$t")
     if [ -n "$once" ]; then
         runs="$runs $t:$once"
     else
-        for m in $MODES; do runs="$runs $t:$m"; done
+        per_mode="$per_mode $t"
     fi
+done
+for m in $MODES; do
+    for t in $per_mode; do runs="$runs $t:$m"; done
 done
 
 running=0
