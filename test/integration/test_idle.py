@@ -4,9 +4,10 @@
 With idle_timeout = 1s: a connection that made one round trip and then goes
 quiet must be closed by ringlb (client sees EOF or reset) within about 1-3 s
 (failed past 4 s), and the backend's side of it must be closed too. At the
-same time a connection that sends a message every 300 ms for 3.5 s (each
-echoed) must stay open throughout, and so must one whose only traffic is the
-backend talking every 300 ms.
+same time a connection that sends a message every 300 ms (each echoed) must
+stay open throughout, and so must one whose only traffic is the backend
+talking every 300 ms: both talk until the idle connection has been closed
+and for at least 2.4 s (more than twice idle_timeout), at most 6 s.
 """
 import socket
 import threading
@@ -16,6 +17,13 @@ import lbtest
 from lbtest import check
 
 LIMIT = 4.0
+MIN_TICKS, MAX_TICKS = 8, 20  # messages 300 ms apart on the busy connections
+idle_closed = threading.Event()
+
+
+def talking(i):
+    """Whether a busy connection sends message <i>."""
+    return i < MAX_TICKS and (i < MIN_TICKS or not idle_closed.is_set())
 
 
 def echo_handler(sock, info):
@@ -27,10 +35,14 @@ def echo_handler(sock, info):
             info["how"] = "EOF"
             return
         if b.startswith(b"TICK"):
-            # Backend-driven traffic: 12 ticks 300 ms apart, then echo again.
-            for i in range(12):
+            # Backend-driven traffic: ticks 300 ms apart, then "done" and
+            # echo again.
+            i = 0
+            while talking(i):
                 time.sleep(0.3)
                 sock.sendall(f"tick {i}\n".encode())
+                i += 1
+            sock.sendall(f"done {i}\n".encode())
             continue
         sock.sendall(b)
 
@@ -59,17 +71,20 @@ def main(t):
         check(lbtest.recv_exact(s, 4) == hello, f"round trip on {hello.decode()} connection")
     pushed.sendall(b"TICK")
 
-    active_err = []
+    active_err, pings = [], []
 
     def keep_talking():
         try:
-            for i in range(12):  # 12 x 300 ms = 3.6 s, bounded
+            i = 0
+            while talking(i):
                 time.sleep(0.3)
                 msg = f"ping {i}".encode()
                 active.sendall(msg)
                 if lbtest.recv_exact(active, len(msg)) != msg:
                     active_err.append(f"wrong echo at {i}")
                     return
+                i += 1
+            pings.append(i)
         except Exception as e:
             active_err.append(f"{type(e).__name__}: {e} at ping {i}")
 
@@ -81,17 +96,18 @@ def main(t):
                                    "its last byte)")
     check(dt <= LIMIT, f"closed within {LIMIT}s of going idle ({dt:.2f}s; idle_timeout 1s)")
     check(dt >= 0.5, f"not closed long before idle_timeout ({dt:.2f}s)")
+    idle_closed.set()
     idle.close()
 
     th.join(10)
-    check(not th.is_alive(), "active client finished its 12 pings")
-    check(not active_err, "connection sending every 300 ms stayed open for 3.6 s "
-                          f"({active_err or 'all 12 echoed'})")
+    check(not th.is_alive() and pings, "active client finished its pings")
+    check(not active_err, f"connection sending every 300 ms stayed open past the idle one's "
+                          f"close ({active_err or f'all {pings[0]} echoed'})")
 
     pushed.settimeout(5)
     got = b""
     try:
-        while got.count(b"\n") < 12:
+        while b"done" not in got:
             b = pushed.recv(4096)
             if not b:
                 break
@@ -99,10 +115,10 @@ def main(t):
         err = None
     except OSError as e:
         err = e
-    ticks = got.count(b"\n")
-    check(ticks == 12 and err is None,
-          f"connection where only the backend talks every 300 ms stayed open "
-          f"({ticks}/12 ticks, error {err})")
+    ticks = got.count(b"tick ")
+    check(err is None and got.endswith(f"done {ticks}\n".encode()) and ticks >= MIN_TICKS,
+          f"connection where only the backend talks every 300 ms stayed open past the idle "
+          f"one's close ({ticks} ticks, error {err})")
 
     # Backend side of the idle connection (by now it was closed long ago).
     mine = [c for c in be.conns if c.get("first") == b"idle"]
