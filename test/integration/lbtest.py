@@ -524,6 +524,16 @@ class Ringlb:
         self.logf.close()
 
 
+def _run_once(path):
+    """Whether the test file <path> carries run.sh's run-once marker."""
+    try:
+        with open(path) as f:
+            head = [next(f, "") for _ in range(20)]
+    except OSError:
+        return False
+    return any(re.match(r"# run-once( [a-z]+)?: .", line) for line in head)
+
+
 class Test:
     """Per-test state: mode, work dir, and everything to stop at the end."""
 
@@ -542,6 +552,10 @@ class Test:
         self.lbs = []
         self.held = []  # sockets kept open (closed ports)
         self.ncfg = 0
+        # A run-once test (see run.sh) runs ringlb as lb.ini's defaults have
+        # it (io = auto, forward = auto), so that a machine without
+        # io_uring runs it on epoll instead of skipping it.
+        self.once = _run_once(sys.argv[0])
 
     # -- processes
 
@@ -579,7 +593,7 @@ class Test:
             return path, [binds or []]
         if frontends is None:
             frontends = [(binds, servers, backend_opts)]
-        io, fwd = MODES.get(self.mode, ("auto", "auto"))
+        io, fwd = ("auto", "auto") if self.once else MODES.get(self.mode, ("auto", "auto"))
         g = {"workers": "2", "io": io, "forward": fwd, "max_conns": "10000",
              "log_level": "info", "admin": "", "shutdown_grace": "30s"}
         g.update(global_opts or {})
@@ -625,7 +639,7 @@ class Test:
             raise Fail(f"test needs a mode ({', '.join(MODES)}), got {self.mode!r}")
         if not os.access(RINGLB, os.X_OK):
             raise Fail(f"{RINGLB} does not exist or is not executable (run make)")
-        if MODES[self.mode][0] == "uring":
+        if MODES[self.mode][0] == "uring" and not self.once:
             ok, why = io_uring_available()
             if not ok:
                 raise Skip(f"io_uring unavailable here ({why})")
@@ -633,7 +647,7 @@ class Test:
     def check_fallback(self, lb):
         """Skips a uring/splice mode whose ringlb logged that it could not
         use io_uring or splice and fell back: that run tests something else."""
-        if self.mode not in MODES or self.mode == "epoll":
+        if self.mode not in MODES or self.mode == "epoll" or self.once:
             return
         exited = lb.proc.poll() not in (None, 0)
         for line in lb.log_text().splitlines():
