@@ -15,7 +15,10 @@
 #
 # A test whose assertions do not depend on the worker io mode says so in a
 # line of its own near the top (before the docstring):
-#   # run-once: REASON         one run, in mode auto, whatever MODES says
+#   # run-once: REASON         one run, in mode auto, whatever MODES says;
+#                              lbtest gives its ringlb lb.ini's default io
+#                              and forward (auto: epoll where io_uring is
+#                              missing, rather than a skip)
 #   # run-once none: REASON    one run in mode none (starts no data path)
 # REASON says why the mode does not matter; a test that pushes bytes
 # through the workers to check them is not marked.
