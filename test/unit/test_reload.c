@@ -9,8 +9,8 @@
  * reload_config() runs as main runs it, against a real worker (the epoll
  * loop, so no io_uring is needed) with real listeners on loopback ports,
  * and a backend table; health = none, so no checker thread. The tests run
- * in order, each reloading what the one before left. Its log lines are
- * read back from a file that stderr points to while it runs.
+ * in order, each reloading what the one before left. What reload_config()
+ * logs is read back from a file that stderr points to while it runs.
  */
 #include <errno.h>
 #include <fcntl.h>
