@@ -23,6 +23,8 @@ from lbtest import check
 def delayed_reply(sock, info):
     data = lbtest.recv_until_eof(sock)
     info["got"] = len(data)
+    # The scenario, not a wait: a reply that comes well after the client's
+    # FIN, which a proxy that closes on that FIN would lose.
     time.sleep(0.3)
     sock.sendall(f"{len(data)} {hashlib.sha256(data).hexdigest()}\n".encode() + data[:4096])
     sock.shutdown(socket.SHUT_WR)
