@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# run-once: the page, its actions and the CSV come from the admin thread, whatever the io mode
 """Admin API (issue #18): the stats page says why and since when, and acts.
 
 Servers s0 (up) and s1 (up) answer a tcp check; s2's port is closed, so
