@@ -50,6 +50,9 @@ int lb__init(struct pool *pool, lb__build_fn build)
     if (!b->cls[LB__PRIMARY] || !b->wbuilt)
         goto err;
     for (uint32_t i = 0; i < n; i++) {
+        /* Whatever index the server was in belongs to the pool this one
+         * replaces: server_take/put stop feeding it (leastconn.c). */
+        atomic_store_explicit(&pool->servers[i]->lb_index, 0, memory_order_relaxed);
         if (!pool->servers[i]->backup)
             b->cls[LB__PRIMARY][b->n[LB__PRIMARY]++] = pool->servers[i];
     }

@@ -7,6 +7,9 @@
  * alias table, ring, Maglev lookup) built off the hot path from the servers'
  * effective weights and published through an atomic pointer.
  *
+ * leastconn's table is the exception: an index of the servers' loads that
+ * workers write in place (see leastconn.c), never rebuilt after init.
+ *
  * The policy every algorithm honours lives here once:
  *  - a server can take a new connection only when server_usable() says so
  *    (up, weight > 0, below max_conns);
@@ -30,6 +33,25 @@
 
 /* Weighted random draws tried before a pick falls back to a linear scan. */
 #define LB__SAMPLE_TRIES 8
+
+/*
+ * Primaries from which leastconn keeps an index of loads instead of scanning
+ * them all at each pick (see leastconn.c and bench/README.md: below this
+ * the scan is about as fast, exact, and costs take/put nothing).
+ */
+#define LB__LC_INDEX_MIN 64
+
+/*
+ * For tests: 1 when leastconn's index of <pool> holds exactly its servers'
+ * loads (every leaf its server's, every node the least below it), 0 when
+ * not, -1 when the pool keeps no index. Exact only while no take, put or
+ * state change runs.
+ */
+int lb__lc_verify(const struct pool *pool);
+
+/* For tests: picks of <pool> that fell back to leastconn's scan (the server
+ * to avoid was the lightest, nothing usable, or the index kept moving). */
+uint64_t lb__lc_scans(const struct pool *pool);
 
 /* Upper bound on the slots of a weight-expanded table (sequence, buckets). */
 #define LB__MAX_SLOTS (1u << 20)
@@ -86,8 +108,9 @@ typedef struct server *(*lb__choose_fn)(const struct lb__base *b, const struct l
 
 /*
  * Builds pool->lb: splits the servers, snapshots the primaries' weights and,
- * when <build> is not NULL, builds and publishes the first table. Main or
- * checker thread. Returns 0 or -ENOMEM.
+ * when <build> is not NULL, builds and publishes the first table. Clears
+ * the servers' lb_index (an algorithm that keeps an index sets it again
+ * after). Main or checker thread. Returns 0 or -ENOMEM.
  */
 int lb__init(struct pool *pool, lb__build_fn build);
 

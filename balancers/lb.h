@@ -5,9 +5,10 @@
  * 3). The core never switches on the algorithm: it calls ops->pick.
  *
  * Threads: init/destroy/server_state run off the hot path (main or checker
- * thread) while building or retiring a snapshot; pick runs on every worker
- * concurrently, must not block, allocate or take a lock, and must only read
- * the pool plus the per-server atomics (and the algorithm's own atomics).
+ * thread) while building or retiring a snapshot; pick and active_changed run
+ * on every worker concurrently, must not block, allocate or take a lock, and
+ * must only read the pool plus the per-server atomics (and read or write the
+ * algorithm's own atomics).
  */
 #ifndef LB_LB_H
 #define LB_LB_H
@@ -38,6 +39,13 @@ struct lb_ops {
     struct server *(*pick)(struct pool *pool, const struct lb_pick_ctx *ctx);
     /* Told when a server's state or weight changed; may be NULL. */
     void (*server_state)(struct pool *pool, struct server *s);
+    /*
+     * Told, on the worker that called server_take or server_put, that
+     * <s>'s active count changed; only for servers whose lb_index the
+     * algorithm set. May be NULL. Runs concurrently on every worker and
+     * with server_state: must not block, allocate or take a lock.
+     */
+    void (*active_changed)(struct pool *pool, struct server *s);
     /* Frees pool->lb; may be NULL. */
     void (*destroy)(struct pool *pool);
 };

@@ -242,8 +242,9 @@ struct fresh {
     size_t n;
 };
 
-static int pool_fill(struct pool *pool, const struct cfg_backend *cb, const struct pool *old,
-                     bool reload, struct fresh *fresh, struct backend_diff *d)
+static int pool_fill(struct pool *pool, uint32_t slot, const struct cfg_backend *cb,
+                     const struct pool *old, bool reload, struct fresh *fresh,
+                     struct backend_diff *d)
 {
     /* config/ names the algorithms without linking them: validation checked
      * the name against config_algo_find(), and test_config checks that the
@@ -276,6 +277,8 @@ static int pool_fill(struct pool *pool, const struct cfg_backend *cb, const stru
             s = server_new(cs, reload && cb->health != HEALTH_NONE ? SRV_CHECKING : SRV_UP);
             if (!s)
                 return -ENOMEM;
+            /* A server that stays keeps its backend, hence its slot. */
+            s->pool_slot = slot;
             fresh->v[fresh->n++] = s;
             d->added++;
         }
@@ -395,7 +398,7 @@ static int table_build(const struct config *cfg, const struct lb_table *old, str
         struct pool *pool = &t->pools[slot];
         const struct pool *op = old && (uint32_t)slot < old->npools ? &old->pools[slot] : NULL;
 
-        ret = pool_fill(pool, cb, op, old != NULL, &fresh, d);
+        ret = pool_fill(pool, (uint32_t)slot, cb, op, old != NULL, &fresh, d);
         if (ret < 0)
             goto err;
         ret = pool->ops->init(pool);
@@ -509,6 +512,19 @@ void backend_table_destroy(void)
 }
 
 /* ---- state changes ---- */
+
+void server_active_changed(struct server *s)
+{
+    const struct lb_table *t = backend_table_get();
+    struct pool *pool;
+
+    /* No snapshot: a tool or test driving a pool of its own. */
+    if (!t || s->pool_slot >= t->npools)
+        return;
+    pool = &t->pools[s->pool_slot];
+    if (pool->ops->active_changed)
+        pool->ops->active_changed(pool, s);
+}
 
 /* Publishes the state that <s>'s admin and health fields add up to, and
  * tells the algorithm of the pool in <slot> (when it still exists). */

@@ -82,6 +82,7 @@ struct server {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     bool backup;
+    uint32_t pool_slot; /* its backend's slot in lb_table.pools[]: a server stays in one */
     /* From lb.ini; a reload that changes them stores the new values. */
     _Atomic uint32_t cfg_weight; /* weight from lb.ini (see SRV_WEIGHT_SCALE) */
     _Atomic uint32_t max_conns;  /* 0 = unlimited */
@@ -93,6 +94,11 @@ struct server {
      * API's once it set one. slow_start ramps <weight> up to it. */
     _Atomic uint32_t user_weight;
     _Atomic uint32_t active; /* live connections */
+    /* Set by the balancer of the server's pool when it keeps an index of
+     * loads (leastconn on large pools): its position there + 1, or 0 when
+     * the algorithm needs no word of connections coming and going. Read by
+     * server_take/server_put, beside <active>, so 0 costs them nothing. */
+    _Atomic uint32_t lb_index;
     _Atomic uint64_t conns_total;
     _Atomic uint64_t connect_fail;
     _Atomic uint64_t bytes_in;  /* client -> server */
@@ -187,6 +193,16 @@ static inline bool server_usable(const struct server *s)
 }
 
 /*
+ * Tells the algorithm of <s>'s pool in the current snapshot that <s>'s
+ * active count changed (ops->active_changed). Worker threads, from
+ * server_take/server_put, only when <s>->lb_index says the algorithm
+ * asked; the snapshot is the caller's until its next quiescent point.
+ * Weak: a program without snapshots (balancer unit tests, lbbench) links
+ * no backend.c, and there take/put tell nobody.
+ */
+void server_active_changed(struct server *s) __attribute__((weak));
+
+/*
  * Reserves one connection slot on <s>, honouring max_conns exactly even when
  * several workers race for the last slot. Returns false when the server is
  * full; the caller then picks again with <s> as the server to avoid.
@@ -202,12 +218,16 @@ static inline bool server_take(struct server *s)
     } while (!atomic_compare_exchange_weak_explicit(&s->active, &cur, cur + 1, memory_order_relaxed,
                                                     memory_order_relaxed));
     atomic_fetch_add_explicit(&s->conns_total, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&s->lb_index, memory_order_relaxed) && server_active_changed)
+        server_active_changed(s);
     return true;
 }
 
 static inline void server_put(struct server *s)
 {
     atomic_fetch_sub_explicit(&s->active, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&s->lb_index, memory_order_relaxed) && server_active_changed)
+        server_active_changed(s);
 }
 
 /*
