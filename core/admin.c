@@ -51,6 +51,7 @@
 #include "metrics.h"
 #include "net.h"
 #include "qsbr.h"
+#include "runtime.h"
 #include "stats_page.h"
 
 #define ADMIN_WRITE_TIMEOUT_MS 10000
@@ -381,8 +382,8 @@ static void route(struct client *c, const struct admin_req *r)
     }
     if (strcmp(r->path, "/metrics") != 0 && strcmp(r->path, "/api/backends") != 0 &&
         strcmp(r->path, "/api/backends.csv") != 0 && strcmp(r->path, "/stats") != 0 &&
-        strcmp(r->path, "/") != 0) {
-        respond_error(c, 404, "try /stats, /metrics, /api/backends or /api/faults", NULL);
+        strcmp(r->path, "/healthz") != 0 && strcmp(r->path, "/") != 0) {
+        respond_error(c, 404, "try /stats, /metrics, /healthz, /api/backends or /api/faults", NULL);
         return;
     }
     if (!get && !head) {
@@ -402,9 +403,17 @@ static void route(struct client *c, const struct admin_req *r)
     } else if (strcmp(r->path, "/stats") == 0) {
         stats_page_render(&body);
         respond(c, 200, "text/html; charset=utf-8", "", &body, head);
+    } else if (strcmp(r->path, "/healthz") == 0) {
+        /* For the process, not its servers: a load balancer in front of
+         * ringlb (keepalived, a cloud balancer, a Kubernetes probe) stops
+         * sending to a draining process while its listeners still accept. */
+        bool draining = atomic_load_explicit(&lb_rt.draining, memory_order_relaxed);
+
+        metrics_buf_printf(&body, "%s\n", draining ? "draining" : "serving");
+        respond(c, draining ? 503 : 200, "text/plain; charset=utf-8", "", &body, head);
     } else {
         metrics_buf_printf(&body,
-                           "ringlb admin: GET /stats, /metrics, /api/backends; POST "
+                           "ringlb admin: GET /stats, /metrics, /healthz, /api/backends; POST "
                            "/api/backends/B/servers/S/{enable,disable,drain,weight?value=N} with "
                            "Content-Type: application/json; GET, POST, DELETE /api/faults "
                            "(chaos = on)\n");
@@ -875,7 +884,7 @@ int admin_start(const struct config *cfg)
         ret = -ret;
         goto err;
     }
-    log_info("admin: listening on %s (/stats, /metrics, /api/backends)", a->addr_text);
+    log_info("admin: listening on %s (/stats, /metrics, /healthz, /api/backends)", a->addr_text);
     return 0;
 err:
     admin_free(a);

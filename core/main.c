@@ -148,6 +148,8 @@ static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const 
         int sig = sigtimedwait(set, NULL, &ts);
 
         if (sig == SIGTERM || sig == SIGINT) {
+            /* Before the listeners close: /healthz says so at once. */
+            atomic_store_explicit(&lb_rt.draining, true, memory_order_relaxed);
             log_info("%s: stopping (grace %u ms)", strsignal(sig),
                      lb_rt.cfg->global.shutdown_grace_ms);
             return 0;

@@ -32,6 +32,11 @@ struct lb_runtime {
     /* Reloads (SIGHUP), for /metrics. */
     _Atomic uint64_t reloads, reload_failures;
     _Atomic bool reload_ok;
+    /* Set by main once SIGTERM/SIGINT arrived or a hot upgrade took the
+     * listeners over, before the listeners stop accepting: /healthz then
+     * answers 503 "draining" for the rest of the shutdown grace, so that
+     * keepalived, cloud balancers and Kubernetes probes move traffic away. */
+    _Atomic bool draining;
 };
 
 extern struct lb_runtime lb_rt;
