@@ -329,6 +329,24 @@ static int key_token_file(struct parser *p, const struct key_def *k, void *obj, 
     return 0;
 }
 
+/* upgrade_socket = PATH: an absolute path that fits a unix socket address
+ * (empty: off). */
+static int key_upgrade_socket(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_global *g = obj;
+    char *s = NULL;
+
+    if (*val && val[0] != '/')
+        return perr(p, p->lineno, k->name, "expected an absolute path, got '%.64s'", val);
+    if (strlen(val) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return perr(p, p->lineno, k->name, "path too long for a unix socket: '%.64s'", val);
+    if (*val && !(s = lb_strdup(val)))
+        return oom(p, k->name);
+    lb_free(g->upgrade_socket);
+    g->upgrade_socket = s;
+    return 0;
+}
+
 /*
  * user = / group =: a name as useradd accepts it, or a numeric id. Only its
  * shape is checked here, so that config/ stays free of the host's account
@@ -361,25 +379,63 @@ static int key_account(struct parser *p, const struct key_def *k, void *obj, con
     return 0;
 }
 
+/* The words a bind may carry after its address (CFG_BIND_*). */
+static const struct {
+    const char *word;
+    uint32_t flag;
+} bind_words[] = {
+    {"freebind", CFG_BIND_FREEBIND},
+};
+
+/* bind = ADDRESS [OPTION...]: the address, then options separated by blanks. */
 static int key_bind(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     struct cfg_frontend *fe = obj;
-    const char *why = "bad address";
+    const char *why = "bad address", *opt;
+    char addr[INI_MAX_LINE + 1];
     struct cfg_addr a;
+    uint32_t opts = 0;
+    size_t n = strcspn(val, " \t");
     char *text;
 
-    if (cfg_parse_addr(val, CFG_ADDR_UNIX | CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE, &a, &why) < 0)
-        return perr(p, p->lineno, k->name, "%s: '%.64s'", why, val);
+    if (n >= sizeof(addr))
+        return perr(p, p->lineno, k->name, "address too long: '%.64s'", val);
+    memcpy(addr, val, n);
+    addr[n] = '\0';
+    if (cfg_parse_addr(addr, CFG_ADDR_UNIX | CFG_ADDR_RESOLVE | CFG_ADDR_PASSIVE, &a, &why) < 0)
+        return perr(p, p->lineno, k->name, "%s: '%.64s'", why, addr);
+    for (opt = val + n; *opt;) {
+        size_t w, i;
+
+        opt += strspn(opt, " \t");
+        w = strcspn(opt, " \t");
+        if (!w)
+            break;
+        for (i = 0; i < sizeof(bind_words) / sizeof(bind_words[0]); i++) {
+            if (strlen(bind_words[i].word) == w && memcmp(bind_words[i].word, opt, w) == 0)
+                break;
+        }
+        if (i == sizeof(bind_words) / sizeof(bind_words[0]))
+            return perr(p, p->lineno, k->name, "unknown option '%.*s' (known: freebind)",
+                        (int)(w < 64 ? w : 64), opt);
+        opts |= bind_words[i].flag;
+        opt += w;
+    }
+    if ((opts & CFG_BIND_FREEBIND) && a.ss.ss_family == AF_UNIX)
+        return perr(p, p->lineno, k->name, "freebind is for IP addresses, not '%.64s'", addr);
     if (grow(&fe->binds, fe->nbinds, sizeof(*fe->binds)) < 0 ||
         grow(&fe->bind_texts, fe->nbinds, sizeof(*fe->bind_texts)) < 0 ||
-        grow(&fe->bind_lines, fe->nbinds, sizeof(*fe->bind_lines)) < 0)
+        grow(&fe->bind_lines, fe->nbinds, sizeof(*fe->bind_lines)) < 0 ||
+        grow(&fe->bind_opts, fe->nbinds, sizeof(*fe->bind_opts)) < 0)
         return oom(p, k->name);
-    text = lb_strdup(val);
+    /* The address alone: logs and errors name the bind as they always did. */
+    text = lb_strdup(addr);
     if (!text)
         return oom(p, k->name);
     fe->binds[fe->nbinds] = a;
     fe->bind_texts[fe->nbinds] = text;
     fe->bind_lines[fe->nbinds] = p->lineno;
+    fe->bind_opts[fe->nbinds] = opts;
     fe->nbinds++;
     return 0;
 }
@@ -725,6 +781,9 @@ static const struct key_def keys[] = {
     {SECT_GLOBAL, "tcp_keepalive_interval", key_seconds, G(tcp_keepalive_intvl_s), 1, 32767, NULL,
      R},
     {SECT_GLOBAL, "tcp_keepalive_count", key_u32, G(tcp_keepalive_count), 1, 127, NULL, R},
+    /* Both decide how listeners are opened, which only start-up does. */
+    {SECT_GLOBAL, "share_binds", key_bool, G(share_binds), 0, 0, NULL, R},
+    {SECT_GLOBAL, "upgrade_socket", key_upgrade_socket, G(upgrade_socket), 0, 0, NULL, R},
 
     {SECT_FRONTEND, "bind", key_bind, NOFIELD, 0, 0, NULL, KEY_REPEAT},
     {SECT_FRONTEND, "backend", key_fe_backend, NOFIELD, 0, 0, NULL, 0},
@@ -809,7 +868,7 @@ static bool global_same(const struct key_def *k, const struct cfg_global *a,
 {
     const char *x = (const char *)a + k->off, *y = (const char *)b + k->off;
 
-    if (k->parse == key_account)
+    if (k->parse == key_account || k->parse == key_upgrade_socket)
         return str_eq(*(char *const *)x, *(char *const *)y);
     if (k->parse == key_admin)
         return a->has_admin == b->has_admin &&
@@ -824,7 +883,7 @@ static int global_keep(const struct key_def *k, struct cfg_global *g, const stru
     char *x = (char *)g + k->off;
     const char *y = (const char *)o + k->off;
 
-    if (k->parse == key_account) {
+    if (k->parse == key_account || k->parse == key_upgrade_socket) {
         const char *src = *(char *const *)y;
         char *copy = src ? lb_strdup(src) : NULL;
 
@@ -1893,6 +1952,7 @@ void config_free(struct config *cfg)
         lb_free(fe->binds);
         lb_free(fe->bind_texts);
         lb_free(fe->bind_lines);
+        lb_free(fe->bind_opts);
         lb_free(fe->allow);
         lb_free(fe->deny);
         lb_free(fe->name);
@@ -1922,6 +1982,7 @@ void config_free(struct config *cfg)
     lb_free(cfg->global.group);
     lb_free(cfg->global.admin_token_file);
     lb_free(cfg->global.admin_token);
+    lb_free(cfg->global.upgrade_socket);
     lb_free(cfg->path);
     lb_free(cfg);
 }

@@ -107,6 +107,7 @@ struct cfg_frontend {
     struct cfg_addr *binds;
     char **bind_texts; /* as written, for logs */
     int *bind_lines;
+    uint32_t *bind_opts; /* CFG_BIND_* of each bind */
     size_t nbinds;
     char *backend; /* name as written */
     int backend_line;
@@ -119,6 +120,9 @@ struct cfg_frontend {
     uint32_t rate_per_source;      /* new connections per second and burst; 0 = off */
     uint32_t source_prefix_v6;     /* IPv6 sources counted per /N, default 64 */
 };
+
+/* Options after a bind's address (bind = ADDR:PORT freebind). */
+#define CFG_BIND_FREEBIND (1u << 0) /* IP_FREEBIND: the address need not be local yet */
 
 struct cfg_global {
     uint32_t workers;         /* 0 = auto (one per online CPU) */
@@ -153,6 +157,14 @@ struct cfg_global {
     uint32_t tcp_keepalive_idle_s;  /* idle time before the first probe, default 60 */
     uint32_t tcp_keepalive_intvl_s; /* between probes, default 10 */
     uint32_t tcp_keepalive_count;   /* unanswered probes that drop it, default 6 */
+    /* share_binds = yes: a bind another process already listens on is
+     * joined (SO_REUSEPORT, a same-host active-active pair); default no: it
+     * is refused at start-up, so that two instances never split traffic by
+     * accident. */
+    bool share_binds;
+    /* upgrade_socket = PATH: the unix socket a new ringlb (-x PATH) asks
+     * for the listening sockets during a hot upgrade; NULL = off. */
+    char *upgrade_socket;
 };
 
 struct config {

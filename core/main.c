@@ -59,14 +59,16 @@ static uint32_t worker_count(const struct config *cfg)
 
 /*
  * Under -t: binds every TCP bind of <cfg> with the socket start-up would
- * make (net_bind: SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY) but never
- * listens, so no client can be queued on the probe, and warns about each
- * one that fails. A warning, never an error: the port may be freed before
- * ringlb starts. SO_REUSEPORT makes the check agree with start-up, which
- * joins sockets of the same user: the running ringlb's own binds (a check
- * before `systemctl reload`) pass, a port another program holds does not.
- * Unix binds are not tried: start-up takes over a stale socket file, which
- * binding here cannot tell from a live one without connecting to it.
+ * make (net_bind: SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY, freebind) but
+ * never listens, so no client can be queued on the probe, and warns about
+ * each one that fails. A warning, never an error: the port may be freed
+ * before ringlb starts. SO_REUSEPORT makes the check agree with start-up,
+ * which joins sockets of the same user: the running ringlb's own binds (a
+ * check before `systemctl reload`) pass, a port another program holds does
+ * not. An address that is not the host's says what would make it work: a
+ * VIP that keepalived moves here later needs `freebind`. Unix binds are not
+ * tried: start-up takes over a stale socket file, which binding here cannot
+ * tell from a live one without connecting to it.
  */
 static void check_binds(const struct config *cfg)
 {
@@ -79,15 +81,22 @@ static void check_binds(const struct config *cfg)
 
             if (a->ss.ss_family == AF_UNIX)
                 continue;
-            fd = net_bind((const struct sockaddr *)&a->ss, a->len, true);
+            fd = net_bind((const struct sockaddr *)&a->ss, a->len, workers_bind_flags(fe, j));
             if (fd >= 0) {
                 close(fd);
                 continue;
             }
-            fprintf(stderr,
-                    "%s:%d: bind: warning: %s cannot be bound now: %s (start-up would fail "
-                    "unless that changes)\n",
-                    cfg->path, fe->bind_lines[j], fe->bind_texts[j], strerror(-fd));
+            if (fd == -EADDRNOTAVAIL)
+                fprintf(stderr,
+                        "%s:%d: bind: warning: %s is not an address of this host (start-up "
+                        "would fail; add `freebind` after the address to listen on it before "
+                        "it is, e.g. a VIP that keepalived moves here)\n",
+                        cfg->path, fe->bind_lines[j], fe->bind_texts[j]);
+            else
+                fprintf(stderr,
+                        "%s:%d: bind: warning: %s cannot be bound now: %s (start-up would fail "
+                        "unless that changes)\n",
+                        cfg->path, fe->bind_lines[j], fe->bind_texts[j], strerror(-fd));
         }
     }
 }
@@ -299,7 +308,7 @@ int main(int argc, char **argv)
     if (cfg->global.chaos)
         log_warn("chaos = on: faults may be injected through the admin API (/api/faults)");
     nworkers = worker_count(cfg);
-    if (workers_create(cfg, nworkers, &ws) < 0)
+    if (workers_create(cfg, nworkers, NULL, &ws) < 0)
         goto out_table;
     metrics_set_workers(ws, nworkers);
     /* Every socket is bound before root is given up (issue #6). */

@@ -4,6 +4,7 @@
 #include "net.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -95,7 +96,25 @@ static int unix_make_way(const struct sockaddr_un *un, socklen_t len)
     }
 }
 
-int net_bind(const struct sockaddr *addr, socklen_t len, bool reuseport)
+/* The options every TCP listener gets, on a fresh socket or one handed over. */
+static int listener_options(int fd, int family, unsigned flags)
+{
+    if (flags & NET_FREEBIND) {
+        int r = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_FREEBIND, &one, sizeof(one))
+                                   : setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+        if (r < 0)
+            return -errno;
+    }
+    /* Accepted sockets inherit TCP_NODELAY from the listener, which saves a
+     * system call per client. */
+    if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        return -errno;
+    /* Inherited by accepted sockets too (SO_KEEPALIVE and the three
+     * TCP_KEEP* values), so that clients need no call of their own. */
+    return set_keepalive(fd);
+}
+
+int net_bind(const struct sockaddr *addr, socklen_t len, unsigned flags)
 {
     int fd, err;
 
@@ -105,19 +124,17 @@ int net_bind(const struct sockaddr *addr, socklen_t len, bool reuseport)
     if (addr->sa_family != AF_UNIX) {
         if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
             goto err;
-        if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        if ((flags & NET_REUSEPORT) &&
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
             goto err;
         if (addr->sa_family == AF_INET6 &&
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
             goto err;
-        /* Accepted sockets inherit TCP_NODELAY from the listener, which
-         * saves a system call per client. */
-        if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+        err = listener_options(fd, addr->sa_family, flags);
+        if (err < 0) {
+            errno = -err;
             goto err;
-        /* Inherited by accepted sockets too (SO_KEEPALIVE and the three
-         * TCP_KEEP* values), so that clients need no call of their own. */
-        if (set_keepalive(fd) < 0)
-            goto err;
+        }
     }
     if (bind(fd, addr, len) < 0)
         goto err;
@@ -128,7 +145,40 @@ err:
     return -err;
 }
 
-int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+int net_adopt_listener(int fd, int family, unsigned flags)
+{
+    if (family == AF_UNIX)
+        return 0;
+    return listener_options(fd, family, flags);
+}
+
+int net_probe_in_use(const struct sockaddr *addr, socklen_t len, unsigned flags)
+{
+    int fd = net_bind(addr, len, flags & ~NET_REUSEPORT);
+
+    if (fd < 0)
+        return fd;
+    close(fd);
+    return 0;
+}
+
+int net_tcp_migrate_req(void)
+{
+    char c = 0;
+    int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC), err;
+    ssize_t n;
+
+    if (fd < 0)
+        return -errno;
+    n = read(fd, &c, 1);
+    err = errno;
+    close(fd);
+    if (n != 1)
+        return n < 0 ? -err : -EIO;
+    return c == '1';
+}
+
+int net_listen_flags(const struct sockaddr *addr, socklen_t len, unsigned flags)
 {
     int fd, err;
 
@@ -137,7 +187,7 @@ int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
         if (err < 0)
             return err;
     }
-    fd = net_bind(addr, len, reuseport);
+    fd = net_bind(addr, len, flags);
     if (fd < 0)
         return fd;
     if (listen(fd, NET_BACKLOG) < 0) {
@@ -146,6 +196,11 @@ int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
         return -err;
     }
     return fd;
+}
+
+int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport)
+{
+    return net_listen_flags(addr, len, reuseport ? NET_REUSEPORT : 0);
 }
 
 int net_connect_socket(const struct sockaddr *addr)

@@ -29,25 +29,60 @@ struct net_keepalive {
  */
 void net_set_keepalive(const struct net_keepalive *ka);
 
+/* How a listener is made (net_listen_flags, net_bind). */
+#define NET_REUSEPORT (1u << 0) /* TCP: SO_REUSEPORT, one socket per worker */
+#define NET_FREEBIND  (1u << 1) /* IP: IP_FREEBIND/IPV6_FREEBIND, a VIP not held yet */
+
 /*
- * Creates a non-blocking listening socket on <addr>. With <reuseport>
+ * Creates a non-blocking listening socket on <addr>. With NET_REUSEPORT
  * (TCP only) several sockets can share the address and the kernel spreads
- * new connections across them. A TCP listener gets the keepalive of
- * net_set_keepalive(), which Linux copies to every socket it accepts.
+ * new connections across them; with NET_FREEBIND the address need not be
+ * one of the host's yet (a VIP that keepalived moves here later). A TCP
+ * listener gets the keepalive of net_set_keepalive(), which Linux copies
+ * to every socket it accepts.
  *
  * A unix path that exists is taken over only when it is a socket nobody
  * listens on (connect() is refused): a live socket of another process, or
  * anything that is not a socket, is left alone and refused (-EADDRINUSE),
  * with the reason logged. Returns the fd or -errno.
  */
+int net_listen_flags(const struct sockaddr *addr, socklen_t len, unsigned flags);
+
+/* net_listen_flags() with NET_REUSEPORT when <reuseport> (ringbench's). */
 int net_listen(const struct sockaddr *addr, socklen_t len, bool reuseport);
 
 /*
- * The socket net_listen() makes, with all its options, bound to <addr> but
- * not listening (so no client can queue on it). For a unix path it does
- * not make way for the new socket first. Returns the fd or -errno.
+ * The socket net_listen_flags() makes, with all its options, bound to
+ * <addr> but not listening (so no client can queue on it). For a unix path
+ * it does not make way for the new socket first. Returns the fd or -errno.
  */
-int net_bind(const struct sockaddr *addr, socklen_t len, bool reuseport);
+int net_bind(const struct sockaddr *addr, socklen_t len, unsigned flags);
+
+/*
+ * Gives the listening socket <fd>, made by another process (a hot upgrade
+ * hands them over), the options net_listen_flags() would have given it
+ * under <flags> and the current keepalive, which is what accepted sockets
+ * inherit. SO_REUSEPORT and the address are the socket's already.
+ * Returns 0 or -errno.
+ */
+int net_adopt_listener(int fd, int family, unsigned flags);
+
+/*
+ * Whether another socket listens on TCP address <addr> already: binds a
+ * probe without SO_REUSEPORT (SO_REUSEADDR only, so that connections in
+ * TIME_WAIT do not count), which fails with EADDRINUSE exactly when a
+ * listener holds the address. Returns 0 when free, -EADDRINUSE when taken,
+ * or another -errno from the probe (EADDRNOTAVAIL: not a local address).
+ */
+int net_probe_in_use(const struct sockaddr *addr, socklen_t len, unsigned flags);
+
+/*
+ * net.ipv4.tcp_migrate_req: 1 when the kernel moves the connections queued
+ * on a listener that closes (or a process that dies) to another listener of
+ * its SO_REUSEPORT group, 0 when they are reset; -errno when unknown (an
+ * older kernel has no such sysctl).
+ */
+int net_tcp_migrate_req(void);
 
 /*
  * Creates a non-blocking socket for connecting to <addr>: TCP_NODELAY,

@@ -168,7 +168,7 @@ static void accept_client(struct wlistener *l, int fd)
     atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&backend_table_get()->frontends[l->frontend].stats->accepted, 1,
                               memory_order_relaxed);
-    if (w->stopping) {
+    if (w->stopping && !atomic_load_explicit(&w->hand_over, memory_order_relaxed)) {
         close(fd);
     } else if (!w->nheld && slot_take()) {
         conn_accept(&w->cs, fd, l->frontend);
@@ -296,15 +296,42 @@ static void on_tick(struct timer *t, uint64_t now)
         log_warn("worker %u: cannot re-arm its tick", w->id);
 }
 
+/*
+ * Lets go of the clients held over max_conns as the worker stops: closed on
+ * SIGTERM, like the backlog the listeners close with; served on a
+ * hand-over, because the backlog they came from lives on in the new
+ * process and they were as good as queued there (over max_conns for as
+ * long as they last).
+ */
+static void held_drop(struct worker *w)
+{
+    bool serve = atomic_load_explicit(&w->hand_over, memory_order_relaxed);
+    uint32_t n = w->nheld;
+
+    /* conn_accept() may close a client at once, which comes back through
+     * on_conn_closed(): the list is empty before the first call. */
+    w->nheld = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!serve) {
+            close(w->held[i].fd);
+            continue;
+        }
+        atomic_fetch_add_explicit(&lb_rt.active, 1, memory_order_relaxed);
+        conn_accept(&w->cs, w->held[i].fd, w->held[i].frontend);
+    }
+}
+
 static void begin_stop(struct worker *w)
 {
     w->stopping = true;
     w->stop_deadline =
         loop_now(w->loop) + atomic_load_explicit(&lb_rt.shutdown_grace_ms, memory_order_relaxed);
+    /* On a hand-over this closes only our descriptors: the new process
+     * holds the same sockets, and what waits in their backlogs is its to
+     * accept. A client that an accept already in flight brings after this
+     * was taken off the backlog: accept_client() serves it. */
     listeners_close(w);
-    for (uint32_t i = 0; i < w->nheld; i++)
-        close(w->held[i].fd);
-    w->nheld = 0;
+    held_drop(w);
     if (w->cs.nlive)
         log_info("worker %u: stopping, waiting for %u connection(s)", w->id, w->cs.nlive);
 }
@@ -450,10 +477,12 @@ void workers_plan_abort(struct listen_plan *p, uint32_t n)
 
             if (!u->fresh[k])
                 continue;
-            /* A shared socket is worker 0's to close, once. */
+            /* A shared socket is worker 0's to close, once; the path of
+             * one handed over stays, for the process still serving it. */
             if (l->owned || i == 0) {
                 close(l->fd);
-                net_unlink_unix((const struct sockaddr *)&l->addr.ss);
+                if (!l->adopted)
+                    net_unlink_unix((const struct sockaddr *)&l->addr.ss);
             }
             lb_free(l);
         }
@@ -461,11 +490,80 @@ void workers_plan_abort(struct listen_plan *p, uint32_t n)
     plan_free(p, n, true);
 }
 
-/* The listener of worker <w> for bind <a>: the one it has, or a new one
- * (<shared_fd> >= 0: the unix socket worker 0 opened). NULL with <*err>. */
-static struct wlistener *plan_listener(struct worker *w, const struct cfg_addr *a, int shared_fd,
-                                       bool *fresh, int *err)
+/*
+ * Refuses to join, by accident, the SO_REUSEPORT group of another process
+ * on bind <b> of <fe> (main thread, before its first socket is opened):
+ * the kernel would split the clients between the two. Probing without
+ * SO_REUSEPORT tells whether anyone listens there. With share_binds the
+ * pair is meant (same-host active-active), and then the clients queued on
+ * the other process's listeners survive its death only with
+ * net.ipv4.tcp_migrate_req = 1. Returns 0 or -EADDRINUSE with the reason
+ * logged; other probe errors are left for the real bind to report.
+ */
+static int bind_check_shared(const struct config *cfg, const struct cfg_frontend *fe, size_t b)
 {
+    const struct cfg_addr *a = &fe->binds[b];
+    int r;
+
+    if (a->ss.ss_family == AF_UNIX)
+        return 0; /* net_listen_flags() refuses a live unix socket itself */
+    r = net_probe_in_use((const struct sockaddr *)&a->ss, a->len, workers_bind_flags(fe, b));
+    if (r != -EADDRINUSE)
+        return 0;
+    if (!cfg->global.share_binds) {
+        log_error("frontend %s: %s (%s:%d) is already in use by another process; not joining it "
+                  "(the kernel would split the clients between the two): stop that process, or "
+                  "set share_binds = yes in [global] to run both on purpose",
+                  fe->name, fe->bind_texts[b], cfg->path, fe->bind_lines[b]);
+        return -EADDRINUSE;
+    }
+    log_info("frontend %s: sharing %s with another process (share_binds = yes)", fe->name,
+             fe->bind_texts[b]);
+    if (net_tcp_migrate_req() == 0)
+        log_warn("frontend %s: %s is shared but net.ipv4.tcp_migrate_req = 0: clients waiting in "
+                 "one process's accept queue are reset if it dies or stops; set it to 1 "
+                 "(sysctl -w net.ipv4.tcp_migrate_req=1) so that the kernel moves them to the "
+                 "other",
+                 fe->name, fe->bind_texts[b]);
+    return 0;
+}
+
+/* The socket of listener <l> of worker <w> for bind <b> of <fe>: the unix
+ * socket worker 0 opened (<shared_fd> >= 0), the one <inh> hands over, or a
+ * new one. Returns the fd or -errno. */
+static int listener_socket(struct worker *w, struct wlistener *l, const struct config *cfg,
+                           const struct cfg_frontend *fe, size_t b, int shared_fd,
+                           const struct listen_inherit *inh)
+{
+    const struct cfg_addr *a = &fe->binds[b];
+    unsigned flags = workers_bind_flags(fe, b);
+    int fd, ret;
+
+    if (shared_fd >= 0)
+        return shared_fd;
+    fd = inh ? inh->take(inh->arg, a, a->ss.ss_family == AF_UNIX ? 0 : w->id) : -1;
+    if (fd >= 0) {
+        l->adopted = true;
+        ret = net_adopt_listener(fd, a->ss.ss_family, flags);
+        if (ret < 0)
+            close(fd);
+        return ret < 0 ? ret : fd;
+    }
+    /* Worker 0 opens a bind first: the one time to ask who else has it. A
+     * bind the old process of an upgrade handed over is ours already, and
+     * the sockets added to its group are not the first. */
+    if (w->id == 0 && (ret = bind_check_shared(cfg, fe, b)) < 0)
+        return ret;
+    return net_listen_flags((const struct sockaddr *)&a->ss, a->len, flags);
+}
+
+/* The listener of worker <w> for bind <b> of <fe>: the one it has, or a new
+ * one (see listener_socket). NULL with <*err>. */
+static struct wlistener *plan_listener(struct worker *w, const struct config *cfg,
+                                       const struct cfg_frontend *fe, size_t b, int shared_fd,
+                                       const struct listen_inherit *inh, bool *fresh, int *err)
+{
+    const struct cfg_addr *a = &fe->binds[b];
     struct wlistener *l = listener_find(w, a);
     bool shared = a->ss.ss_family == AF_UNIX;
 
@@ -479,8 +577,7 @@ static struct wlistener *plan_listener(struct worker *w, const struct cfg_addr *
     }
     /* SO_REUSEPORT siblings, one per worker, so the kernel spreads clients
      * over workers; a unix socket cannot be, and is shared instead. */
-    l->fd =
-        shared_fd >= 0 ? shared_fd : net_listen((const struct sockaddr *)&a->ss, a->len, !shared);
+    l->fd = listener_socket(w, l, cfg, fe, b, shared_fd, inh);
     if (l->fd < 0) {
         *err = l->fd;
         lb_free(l);
@@ -494,7 +591,8 @@ static struct wlistener *plan_listener(struct worker *w, const struct cfg_addr *
     return l;
 }
 
-int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct listen_plan **out)
+static int plan_build(struct worker *ws, uint32_t n, const struct config *cfg,
+                      const struct listen_inherit *inh, struct listen_plan **out)
 {
     struct listen_plan *p = lb_calloc(1, sizeof(*p));
     uint32_t nls = 0;
@@ -523,13 +621,13 @@ int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct
         if (slot < 0)
             goto err;
         for (size_t b = 0; b < fe->nbinds; b++, k++) {
-            bool opened = false;
+            bool opened = false, adopted = false;
             int shared_fd = -1;
 
             for (uint32_t i = 0; i < n; i++) {
                 struct listen_update *u = &p->u[i];
                 struct wlistener *l =
-                    plan_listener(&ws[i], &fe->binds[b], shared_fd, &u->fresh[k], &ret);
+                    plan_listener(&ws[i], cfg, fe, b, shared_fd, inh, &u->fresh[k], &ret);
 
                 if (!l) {
                     log_error("frontend %s: cannot listen on %s: %s", fe->name, fe->bind_texts[b],
@@ -539,12 +637,15 @@ int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct
                 if (!l->owned)
                     shared_fd = l->fd;
                 opened |= u->fresh[k];
+                adopted |= u->fresh[k] && l->adopted;
                 u->ls[k] = l;
                 u->frontend[k] = (uint32_t)slot;
                 u->nls = (uint32_t)k + 1;
             }
             if (opened)
-                log_info("frontend %s: listening on %s", fe->name, fe->bind_texts[b]);
+                log_info("frontend %s: %s %s", fe->name,
+                         adopted ? "took over the listeners on" : "listening on",
+                         fe->bind_texts[b]);
         }
     }
     for (uint32_t j = 0; j < ws[0].nls; j++) {
@@ -563,6 +664,11 @@ int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct
 err:
     workers_plan_abort(p, n);
     return ret < 0 ? ret : -ENOMEM;
+}
+
+int workers_plan(struct worker *ws, uint32_t n, const struct config *cfg, struct listen_plan **out)
+{
+    return plan_build(ws, n, cfg, NULL, out);
 }
 
 static void worker_wake(struct worker *w)
@@ -662,7 +768,8 @@ static void workers_free(struct worker *ws, uint32_t n)
     lb_free(ws);
 }
 
-int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
+int workers_create(const struct config *cfg, uint32_t n, const struct listen_inherit *inh,
+                   struct worker **out)
 {
     struct worker *ws = lb_calloc(n, sizeof(*ws));
     cpu_set_t allowed;
@@ -698,7 +805,7 @@ int workers_create(const struct config *cfg, uint32_t n, struct worker **out)
         if (ret < 0)
             goto err;
     }
-    ret = workers_plan(ws, n, cfg, &plan);
+    ret = plan_build(ws, n, cfg, inh, &plan);
     if (ret < 0)
         goto err;
     plan_install(plan, ws, n);
@@ -737,6 +844,13 @@ void workers_stop(struct worker *ws, uint32_t n)
     }
 }
 
+void workers_hand_over(struct worker *ws, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        atomic_store_explicit(&ws[i].hand_over, true, memory_order_relaxed);
+    workers_stop(ws, n);
+}
+
 int workers_join(struct worker *ws, uint32_t n)
 {
     int failed = 0;
@@ -747,7 +861,9 @@ int workers_join(struct worker *ws, uint32_t n)
         failed |= ws[i].exit_code;
     }
     listeners_destroy(ws, n);
-    unix_paths_remove(lb_rt.cfg);
+    /* After a hand-over the new process listens on those paths. */
+    if (!n || !atomic_load_explicit(&ws[0].hand_over, memory_order_relaxed))
+        unix_paths_remove(lb_rt.cfg);
     return failed;
 }
 

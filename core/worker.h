@@ -20,6 +20,7 @@
 #include "accept_fsm.h"
 #include "conn.h"
 #include "loop.h"
+#include "net.h"
 #include "runtime.h"
 #include "timer.h"
 
@@ -36,6 +37,7 @@ struct wlistener {
     int fd;
     uint32_t frontend; /* frontend slot (core/backend.h); set by its worker */
     bool owned;        /* closed by this worker (else shared, closed by main) */
+    bool adopted;      /* handed over by the process a hot upgrade replaced */
     struct accept_fsm acc;
     struct cfg_addr addr;
     struct loop_op op;
@@ -78,8 +80,9 @@ struct worker {
     uint8_t acc_want; /* enum accept_want, as last computed */
     uint32_t nworkers;
 
-    _Atomic bool stop; /* set by main on SIGTERM/SIGINT */
-    _Atomic bool done; /* set by the worker when its thread ends */
+    _Atomic bool stop;      /* set by main on SIGTERM/SIGINT */
+    _Atomic bool hand_over; /* with stop: a new process took the listeners over */
+    _Atomic bool done;      /* set by the worker when its thread ends */
     bool stopping;
     uint64_t stop_deadline;
     struct timer tick;
@@ -94,12 +97,36 @@ struct worker {
     _Atomic uint32_t bufs_free_pub; /* loop_buf_avail() as of the last loop turn */
 };
 
+/* The net.h flags (NET_REUSEPORT, NET_FREEBIND) of bind <j> of <fe>. */
+static inline unsigned workers_bind_flags(const struct cfg_frontend *fe, size_t j)
+{
+    unsigned flags = fe->binds[j].ss.ss_family == AF_UNIX ? 0 : NET_REUSEPORT;
+
+    if (fe->bind_opts[j] & CFG_BIND_FREEBIND)
+        flags |= NET_FREEBIND;
+    return flags;
+}
+
+/*
+ * Listening sockets that a hot upgrade inherited (core/upgrade.c). <take>
+ * returns the socket of member <index> of the listeners bound to <a> (the
+ * <index>-th of its SO_REUSEPORT group, one per worker; 0 for the one
+ * shared unix socket), which then belongs to the caller, or -1 if none.
+ */
+struct listen_inherit {
+    int (*take)(void *arg, const struct cfg_addr *a, uint32_t index);
+    void *arg;
+};
+
 /*
  * Creates <n> workers and their listening sockets for <cfg> (main thread,
- * before any worker runs, so that a bind error stops start-up). Returns 0 or
- * -errno with the reason logged.
+ * before any worker runs, so that a bind error stops start-up), taking
+ * those <inh> has (NULL: none) before opening any. A TCP bind that another
+ * process listens on already is refused unless share_binds is set.
+ * Returns 0 or -errno with the reason logged.
  */
-int workers_create(const struct config *cfg, uint32_t n, struct worker **out);
+int workers_create(const struct config *cfg, uint32_t n, const struct listen_inherit *inh,
+                   struct worker **out);
 /*
  * What a reload changes in the listeners: for every worker, the listeners
  * of <cfg>'s binds, those already open reused, the others opened here (main
@@ -120,6 +147,13 @@ void workers_plan_apply(struct listen_plan *p, struct worker *ws, uint32_t n);
 int workers_start(struct worker *ws, uint32_t n);
 /* Asks every worker to stop accepting and drain its connections. */
 void workers_stop(struct worker *ws, uint32_t n);
+/*
+ * workers_stop() for a hot upgrade whose new process holds the listening
+ * sockets now: the workers stop accepting and close their descriptors,
+ * but the sockets (another process holds them) and their unix paths stay,
+ * and a client a cancelled accept still brings is served, not closed.
+ */
+void workers_hand_over(struct worker *ws, uint32_t n);
 /* Joins the workers and closes what is left of their listeners; returns
  * non-zero if one failed. */
 int workers_join(struct worker *ws, uint32_t n);

@@ -398,7 +398,7 @@ static void test_multiple_binds(void **state)
     struct config *cfg = load_ok("[frontend web]\n"
                                  "bind = *:80\n"
                                  "bind = [::]:80\n"
-                                 "bind = 10.1.2.3:443\n"
+                                 "bind = 10.1.2.3:443   freebind\n"
                                  "bind = unix:/run/lb.sock\n"
                                  "backend = app\n"
                                  "[frontend db]\n"
@@ -417,6 +417,10 @@ static void test_multiple_binds(void **state)
         assert_int_equal(fe->bind_lines[i], i + 2);
     assert_string_equal(fe->bind_texts[0], "*:80");
     assert_string_equal(fe->bind_texts[3], "unix:/run/lb.sock");
+    /* Options follow the address; the text names the address alone. */
+    assert_string_equal(fe->bind_texts[2], "10.1.2.3:443");
+    assert_int_equal(fe->bind_opts[2], CFG_BIND_FREEBIND);
+    assert_int_equal(fe->bind_opts[0], 0);
     assert_string_equal(cfg->frontends[1].name, "db");
     assert_int_equal(cfg->frontends[1].nbinds, 1);
     assert_int_equal(cfg->frontends[1].backend_idx, 0);
@@ -574,6 +578,11 @@ static const struct err_case err_cases[] = {
     {MIN_FE "[frontend two]\nbind = 127.0.0.1:8080\nbackend = app\n" MIN_BE, 5, "bind",
      "already bound"},
     {"[frontend web]\nbind = :80\nbackend =\n" MIN_BE, 3, "backend", "bad backend name"},
+    {"[frontend web]\nbind = :80 frebind\nbackend = app\n" MIN_BE, 2, "bind",
+     "unknown option 'frebind' (known: freebind)"},
+    {"[frontend web]\nbind = unix:/run/x freebind\nbackend = app\n" MIN_BE, 2, "bind",
+     "freebind is for IP addresses"},
+    {"[global]\nupgrade_socket = run/x\n" MIN_INI, 2, "upgrade_socket", "absolute path"},
     /* backend values */
     {MIN_INI "balance = fastest\n", 6, "balance", "roundrobin"},
     {MIN_INI "hash_key = src_ip\n", 6, "hash_key", "does not hash"},
@@ -1190,7 +1199,7 @@ static void test_global_keys_decided(void **state)
                         is_reloadable(k));
         assert_true(restart != is_reloadable(k));
     }
-    assert_int_equal(n, 20);
+    assert_int_equal(n, 21);
 }
 
 /* Old and new differ in every [global] key. */
@@ -1212,7 +1221,9 @@ static const char old_global[] = "[global]\n"
                                  "tcp_keepalive = yes\n"
                                  "tcp_keepalive_idle = 60s\n"
                                  "tcp_keepalive_interval = 10s\n"
-                                 "tcp_keepalive_count = 6\n" MIN_INI;
+                                 "tcp_keepalive_count = 6\n"
+                                 "share_binds = no\n"
+                                 "upgrade_socket = /run/ringlb/upgrade.sock\n" MIN_INI;
 static const char new_global[] = "[global]\n"
                                  "workers = 3\n"
                                  "io = epoll\n"
@@ -1230,7 +1241,9 @@ static const char new_global[] = "[global]\n"
                                  "tcp_keepalive = no\n"
                                  "tcp_keepalive_idle = 30s\n"
                                  "tcp_keepalive_interval = 5s\n"
-                                 "tcp_keepalive_count = 3\n" MIN_INI;
+                                 "tcp_keepalive_count = 3\n"
+                                 "share_binds = yes\n"
+                                 "upgrade_socket =\n" MIN_INI;
 
 /* What a reload does with restart-only keys (core/reload.c calls this on
  * the running config and the new one): every key the table marks
@@ -1271,6 +1284,8 @@ static void test_restart_only_kept(void **state)
     assert_int_equal(g->tcp_keepalive_idle_s, 60);
     assert_int_equal(g->tcp_keepalive_intvl_s, 10);
     assert_int_equal(g->tcp_keepalive_count, 6);
+    assert_false(g->share_binds);
+    assert_string_equal(g->upgrade_socket, "/run/ringlb/upgrade.sock");
     /* Applied: the new values. */
     assert_int_equal(g->forward, FWD_SPLICE);
     assert_int_equal(g->max_conns, 2000);
