@@ -125,6 +125,7 @@ FUZZ_SRCS_config := $(wildcard config/*.c) core/log.c core/log_syslog.c -linih
 FUZZ_SRCS_admin := core/admin_parse.c config/values.c
 FUZZ_SRCS_redis := health/redis.c
 FUZZ_SRCS_fault := core/fault_json.c config/values.c -ljansson
+FUZZ_SRCS_upgrade := core/upgrade_msg.c
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c

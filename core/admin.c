@@ -73,8 +73,10 @@ enum cl_phase { CL_FREE = 0, CL_READ, CL_WRITE, CL_LINGER };
  * ADMIN_ACCEPT_BACKOFF_MS after accept failed for want of a resource
  * (PAUSED). The listener is level-triggered, so a failing accept left in
  * the set would be reported ready again at once and spin the thread.
+ * HANDED_OVER is final: a hot upgrade's new process accepts on the same
+ * socket now, and this thread only finishes the requests it has.
  */
-enum ls_state { LS_ACCEPTING = 0, LS_PAUSED };
+enum ls_state { LS_ACCEPTING = 0, LS_PAUSED, LS_HANDED_OVER };
 
 struct client {
     int fd;
@@ -99,6 +101,9 @@ struct admin {
     uint8_t ls_state;   /* enum ls_state */
     uint64_t ls_resume; /* PAUSED: when to watch the listener again */
     bool ls_failing;    /* accept failed and has not succeeded since */
+    /* Set by main (admin_hand_over) before it wakes the thread through
+     * <stop_fd>: stop accepting, leave the socket and its path alone. */
+    _Atomic bool hand_over, stop;
 };
 
 static struct admin *adm;
@@ -584,12 +589,18 @@ static void listener_set(struct admin *a, enum ls_state to, uint64_t now)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 
-    if (to == a->ls_state)
+    if (to == a->ls_state || a->ls_state == LS_HANDED_OVER)
         return;
-    if (to == LS_PAUSED) {
-        epoll_ctl(a->efd, EPOLL_CTL_DEL, a->lfd, NULL);
+    if (to == LS_PAUSED || to == LS_HANDED_OVER) {
+        if (a->ls_state == LS_ACCEPTING)
+            epoll_ctl(a->efd, EPOLL_CTL_DEL, a->lfd, NULL);
         a->ls_resume = now + ADMIN_ACCEPT_BACKOFF_MS;
-        a->ls_state = LS_PAUSED;
+        a->ls_state = (uint8_t)to;
+        if (to == LS_HANDED_OVER) {
+            /* Only our descriptor: the new process holds the socket. */
+            close(a->lfd);
+            a->lfd = -1;
+        }
         return;
     }
     if (epoll_ctl(a->efd, EPOLL_CTL_ADD, a->lfd, &ev) < 0) {
@@ -769,11 +780,20 @@ static void *admin_main(void *arg)
         for (int i = 0; i < n; i++) {
             struct client *c = evs[i].data.ptr;
 
-            if (c == NULL)
+            if (c == NULL) {
                 on_accept(a);
-            else if ((void *)c == (void *)a)
-                goto out;
-            else if (c->phase == CL_WRITE)
+            } else if ((void *)c == (void *)a) {
+                uint64_t v;
+
+                if (read(a->stop_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    log_warn("admin: reading its wake-up: %s", strerror(errno));
+                if (atomic_load_explicit(&a->stop, memory_order_acquire))
+                    goto out;
+                if (atomic_load_explicit(&a->hand_over, memory_order_acquire)) {
+                    listener_set(a, LS_HANDED_OVER, now);
+                    log_info("admin: the new process took the listener over");
+                }
+            } else if (c->phase == CL_WRITE)
                 client_write(a, c);
             else if (c->phase != CL_FREE)
                 client_read(a, c);
@@ -807,10 +827,12 @@ static void admin_free(struct admin *a)
 {
     if (!a)
         return;
-    if (a->lfd >= 0) {
+    if (a->lfd >= 0)
         close(a->lfd);
+    /* Handed over, the path is the new process's (the thread may have
+     * stopped before it closed the listener itself). */
+    if (!atomic_load_explicit(&a->hand_over, memory_order_acquire))
         net_unlink_unix((const struct sockaddr *)&a->addr.ss);
-    }
     if (a->efd >= 0)
         close(a->efd);
     if (a->stop_fd >= 0)
@@ -819,17 +841,23 @@ static void admin_free(struct admin *a)
     lb_free(a);
 }
 
-int admin_start(const struct config *cfg)
+int admin_start(const struct config *cfg, int fd)
 {
     struct epoll_event ev = {.events = EPOLLIN};
     struct admin *a;
     int ret = -ENOMEM;
 
-    if (!cfg->global.has_admin)
+    if (!cfg->global.has_admin) {
+        if (fd >= 0)
+            close(fd);
         return 0;
+    }
     a = lb_calloc(1, sizeof(*a));
-    if (!a)
+    if (!a) {
+        if (fd >= 0)
+            close(fd);
         goto err_log;
+    }
     a->lfd = a->efd = a->stop_fd = -1;
     a->qsbr_slot = -1;
     a->addr = cfg->global.admin;
@@ -839,7 +867,9 @@ int admin_start(const struct config *cfg)
         goto err;
     for (int k = 0; k < ADMIN_MAX_CLIENTS; k++)
         a->cl[k].fd = -1;
-    a->lfd = net_listen((const struct sockaddr *)&a->addr.ss, a->addr.len, false);
+    /* A listener handed over by a hot upgrade: the same socket, so that
+     * requests queued on it are answered. */
+    a->lfd = fd >= 0 ? fd : net_listen((const struct sockaddr *)&a->addr.ss, a->addr.len, false);
     if (a->lfd < 0) {
         ret = a->lfd;
         log_error("admin: cannot listen on %s: %s", a->addr_text, strerror(-ret));
@@ -893,15 +923,39 @@ err_log:
     return ret;
 }
 
+int admin_listener_fd(struct cfg_addr *addr)
+{
+    if (!adm || atomic_load_explicit(&adm->hand_over, memory_order_relaxed))
+        return -1;
+    *addr = adm->addr;
+    return adm->lfd;
+}
+
+/* Wakes the admin thread to look at its flags. */
+static void admin_wake(struct admin *a)
+{
+    uint64_t one = 1;
+
+    if (write(a->stop_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        log_warn("admin: cannot wake the admin thread: %s", strerror(errno));
+}
+
+void admin_hand_over(void)
+{
+    if (!adm)
+        return;
+    atomic_store_explicit(&adm->hand_over, true, memory_order_release);
+    admin_wake(adm);
+}
+
 void admin_stop(void)
 {
     struct admin *a = adm;
-    uint64_t one = 1;
 
     if (!a)
         return;
-    if (write(a->stop_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-        log_warn("admin: cannot wake the admin thread: %s", strerror(errno));
+    atomic_store_explicit(&a->stop, true, memory_order_release);
+    admin_wake(a);
     pthread_join(a->thread, NULL);
     adm = NULL;
     admin_free(a);

@@ -38,10 +38,23 @@ struct sockaddr;
 /*
  * Binds `admin =` of <cfg> and starts the admin thread (main thread, with
  * the signals it handles blocked, after backend_table_init and
- * metrics_init). Does nothing when admin is off. Returns 0 or -errno with
- * the reason logged: a bind error stops start-up, as for a frontend.
+ * metrics_init); <fd> >= 0 is the listener a hot upgrade handed over for
+ * that address, used instead of a new one (and closed when admin is off).
+ * Does nothing when admin is off. Returns 0 or -errno with the reason
+ * logged: a bind error stops start-up, as for a frontend.
  */
-int admin_start(const struct config *cfg);
+int admin_start(const struct config *cfg, int fd);
+
+/* The admin listener and its address, for a hot upgrade to hand over; -1
+ * when there is none. Main thread. */
+int admin_listener_fd(struct cfg_addr *addr);
+
+/*
+ * A hot upgrade's new process serves: the admin thread stops accepting
+ * (it finishes the requests it has) and closes its descriptor, but the
+ * socket and its unix path stay, the new process's now. Main thread.
+ */
+void admin_hand_over(void);
 
 /* Takes the token settings of <cfg> (at start-up and on every reload); the
  * next request is checked against them. Main thread. */

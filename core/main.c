@@ -11,12 +11,15 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "../config/config.h"
 #include "../health/health.h"
@@ -31,17 +34,20 @@
 #include "qsbr.h"
 #include "reload.h"
 #include "sdnotify.h"
+#include "upgrade.h"
 #include "version.h"
 #include "runtime.h"
 #include "worker.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: ringlb -c FILE [-t]\n"
+    fprintf(out, "usage: ringlb -c FILE [-t | -x PATH]\n"
                  "       ringlb -V | --version | -h | --help\n"
                  "\n"
                  "  -c FILE        configuration file (lb.ini)\n"
                  "  -t             check the configuration and exit (0 valid, 1 invalid)\n"
+                 "  -x PATH        hot upgrade: take over the listening sockets of the ringlb\n"
+                 "                 whose upgrade_socket is PATH; it then drains and exits\n"
                  "  -V, --version  print the version and exit\n"
                  "  -h, --help     print this help and exit\n");
 }
@@ -143,25 +149,63 @@ static const struct {
 
 #define NIGNORED (sizeof(ignored_signals) / sizeof(ignored_signals[0]))
 
+/* Why wait_for_stop() returned. */
+enum stop_reason {
+    STOP_SIGNAL = 0, /* SIGTERM/SIGINT */
+    STOP_HANDED_OVER,
+    STOP_WORKER_DIED,
+};
+
 /*
- * Waits for SIGTERM/SIGINT, or for a worker that died, reloading <path> on
- * SIGHUP and logging the signals of ignored_signals[]. Returns the exit
- * code.
+ * A hot upgrade's new process serves on our sockets: stop accepting
+ * without closing them (workers_hand_over, admin_hand_over) and say so.
  */
-static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const sigset_t *set)
+static void hand_over(struct upgrade_srv *up, struct worker *ws, uint32_t n)
 {
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 500 * 1000 * 1000};
+    /* Before the listeners close, as for SIGTERM. */
+    atomic_store_explicit(&lb_rt.draining, true, memory_order_relaxed);
+    workers_hand_over(ws, n);
+    admin_hand_over();
+    upgrade_srv_released(up);
+    log_info("upgrade: stopping (grace %u ms)", lb_rt.cfg->global.shutdown_grace_ms);
+}
+
+/*
+ * Waits for SIGTERM/SIGINT, a hot upgrade that took the listeners over, or
+ * a worker that died, reloading <path> on SIGHUP and logging the signals
+ * of ignored_signals[]. The signals (blocked in every thread) are read
+ * from a signalfd, so that one poll() also watches the upgrade socket <up>
+ * (NULL: none) and no conversation with a new process waits for a signal.
+ */
+static enum stop_reason wait_for_stop(const char *path, struct worker *ws, uint32_t n,
+                                      const sigset_t *set, struct upgrade_srv *up)
+{
     bool retired = false;
+    int sfd = signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
 
+    if (sfd < 0) {
+        log_error("signalfd: %s: stopping", strerror(errno));
+        return STOP_WORKER_DIED;
+    }
     for (;;) {
-        int sig = sigtimedwait(set, NULL, &ts);
+        struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+                              {.fd = upgrade_srv_fd(up), .events = POLLIN}};
+        struct signalfd_siginfo si;
+        int wait = 500, ut = upgrade_srv_timeout(up), sig = 0;
 
+        if (ut >= 0 && ut < wait)
+            wait = ut;
+        if (poll(p, p[1].fd >= 0 ? 2 : 1, wait) < 0 && errno != EINTR)
+            log_warn("poll: %s", strerror(errno));
+        if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+            sig = (int)si.ssi_signo;
         if (sig == SIGTERM || sig == SIGINT) {
             /* Before the listeners close: /healthz says so at once. */
             atomic_store_explicit(&lb_rt.draining, true, memory_order_relaxed);
             log_info("%s: stopping (grace %u ms)", strsignal(sig),
                      lb_rt.cfg->global.shutdown_grace_ms);
-            return 0;
+            close(sfd);
+            return STOP_SIGNAL;
         }
         if (sig == SIGHUP) {
             reload_config(path, ws, n);
@@ -171,6 +215,13 @@ static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const 
             if (sig == ignored_signals[i].sig)
                 log_info("%s: %s", ignored_signals[i].name, ignored_signals[i].note);
         }
+        if ((p[1].fd >= 0 && p[1].revents) || upgrade_srv_timeout(up) == 0) {
+            if (upgrade_srv_step(up, ws, n)) {
+                hand_over(up, ws, n);
+                close(sfd);
+                return STOP_HANDED_OVER;
+            }
+        }
         /* A reload retired the old backend table: free it once every
          * reader has moved on. */
         if (retired)
@@ -178,22 +229,72 @@ static int wait_for_stop(const char *path, struct worker *ws, uint32_t n, const 
         for (uint32_t i = 0; i < n; i++) {
             if (atomic_load_explicit(&ws[i].done, memory_order_acquire)) {
                 log_error("worker %u stopped unexpectedly: stopping", i);
-                return 1;
+                close(sfd);
+                return STOP_WORKER_DIED;
             }
         }
     }
 }
 
+/*
+ * The workers to run: lb.ini's, but never fewer than the members of each
+ * SO_REUSEPORT group a hot upgrade handed over (<inherited>). Each member
+ * is an accept queue of its own; one that no worker took would be closed
+ * with the clients queued on it. So a new binary can add workers, and
+ * fewer take a restart.
+ */
+static uint32_t workers_to_run(const struct config *cfg, uint32_t inherited)
+{
+    uint32_t n = worker_count(cfg);
+
+    if (inherited > n) {
+        log_warn("upgrade: lb.ini asks for %u worker(s) but the old process had %u listener(s) "
+                 "per bind: running %u, so that no accept queue is dropped (restart to run "
+                 "fewer)",
+                 n, inherited, inherited);
+        return inherited;
+    }
+    return n;
+}
+
+/*
+ * Opens what the workers do not: the upgrade socket and the admin server,
+ * taking the ones that the hot upgrade <upg> (NULL: none) handed over for
+ * the same addresses. Returns 0 or -errno with the reason logged.
+ */
+static int upgrade_start(const struct config *cfg, struct upgrade *upg, struct upgrade_srv **up)
+{
+    int fd = -1;
+
+    if (upg && cfg->global.upgrade_socket) {
+        struct cfg_addr a = {0};
+        struct sockaddr_un *un = (struct sockaddr_un *)&a.ss;
+        size_t n = strlen(cfg->global.upgrade_socket);
+
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, cfg->global.upgrade_socket, n + 1);
+        a.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+        fd = upgrade_take(upg, UPG_SOCK_CONTROL, &a);
+    }
+    if (upgrade_listen(cfg, fd, up) < 0)
+        return -1;
+    fd = upg && cfg->global.has_admin ? upgrade_take(upg, UPG_SOCK_ADMIN, &cfg->global.admin) : -1;
+    return admin_start(cfg, fd);
+}
+
 int main(int argc, char **argv)
 {
-    const char *path = NULL;
+    const char *path = NULL, *upgrade_path = NULL;
     bool check_only = false;
     struct config *cfg = NULL;
     struct worker *ws = NULL;
+    struct upgrade *upg = NULL;
+    struct upgrade_srv *up = NULL;
+    enum stop_reason why;
     struct privdrop_ids ids;
     char err[512];
     sigset_t set;
-    uint32_t nworkers;
+    uint32_t nworkers = 0;
     int opt, ret, code = 1;
     long nofile;
 
@@ -207,13 +308,16 @@ int main(int argc, char **argv)
 
     log_detect_journal();
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:tVhx:", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
             break;
         case 't':
             check_only = true;
+            break;
+        case 'x':
+            upgrade_path = optarg;
             break;
         case 'V':
             printf("ringlb %s\n", RINGLB_VERSION);
@@ -224,6 +328,9 @@ int main(int argc, char **argv)
         default:
             if (optopt == 'c')
                 fprintf(stderr, "ringlb: -c needs a file name\n");
+            else if (optopt == 'x')
+                fprintf(stderr, "ringlb: -x needs the path of the running ringlb's "
+                                "upgrade_socket\n");
             else if (optopt == 'h' || optopt == 'V') /* only --help=x can fail so */
                 fprintf(stderr, "ringlb: --help and --version take no argument\n");
             else if (optopt)
@@ -299,20 +406,29 @@ int main(int argc, char **argv)
         sigaddset(&set, ignored_signals[i].sig);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    /* A hot upgrade asks the running ringlb for its sockets first: if it
+     * says no, nothing has been built and it serves on. */
+    if (upgrade_path && upgrade_begin(upgrade_path, &upg) < 0) {
+        log_error("upgrade: failed; the running ringlb keeps serving");
+        goto out;
+    }
     if (backend_table_init(cfg) < 0) {
         log_error("cannot build the backend table");
         goto out;
     }
+    upgrade_apply_servers(upg);
     metrics_init();
     fault_enable(cfg->global.chaos);
     if (cfg->global.chaos)
         log_warn("chaos = on: faults may be injected through the admin API (/api/faults)");
-    nworkers = worker_count(cfg);
-    if (workers_create(cfg, nworkers, NULL, &ws) < 0)
+    nworkers = workers_to_run(cfg, upgrade_group_size(upg));
+    if (workers_create(cfg, nworkers, upgrade_inherit(upg), &ws) < 0)
         goto out_table;
     metrics_set_workers(ws, nworkers);
     /* Every socket is bound before root is given up (issue #6). */
-    if (admin_start(cfg) < 0 || privdrop_apply(&ids) < 0) {
+    if (upgrade_start(cfg, upg, &up) < 0 || privdrop_apply(&ids) < 0) {
+        if (upg) /* the running process still listens on the paths */
+            workers_hand_over(ws, nworkers);
         workers_join(ws, nworkers);
         goto out_table;
     }
@@ -320,15 +436,30 @@ int main(int argc, char **argv)
              lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
              metrics_forward_name(cfg->global.forward), atomic_load(&lb_rt.max_conns));
     if (workers_start(ws, nworkers) < 0 || hc_start(cfg) < 0) {
+        if (upg)
+            workers_hand_over(ws, nworkers);
         workers_stop(ws, nworkers);
         workers_join(ws, nworkers);
         goto out_table;
     }
+    if (upg) {
+        /* Serving: systemd follows this process from now on (the unit
+         * needs NotifyAccess=all), then the old one stops accepting. */
+        snprintf(err, sizeof(err), "MAINPID=%d", (int)getpid());
+        sdnotify_send(err);
+        upgrade_commit(upg);
+        upgrade_end(upg);
+        upg = NULL;
+    }
     ret = sdnotify_send("READY=1\nSTATUS=serving");
     if (ret < 0)
         log_warn("cannot tell systemd we are ready ($NOTIFY_SOCKET): %s", strerror(-ret));
-    code = wait_for_stop(path, ws, nworkers, &set);
-    sdnotify_send("STOPPING=1");
+    why = wait_for_stop(path, ws, nworkers, &set, up);
+    code = why == STOP_WORKER_DIED;
+    /* Handed over, the new process is the service now: a STOPPING=1 from
+     * us would read as the service stopping. */
+    if (why != STOP_HANDED_OVER)
+        sdnotify_send("STOPPING=1");
     workers_stop(ws, nworkers);
     if (workers_join(ws, nworkers))
         code = 1;
@@ -338,12 +469,16 @@ int main(int argc, char **argv)
     log_info("stopped");
 out_table:
     /* The admin server reports until the end of the shutdown grace. */
+    if (upg) /* a failed upgrade: the admin path is the running process's */
+        admin_hand_over();
     admin_stop();
     fault_fini();
+    upgrade_srv_close(up, upg != NULL);
     metrics_fini();
     workers_destroy(ws, nworkers);
     backend_table_destroy();
 out:
+    upgrade_end(upg);
     /* A reload may have replaced the config main started with. */
     config_free((struct config *)lb_rt.cfg);
     return code;

@@ -453,6 +453,13 @@ static struct wlistener *listener_find(const struct worker *w, const struct cfg_
     return NULL;
 }
 
+int workers_listener_fd(const struct worker *w, const struct cfg_addr *a)
+{
+    const struct wlistener *l = listener_find(w, a);
+
+    return l ? l->fd : -1;
+}
+
 static void plan_free(struct listen_plan *p, uint32_t n, bool with_ls)
 {
     for (uint32_t i = 0; p->u && i < n; i++) {

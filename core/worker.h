@@ -143,6 +143,13 @@ void workers_plan_abort(struct listen_plan *p, uint32_t n);
  * listeners that are gone. Frees the plan. */
 void workers_plan_apply(struct listen_plan *p, struct worker *ws, uint32_t n);
 
+/*
+ * The descriptor of <w>'s listener bound to <a>, or -1 (main thread, which
+ * is the only one that changes the listener sets: a hot upgrade hands
+ * these over).
+ */
+int workers_listener_fd(const struct worker *w, const struct cfg_addr *a);
+
 /* Starts the threads. Returns 0 or -errno (threads already started keep going). */
 int workers_start(struct worker *ws, uint32_t n);
 /* Asks every worker to stop accepting and drain its connections. */
