@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Hot binary upgrade: ringlb -c FILE -x PATH takes over the listening
+sockets of the ringlb whose upgrade_socket is PATH.
+
+1. Failed upgrades leave the running process serving, and the new one
+   exits 1 with a clear message: a bad lb.ini, a wrong socket path, and an
+   lb.ini whose extra bind is taken (it fails after the sockets were handed
+   over: the old process must notice the new one going away).
+2. 20 upgrades in a row under load: a client thread opens short
+   connections in a loop (connect, echo, close) for the whole run, and a
+   long-lived stream is opened before each upgrade and keeps echoing across
+   the next three upgrades, so that streams live on old processes while
+   they drain. Checks: 0 failed short connections (refused, reset or
+   wrong data), every stream completes intact (all bytes echoed, clean
+   EOF), every old process exits 0 once its streams are done, and each new
+   process answers on the admin listener it took over (/healthz 200, which
+   the old one, draining, would answer 503).
+3. A server that was down in the old process starts down in the new one
+   (no client is sent to it before its checks pass): the new process logs
+   it and counts no connect failure to it.
+"""
+import os
+import random
+import socket
+import subprocess
+import threading
+import time
+
+import lbtest
+from lbtest import check
+
+UPGRADES = 20
+STREAM_SPAN = 3  # upgrades a long-lived stream lives across
+
+
+class Upgraded(lbtest.Ringlb):
+    """A ringlb started with -x PATH (takes over from the running one)."""
+
+    def __init__(self, t, cfgpath, fe, name, sock):
+        self.t = t
+        self.cfgpath = cfgpath
+        self.fe = fe
+        self.addrs = [a for binds in fe for a in binds]
+        self.addr = self.addrs[0]
+        self.logpath = os.path.join(t.dir, f"{name}.log")
+        self.logf = open(self.logpath, "wb")
+        self.proc = lbtest._spawn([lbtest.RINGLB, "-c", cfgpath, "-x", sock],
+                                  subprocess.DEVNULL, self.logf)
+        self.exit_code = None
+
+
+class ShortLoad:
+    """New connections in a loop, from <threads> client threads: connect,
+    send a line, read it back, close. Several at once keep the accept
+    queues from running empty, so hand-overs happen with clients queued."""
+
+    def __init__(self, addr, threads=4):
+        self.addr = addr
+        self.ok = 0
+        self.failed = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(threads)]
+
+    def _run(self, i):
+        n = 0
+        while not self.stop.is_set() and n < 1000000:
+            n += 1
+            msg = b"short %d.%d\n" % (i, n)
+            try:
+                with lbtest.connect(self.addr, timeout=5) as s:
+                    s.settimeout(5)
+                    s.sendall(msg)
+                    got = lbtest.recv_exact(s, len(msg))
+                with self.lock:
+                    if got != msg:
+                        self.failed.append(f"{i}.{n}: echoed {got!r}")
+                    else:
+                        self.ok += 1
+            except OSError as e:
+                with self.lock:
+                    self.failed.append(f"{i}.{n}: {e!r}")
+            # Steady, and still gentle on a shared machine.
+            self.stop.wait(0.001)
+
+    def start(self):
+        for th in self.threads:
+            th.start()
+
+    def finish(self):
+        self.stop.set()
+        for th in self.threads:
+            th.join(30)
+
+
+class LongStream:
+    """One connection that keeps echoing random chunks until told to end,
+    then half-closes and expects a clean EOF."""
+
+    def __init__(self, addr, k):
+        self.k = k
+        self.sock = lbtest.connect(addr, timeout=10)
+        self.sock.settimeout(10)
+        self.rng = random.Random(k)
+        self.sent = 0
+        self.error = None
+        self.done = False
+        self.end = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            while not self.end.is_set():
+                chunk = self.rng.randbytes(self.rng.randint(1, 8192))
+                self.sock.sendall(chunk)
+                got = lbtest.recv_exact(self.sock, len(chunk))
+                if got != chunk:
+                    raise RuntimeError(f"stream {self.k}: wrong bytes after {self.sent}")
+                self.sent += len(chunk)
+                self.end.wait(0.01)
+            self.sock.shutdown(socket.SHUT_WR)
+            rest = self.sock.recv(1)
+            if rest != b"":
+                raise RuntimeError(f"stream {self.k}: {rest!r} after the half-close")
+            self.done = True
+        except Exception as e:  # recorded, checked by the test
+            self.error = e
+        finally:
+            self.sock.close()
+
+    def finish(self):
+        self.end.set()
+        self.thread.join(30)
+        return self.done and self.error is None
+
+
+def healthz(adm):
+    try:
+        return lbtest.admin_request(adm, "GET", "/healthz", timeout=3)[0]
+    except OSError:
+        return None
+
+
+def upgrade(t, path, fe, sock, name):
+    lb = Upgraded(t, path, fe, name, sock)
+    t.lbs.append(lb)
+    return lb
+
+
+def failed_upgrades(t, cur, path, fe, sock, adm, echo):
+    # a bad lb.ini: refused before the running process is even asked
+    bad = os.path.join(t.dir, "bad.ini")
+    with open(bad, "w") as f:
+        f.write("[global]\nworkers = 2\n[frontend x]\nbind = 127.0.0.1:1\n")
+    r = subprocess.run([lbtest.RINGLB, "-c", bad, "-x", sock], capture_output=True, text=True,
+                       timeout=20)
+    check(r.returncode == 1 and "bad.ini" in r.stderr,
+          f"an upgrade with a bad lb.ini exits 1 naming it ({r.stderr.strip()[-200:]})")
+    # a wrong socket path
+    nope = os.path.join(t.dir, "nope.sock")
+    r = subprocess.run([lbtest.RINGLB, "-c", path, "-x", nope], capture_output=True, text=True,
+                       timeout=20)
+    check(r.returncode == 1 and "cannot reach the running ringlb" in r.stderr and nope in r.stderr,
+          f"an upgrade to a wrong socket path exits 1 naming it ({r.stderr.strip()[-300:]})")
+    # a config that fails after the hand-over began: an extra bind that
+    # another program holds
+    other = socket.socket()
+    other.bind(("127.0.0.1", 0))
+    other.listen(8)
+    taken = f"127.0.0.1:{other.getsockname()[1]}"
+    g = {"upgrade_socket": sock, "admin": adm, "shutdown_grace": "60s"}
+    p2, _ = t.config(servers=[echo], binds=fe[0] + [taken], global_opts=g)
+    r = subprocess.run([lbtest.RINGLB, "-c", p2, "-x", sock], capture_output=True, text=True,
+                       timeout=30)
+    other.close()
+    check(r.returncode == 1 and taken in r.stderr,
+          f"an upgrade that cannot bind {taken} exits 1 naming it ({r.stderr.strip()[-300:]})")
+    lbtest.wait_log(cur, r"upgrade: the new process went away.*keeps serving", 10)
+    check(cur.alive(), "after three failed upgrades the running ringlb still runs")
+    check(lbtest.echoes(cur.addr), "and still serves")
+    check(healthz(adm) == 200, "and its admin server says serving")
+
+
+def main(t):
+    echo = t.backend("echo")
+    sock = os.path.join(t.dir, "upgrade.sock")
+    adm = f"127.0.0.1:{lbtest.free_port()}"
+    dead = t.refused_addr()
+    g = {"upgrade_socket": sock, "admin": adm, "shutdown_grace": "60s"}
+    bopts = {"health": "tcp", "health_interval": "200ms", "fall": "1", "rise": "1"}
+    path, fe = t.config(servers=[echo, dead], backend_opts=bopts, global_opts=g)
+    cur = lbtest.Ringlb(t, path, fe, "ringlb0")
+    t.lbs.append(cur)
+    cur.wait_ready()
+    check(oct(os.stat(sock).st_mode & 0o777) == "0o600", "upgrade_socket is owner-only")
+    lbtest.wait_log(cur, r"s1.*(down|DOWN)", 10)
+
+    failed_upgrades(t, cur, path, fe, sock, adm, echo)
+
+    load = ShortLoad(cur.addr)
+    load.start()
+    lbtest.wait_until(lambda: load.ok >= 20, "short connections flow before the upgrades")
+    streams = []  # (stream, process it was opened on, upgrade that ends it)
+    olds = []
+    for j in range(1, UPGRADES + 1):
+        streams.append((LongStream(cur.addr, j), cur, j + STREAM_SPAN))
+        lbtest.wait_until(lambda: streams[-1][0].sent > 0 or streams[-1][0].error,
+                          f"stream {j} echoes")
+        before = load.ok
+        new = upgrade(t, path, fe, sock, f"ringlb{j}")
+        lbtest.wait_log(new, r"upgrade: the old process .* stopped accepting", 30)
+        lbtest.wait_log(cur, r"upgrade: handed over", 10)
+        check(new.alive(), f"upgrade {j}: the new process runs")
+        # The old process answers 503 from now on: 200 is the new one, on
+        # the admin socket it took over.
+        check(healthz(adm) == 200, f"upgrade {j}: /healthz on the taken-over admin socket is 200")
+        lbtest.wait_until(lambda: load.ok > before + 20, f"upgrade {j}: short connections go on")
+        olds.append(cur)
+        cur = new
+        for st, owner, end in streams:
+            if end == j:
+                check(st.finish(), f"stream {st.k} (opened before upgrade {st.k}) completed intact "
+                      f"after {STREAM_SPAN} more upgrades ({st.sent} bytes, {st.error})")
+        lbtest.log(f"  upgrade {j}: ok ({load.ok} short connections, {len(load.failed)} failed)")
+    load.finish()
+    for st, owner, end in streams:
+        if end > UPGRADES:
+            check(st.finish(), f"stream {st.k} completed intact ({st.sent} bytes, {st.error})")
+    check(not load.failed, f"0 of {load.ok + len(load.failed)} short connections failed across "
+          f"{UPGRADES} upgrades (failures: {load.failed[:5]})")
+    lbtest.log(f"  {load.ok} short connections, 0 failed, across {UPGRADES} upgrades; "
+               f"{len(streams)} long-lived streams intact, "
+               f"{sum(st.sent for st, _, _ in streams)} bytes each way")
+    for k, old in enumerate(olds):
+        rc = old.wait_exit(30)
+        check(rc == 0, f"old process {k} exited 0 once its streams were done (exit {rc})")
+    # 3. the dead server came over down
+    check("1 server(s) start down" in cur.log_text(),
+          "the server that was down in the old process starts down in the new one")
+    m = lbtest.admin_metrics(adm)
+    check(lbtest.metric(m, "ringlb_server_connect_failures_total", backend="be0",
+                        server="s1") == 0,
+          "the new process never tried the server the old one knew was down")
+    check(lbtest.echoes(cur.addr), "the last process serves")
+
+
+if __name__ == "__main__":
+    lbtest.run(main)
