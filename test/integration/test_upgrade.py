@@ -15,6 +15,9 @@ sockets of the ringlb whose upgrade_socket is PATH.
    EOF), every old process exits 0 once its streams are done, and each new
    process answers on the admin listener it took over (/healthz 200, which
    the old one, draining, would answer 503).
+   Under systemd: the first new process sends MAINPID=<its pid> and
+   READY=1 over $NOTIFY_SOCKET, and the old one, handed over, does not send
+   STOPPING=1 (systemd would take the service for stopping).
 3. A server that was down in the old process starts down in the new one
    (no client is sent to it before its checks pass): the new process logs
    it and counts no connect failure to it.
@@ -136,6 +139,17 @@ class LongStream:
         return self.done and self.error is None
 
 
+def notes(ns):
+    """The sd_notify datagrams received so far on <ns>."""
+    out = []
+    ns.setblocking(False)
+    while True:
+        try:
+            out.append(ns.recv(4096).decode())
+        except BlockingIOError:
+            return out
+
+
 def healthz(adm):
     try:
         return lbtest.admin_request(adm, "GET", "/healthz", timeout=3)[0]
@@ -191,13 +205,19 @@ def main(t):
     g = {"upgrade_socket": sock, "admin": adm, "shutdown_grace": "60s"}
     bopts = {"health": "tcp", "health_interval": "200ms", "fall": "1", "rise": "1"}
     path, fe = t.config(servers=[echo, dead], backend_opts=bopts, global_opts=g)
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(os.path.join(t.dir, "notify.sock"))
+    t.held.append(ns)
+    os.environ["NOTIFY_SOCKET"] = os.path.join(t.dir, "notify.sock")
     cur = lbtest.Ringlb(t, path, fe, "ringlb0")
     t.lbs.append(cur)
     cur.wait_ready()
+    check(any("READY=1" in n for n in notes(ns)), "the first process sent READY=1")
     check(oct(os.stat(sock).st_mode & 0o777) == "0o600", "upgrade_socket is owner-only")
     lbtest.wait_log(cur, r"s1.*(down|DOWN)", 10)
 
     failed_upgrades(t, cur, path, fe, sock, adm, echo)
+    notes(ns)  # the failed upgrades' (none reach READY=1)
 
     load = ShortLoad(cur.addr)
     load.start()
@@ -217,6 +237,12 @@ def main(t):
         # the admin socket it took over.
         check(healthz(adm) == 200, f"upgrade {j}: /healthz on the taken-over admin socket is 200")
         lbtest.wait_until(lambda: load.ok > before + 20, f"upgrade {j}: short connections go on")
+        if j == 1:
+            del os.environ["NOTIFY_SOCKET"]  # the first two processes only
+            got = notes(ns)
+            check(any(f"MAINPID={new.proc.pid}" in n for n in got)
+                  and any("READY=1" in n for n in got),
+                  f"the new process sent MAINPID={new.proc.pid} and READY=1 ({got})")
         olds.append(cur)
         cur = new
         for st, owner, end in streams:
@@ -236,6 +262,9 @@ def main(t):
     for k, old in enumerate(olds):
         rc = old.wait_exit(30)
         check(rc == 0, f"old process {k} exited 0 once its streams were done (exit {rc})")
+    got = notes(ns)
+    check(not any("STOPPING=1" in n for n in got),
+          f"the handed-over process did not tell systemd it stops ({got})")
     # 3. the dead server came over down
     check("1 server(s) start down" in cur.log_text(),
           "the server that was down in the old process starts down in the new one")
