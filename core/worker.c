@@ -168,7 +168,10 @@ static void accept_client(struct wlistener *l, int fd)
     atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&backend_table_get()->frontends[l->frontend].stats->accepted, 1,
                               memory_order_relaxed);
-    if (w->stopping && !atomic_load_explicit(&w->hand_over, memory_order_relaxed)) {
+    /* On a hand-over the client came off a backlog that the new process
+     * accepts from now: serve it, unless the loop is over (only the
+     * cancellations are being collected, and nothing would serve it). */
+    if (w->stopping && (w->leaving || !atomic_load_explicit(&w->hand_over, memory_order_relaxed))) {
         close(fd);
     } else if (!w->nheld && slot_take()) {
         conn_accept(&w->cs, fd, l->frontend);
@@ -230,6 +233,16 @@ static void listener_close(struct worker *w, struct wlistener *l)
         /* Main closes it once every worker has let go (workers_plan_apply). */
         loop_forget(w->loop, l->fd);
     }
+}
+
+/* Whether an accept of <w>'s listeners is still in flight. */
+static bool listeners_busy(const struct worker *w)
+{
+    for (uint32_t j = 0; j < w->nls; j++) {
+        if (w->ls[j]->op.inflight)
+            return true;
+    }
+    return false;
 }
 
 static void listeners_close(struct worker *w)
@@ -385,7 +398,11 @@ static void *worker_main(void *arg)
                          w->cs.nlive);
                 conn_abort_all(&w->cs);
             }
-            if (conn_set_empty(&w->cs))
+            /* An accept still in flight on a hand-over may yet bring a
+             * client to serve: wait for its cancellation, within the
+             * grace. */
+            if (conn_set_empty(&w->cs) &&
+                (!listeners_busy(w) || loop_now(w->loop) >= w->stop_deadline))
                 break;
         }
         if (atomic_load_explicit(&w->update, memory_order_relaxed) && !w->stopping) {
@@ -409,12 +426,9 @@ static void *worker_main(void *arg)
             qsbr_quiescent(w->qsbr_slot);
     }
     /* Drain the cancellations issued above before the loop goes away. */
+    w->leaving = true;
     for (int i = 0; i < 100 && (w->cs.closing || w->nls || w->closed_ls); i++) {
-        bool busy = false;
-
-        for (uint32_t j = 0; j < w->nls; j++)
-            busy |= w->ls[j]->op.inflight;
-        if (!busy && !w->cs.closing && !w->closed_ls)
+        if (!listeners_busy(w) && !w->cs.closing && !w->closed_ls)
             break;
         loop_run_once(w->loop, 10);
         conn_reap(&w->cs);

@@ -84,6 +84,7 @@ struct worker {
     _Atomic bool hand_over; /* with stop: a new process took the listeners over */
     _Atomic bool done;      /* set by the worker when its thread ends */
     bool stopping;
+    bool leaving; /* its loop has ended: only cancellations are collected */
     uint64_t stop_deadline;
     struct timer tick;
     int qsbr_slot;
