@@ -1199,7 +1199,7 @@ static void test_global_keys_decided(void **state)
                         is_reloadable(k));
         assert_true(restart != is_reloadable(k));
     }
-    assert_int_equal(n, 21);
+    assert_int_equal(n, 22);
 }
 
 /* Old and new differ in every [global] key. */

@@ -204,7 +204,7 @@ static int setup(void **state)
     atomic_store(&lb_rt.shutdown_grace_ms, cfg->global.shutdown_grace_ms);
     atomic_store(&lb_rt.log_connections, cfg->global.log_connections);
     atomic_store(&lb_rt.reload_ok, true);
-    if (backend_table_init(cfg) < 0 || workers_create(cfg, 1, &ws) < 0)
+    if (backend_table_init(cfg) < 0 || workers_create(cfg, 1, NULL, &ws) < 0)
         return -1;
     return workers_start(ws, 1) < 0 ? -1 : 0;
 }
