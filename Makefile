@@ -24,7 +24,8 @@ CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=gnu11 -D_GNU_SOURCE -pthread -fno-strict-aliasing $(WARN) -MMD -MP
 LDFLAGS  += -pthread
 
-PKGS     := liburing inih jansson
+# libcrypto: the database checks' hashes, HMAC, PBKDF2 and RSA (health/).
+PKGS     := liburing inih jansson libcrypto
 ifeq ($(SAN),)
 PKGS     += jemalloc
 else
@@ -126,6 +127,8 @@ FUZZ_SRCS_admin := core/admin_parse.c config/values.c
 FUZZ_SRCS_redis := health/redis.c
 FUZZ_SRCS_fault := core/fault_json.c config/values.c -ljansson
 FUZZ_SRCS_upgrade := core/upgrade_msg.c
+FUZZ_SRCS_pgsql := health/pgsql.c health/dbwire.c -lcrypto
+FUZZ_SRCS_mysql := health/mysql.c health/dbwire.c -lcrypto
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c

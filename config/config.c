@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../core/alloc.h"
+#include "../health/dbwire.h"
 
 #define CFG_NAME_MAX 63          /* frontend, backend and server names */
 #define CFG_FILE_MAX (16u << 20) /* a bigger lb.ini is a mistake */
@@ -70,6 +71,7 @@ struct be_lines {
     int role;
     int health_user;
     int health_password;
+    int health_db;
 };
 
 struct parser {
@@ -608,16 +610,19 @@ static int key_health_port(struct parser *p, const struct key_def *k, void *obj,
 }
 
 /*
- * health_user / health_password: sent to the server as they are written
- * (a RESP bulk string carries any byte), so only emptiness is refused; the
- * line limit (CFG_LINE_MAX) bounds their length. They are secrets: no
- * error message quotes them.
+ * health_user / health_password / health_db: sent to the server as they
+ * are written (a RESP bulk string carries any byte, the database protocols
+ * any but NUL, which an INI value cannot hold), so only emptiness is
+ * refused here; the line limit (CFG_LINE_MAX) bounds their length, and
+ * check_health() the database checks'. They are secrets: no error message
+ * quotes them.
  */
 static int key_cred(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     struct cfg_backend *be = obj;
     bool user = strcmp(k->name, "health_user") == 0;
-    char **dst = user ? &be->health_user : &be->health_password;
+    bool db = strcmp(k->name, "health_db") == 0;
+    char **dst = user ? &be->health_user : db ? &be->health_db : &be->health_password;
     char *s;
 
     if (!*val)
@@ -629,6 +634,8 @@ static int key_cred(struct parser *p, const struct key_def *k, void *obj, const 
     *dst = s;
     if (user)
         p->be[p->idx].health_user = p->lineno;
+    else if (db)
+        p->be[p->idx].health_db = p->lineno;
     else
         p->be[p->idx].health_password = p->lineno;
     return 0;
@@ -738,7 +745,8 @@ static int key_server(struct parser *p, const struct key_def *k, void *obj, cons
 
 static const char *const io_words[] = {"auto", "uring", "epoll", NULL};
 static const char *const fwd_words[] = {"auto", "copy", "splice", NULL};
-static const char *const health_words[] = {"none", "tcp", "http", "send_expect", "redis", NULL};
+static const char *const health_words[] = {"none",  "tcp",   "http",  "send_expect",
+                                           "redis", "pgsql", "mysql", NULL};
 static const char *const role_words[] = {"any", "primary", "replica", NULL};
 static const char *const hash_words[] = {"src_ip", "src_ip_port", NULL};
 static const char *const log_words[] = {"stderr", "syslog", NULL};
@@ -808,6 +816,7 @@ static const struct key_def keys[] = {
     {SECT_BACKEND, "role", key_role, B(role), 0, 0, role_words, 0},
     {SECT_BACKEND, "health_user", key_cred, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "health_password", key_cred, NOFIELD, 0, 0, NULL, 0},
+    {SECT_BACKEND, "health_db", key_cred, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "rise", key_u32, B(rise), 1, 100, NULL, 0},
     {SECT_BACKEND, "fall", key_u32, B(fall), 1, 100, NULL, 0},
     {SECT_BACKEND, "slow_start", key_duration, B(slow_start_ms), 0, 0, NULL, 0},
@@ -1293,21 +1302,44 @@ static int check_health(struct parser *p, size_t i)
     struct cfg_backend *be = &p->cfg->backends[i];
     const struct be_lines *bl = &p->be[i];
     const char *why = "bad escape";
+    bool database = be->health == HEALTH_PGSQL || be->health == HEALTH_MYSQL;
+    bool role_aware = database || be->health == HEALTH_REDIS;
     int n;
 
     if (be->health_send && be->health != HEALTH_SEND_EXPECT)
         return perr(p, bl->health_send, "health_send", "only for health = send_expect");
     /* Only a check that asks the server can tell its role: elsewhere the
      * key would be silently ignored and a replica take writes. */
-    if (bl->role && be->health != HEALTH_REDIS)
-        return perr(p, bl->role, "role", "only for health = redis (a check that asks the role)");
-    if (be->health_password && be->health != HEALTH_REDIS)
-        return perr(p, bl->health_password, "health_password", "only for health = redis");
-    if (be->health_user && be->health != HEALTH_REDIS)
-        return perr(p, bl->health_user, "health_user", "only for health = redis");
-    if (be->health_user && !be->health_password)
+    if (bl->role && !role_aware)
+        return perr(p, bl->role, "role",
+                    "only for health = redis, pgsql or mysql (a check that asks the role)");
+    if (be->health_password && !role_aware)
+        return perr(p, bl->health_password, "health_password",
+                    "only for health = redis, pgsql or mysql");
+    if (be->health_user && !role_aware)
+        return perr(p, bl->health_user, "health_user", "only for health = redis, pgsql or mysql");
+    if (be->health_db && !database)
+        return perr(p, bl->health_db, "health_db", "only for health = pgsql or mysql");
+    if (be->health_user && !be->health_password && be->health == HEALTH_REDIS)
         return perr(p, bl->health_user, "health_user",
                     "needs health_password (AUTH takes a user and a password)");
+    if (database) {
+        char key[80];
+
+        snprintf(key, sizeof(key), "backend %s", be->name);
+        if (!be->health_user)
+            return perr(p, be->line, key,
+                        "health = %s needs health_user (who the check logs in as)",
+                        be->health == HEALTH_PGSQL ? "pgsql" : "mysql");
+        /* The checks' buffers hold credentials up to this long. */
+        if (strlen(be->health_user) > DBW_CRED_MAX)
+            return perr(p, bl->health_user, "health_user", "longer than %d bytes", DBW_CRED_MAX);
+        if (be->health_password && strlen(be->health_password) > DBW_CRED_MAX)
+            return perr(p, bl->health_password, "health_password", "longer than %d bytes",
+                        DBW_CRED_MAX);
+        if (be->health_db && strlen(be->health_db) > DBW_CRED_MAX)
+            return perr(p, bl->health_db, "health_db", "longer than %d bytes", DBW_CRED_MAX);
+    }
     if (be->health_port && be->health == HEALTH_NONE)
         return perr(p, bl->health_port, "health_port", "health = none probes nothing");
     for (size_t j = 0; be->health_port && j < be->nservers; j++) {
@@ -1973,6 +2005,7 @@ void config_free(struct config *cfg)
         lb_free(be->health_send);
         lb_free(be->health_user);
         lb_free(be->health_password);
+        lb_free(be->health_db);
         cfg_command_free(&be->on_down);
         cfg_command_free(&be->on_up);
     }

@@ -26,8 +26,17 @@
 
 enum io_mode { IO_AUTO = 0, IO_URING, IO_EPOLL };
 enum fwd_mode { FWD_AUTO = 0, FWD_COPY, FWD_SPLICE };
-enum health_kind { HEALTH_NONE = 0, HEALTH_TCP, HEALTH_HTTP, HEALTH_SEND_EXPECT, HEALTH_REDIS };
-/* The role a role-aware check (health = redis) wants of a server. */
+enum health_kind {
+    HEALTH_NONE = 0,
+    HEALTH_TCP,
+    HEALTH_HTTP,
+    HEALTH_SEND_EXPECT,
+    HEALTH_REDIS,
+    HEALTH_PGSQL,
+    HEALTH_MYSQL,
+};
+/* The role a role-aware check (health = redis, pgsql, mysql) wants of a
+ * server. */
 enum backend_role { ROLE_ANY = 0, ROLE_PRIMARY, ROLE_REPLICA };
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG };
 
@@ -88,9 +97,11 @@ struct cfg_backend {
     uint32_t health_interval_ms; /* default 1s */
     uint32_t health_timeout_ms;  /* default 500ms */
     uint32_t health_port;        /* probe this port, not the server's; 0 = the server's */
-    enum backend_role role;      /* health = redis: default any */
-    char *health_user;           /* redis: AUTH user pass (an ACL user); NULL = AUTH pass */
-    char *health_password;       /* redis: NULL = no AUTH */
+    enum backend_role role;      /* health = redis, pgsql, mysql: default any */
+    char *health_user;           /* redis: AUTH user pass (an ACL user), NULL = AUTH pass;
+                                    pgsql, mysql: who logs in (required) */
+    char *health_password;       /* redis: NULL = no AUTH; pgsql, mysql: NULL = none */
+    char *health_db;             /* pgsql: NULL = health_user; mysql: NULL = none */
     uint32_t rise;               /* default 2 */
     uint32_t fall;               /* default 3 */
     uint32_t slow_start_ms;      /* default 0 = off */

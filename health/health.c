@@ -316,6 +316,7 @@ struct hc_update {
 static void srv_free(struct hc_srv *h)
 {
     lb_free(h->req);
+    lb_free(h->db);
     lb_free(h);
 }
 
@@ -350,7 +351,8 @@ static bool probe_same(const struct cfg_backend *a, const struct cfg_backend *b)
            (!a->health_send_len ||
             memcmp(a->health_send, b->health_send, a->health_send_len) == 0) &&
            a->health_port == b->health_port && a->role == b->role &&
-           str_eq(a->health_user, b->health_user) && str_eq(a->health_password, b->health_password);
+           str_eq(a->health_user, b->health_user) &&
+           str_eq(a->health_password, b->health_password) && str_eq(a->health_db, b->health_db);
 }
 
 static int pool_slot(const struct lb_table *t, const char *name)

@@ -21,9 +21,14 @@
 /* Bytes of a reply kept for matching: a status line or an expect string. */
 #define HC_RESP_MAX 512
 
-enum hc_phase { HC_IDLE = 0, HC_CONNECT, HC_IO };
+/* HC_QUIT: a database check has its verdict and said goodbye (Terminate,
+ * COM_QUIT); it waits for the server to close first, so that the server
+ * logs no client lost mid-session. */
+enum hc_phase { HC_IDLE = 0, HC_CONNECT, HC_IO, HC_QUIT };
 
 struct hc;
+/* The conversation of a database check (pgsql, mysql; probe.c). */
+struct hc_db;
 
 /* One probed server. */
 struct hc_srv {
@@ -51,6 +56,7 @@ struct hc_srv {
     struct hc_srv *next;      /* on the list of retired servers (reload) */
     char resp[HC_RESP_MAX];   /* http, send_expect: the reply so far */
     struct redis_parse redis; /* redis: the replies, parsed as they come */
+    struct hc_db *db;         /* pgsql, mysql: allocated by hc__probe_init(); else NULL */
 };
 
 /* The servers to check after a reload (health.c). */

@@ -10,6 +10,11 @@
  *  - redis: [AUTH] PING ROLE QUIT go out in one send (pipelined: one round
  *    trip), the replies are parsed as they arrive (redis.c) and the role
  *    must be the backend's. The replies are not kept, only parsed.
+ *  - pgsql, mysql: a conversation (pgsql.c, mysql.c): the check's state
+ *    machine is fed what arrives and says what to send next (a password,
+ *    a query), until it knows the role. Once logged in it ends with the
+ *    protocol's goodbye and waits for the server to close (HC_QUIT),
+ *    within the same deadline, so that the server logs no lost client.
  *
  * health_port sends every kind of probe to that port of the server's
  * address instead of its own (a Patroni REST API next to PostgreSQL).
@@ -37,7 +42,26 @@
 #include "../core/compiler.h"
 #include "../core/fault.h"
 #include "health_int.h"
+#include "mysql.h"
+#include "pgsql.h"
 #include "redis.h"
+
+/* A database check's state, kept from one probe of a server to the next
+ * (the SCRAM cache) or reset at each start (the rest). */
+struct hc_db {
+    union {
+        struct pg_check pg;
+        struct my_check my;
+    };
+    union {
+        struct pg_params pgp;
+        struct my_params myp;
+    };
+    struct pg_scram_cache cache;
+    uint32_t sent; /* bytes of out handed to a send */
+    bool ok;       /* HC_QUIT: the verdict, reported once the server closed */
+    char why[160];
+};
 
 /* ---- parsers ---- */
 
@@ -155,6 +179,54 @@ void hc__probe_abort(struct hc_srv *h)
         probe_end(h);
 }
 
+static struct dbw_out *db_out(struct hc_srv *h)
+{
+    return h->cb->health == HEALTH_PGSQL ? &h->db->pg.out : &h->db->my.out;
+}
+
+static const struct dbw_result *db_res(struct hc_srv *h)
+{
+    return h->cb->health == HEALTH_PGSQL ? &h->db->pg.res : &h->db->my.res;
+}
+
+/* Sends what the check appended since the last send; one send at a time,
+ * on_tx() sends what came meanwhile. */
+static void db_flush(struct hc_srv *h)
+{
+    struct dbw_out *o = db_out(h);
+    struct hc_db *db = h->db;
+
+    /* An overflowing out ends in a partial message: the check failed. */
+    if (o->over || h->tx.inflight || db->sent >= o->len)
+        return;
+    loop_submit_send(h->hc->loop, &h->tx, h->fd, o->b + db->sent, o->len - db->sent);
+    db->sent = o->len;
+}
+
+/* A database check reached a verdict, or the server closed (<eof>). */
+static void db_evaluate(struct hc_srv *h, bool eof)
+{
+    static const enum dbw_want want[] = {
+        [ROLE_ANY] = DBW_WANT_ANY,
+        [ROLE_PRIMARY] = DBW_WANT_PRIMARY,
+        [ROLE_REPLICA] = DBW_WANT_REPLICA,
+    };
+    const struct dbw_result *r = db_res(h);
+    struct hc_db *db = h->db;
+
+    if (r->verdict == DBW_MORE && !eof)
+        return;
+    if (h->cb->health == HEALTH_PGSQL)
+        db->ok = pg_judge(&db->pg, want[h->cb->role], db->why, sizeof(db->why));
+    else
+        db->ok = my_judge(&db->my, want[h->cb->role], db->why, sizeof(db->why));
+    if (r->quit && !eof) {
+        h->phase = HC_QUIT;
+        return;
+    }
+    finish(h, db->ok, "%s", db->why);
+}
+
 /* Decides on what has been received; <eof>: the server closed. */
 static void evaluate(struct hc_srv *h, bool eof)
 {
@@ -162,6 +234,10 @@ static void evaluate(struct hc_srv *h, bool eof)
     char text[96];
     int r, status = 0;
 
+    if (h->db) {
+        db_evaluate(h, eof);
+        return;
+    }
     if (cb->health == HEALTH_REDIS) {
         static const enum redis_want want[] = {
             [ROLE_ANY] = REDIS_WANT_ANY,
@@ -208,7 +284,13 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
     struct loop *loop = h->hc->loop;
 
     if (flags & LOOP_F_BUF) {
-        if (h->phase == HC_IO && h->cb->health == HEALTH_REDIS) {
+        if (h->phase == HC_IO && h->db) {
+            if (h->cb->health == HEALTH_PGSQL)
+                pg_feed(&h->db->pg, loop_buf(loop, op->bid), (size_t)res);
+            else
+                my_feed(&h->db->my, loop_buf(loop, op->bid), (size_t)res);
+            db_flush(h);
+        } else if (h->phase == HC_IO && h->cb->health == HEALTH_REDIS) {
             redis_feed(&h->redis, loop_buf(loop, op->bid), (size_t)res);
         } else if (h->phase == HC_IO) {
             uint32_t n = (uint32_t)res;
@@ -220,6 +302,15 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         }
         loop_buf_put(loop, op->bid);
     }
+    if (h->phase == HC_QUIT) {
+        /* Whatever the server says after the goodbye does not matter; its
+         * close (or a reset) ends the probe with the verdict. */
+        if (res <= 0)
+            finish(h, h->db->ok, "%s", h->db->why);
+        else if (!(flags & LOOP_F_MORE))
+            loop_submit_recv(loop, &h->rx, h->fd);
+        return;
+    }
     if (h->phase != HC_IO)
         return;
     if (res > 0)
@@ -228,8 +319,9 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         evaluate(h, true);
     else
         finish(h, false, "recv: %s", strerror(-res));
-    /* A multishot receive that stopped without an answer: arm it again. */
-    if (h->phase == HC_IO && !(flags & LOOP_F_MORE))
+    /* A multishot receive that stopped without an answer (or, after the
+     * goodbye, before the server closed): arm it again. */
+    if ((h->phase == HC_IO || h->phase == HC_QUIT) && !(flags & LOOP_F_MORE))
         loop_submit_recv(loop, &h->rx, h->fd);
 }
 
@@ -238,8 +330,31 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
     struct hc_srv *h = container_of(op, struct hc_srv, tx);
 
     (void)flags;
-    if (h->phase == HC_IO && res < 0)
+    if ((h->phase == HC_IO || h->phase == HC_QUIT) && res < 0)
         finish(h, false, "send: %s", strerror(-res));
+    else if (h->phase == HC_IO && h->db)
+        db_flush(h);
+}
+
+/* Starts the conversation of a database check: fresh state, parameters
+ * from the backend settings in force (a reload may have replaced them). */
+static void db_start(struct hc_srv *h)
+{
+    const struct cfg_backend *cb = h->cb;
+    struct hc_db *db = h->db;
+
+    db->sent = 0;
+    if (cb->health == HEALTH_PGSQL) {
+        db->pgp = (struct pg_params){.user = cb->health_user,
+                                     .db = cb->health_db,
+                                     .password = cb->health_password,
+                                     .cache = &db->cache};
+        pg_check_init(&db->pg, &db->pgp);
+    } else {
+        db->myp = (struct my_params){
+            .user = cb->health_user, .password = cb->health_password, .db = cb->health_db};
+        my_check_init(&db->my, &db->myp);
+    }
 }
 
 static void on_connect(struct loop_op *op, int res, unsigned flags)
@@ -262,7 +377,14 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
         return;
     }
     h->phase = HC_IO;
-    if (h->req_len)
+    if (h->db) {
+        db_start(h);
+        if (db_res(h)->verdict != DBW_MORE) {
+            db_evaluate(h, false);
+            return;
+        }
+        db_flush(h);
+    } else if (h->req_len)
         loop_submit_send(loop, &h->tx, h->fd, h->req, h->req_len);
     loop_submit_recv(loop, &h->rx, h->fd);
 }
@@ -310,7 +432,10 @@ static void on_deadline(struct timer *t, uint64_t now)
     struct hc_srv *h = container_of(t, struct hc_srv, timer);
 
     (void)now;
-    if (h->phase != HC_IDLE)
+    /* The verdict stands when only the server's close is late. */
+    if (h->phase == HC_QUIT)
+        finish(h, h->db->ok, "%s", h->db->why);
+    else if (h->phase != HC_IDLE)
         finish(h, false, "timeout after %u ms%s", h->cb->health_timeout_ms,
                h->phase == HC_CONNECT ? " (connect)" : "");
 }
@@ -367,6 +492,10 @@ int hc__probe_init(struct hc_srv *h)
             return -ENOMEM;
         redis_request(h->req, len, cb->health_user, cb->health_password);
         h->req_len = (uint32_t)len;
+    } else if (cb->health == HEALTH_PGSQL || cb->health == HEALTH_MYSQL) {
+        h->db = lb_calloc(1, sizeof(*h->db));
+        if (!h->db)
+            return -ENOMEM;
     }
     return 0;
 }
