@@ -179,6 +179,8 @@ static int put_rsa_password(struct my_check *c, const uint8_t *pem, size_t n)
     }
     uint32_t at = pkt_begin(c);
 
+    c->rsa_at = c->out.len;
+    c->rsa_len = (uint32_t)outlen;
     dbw_put(&c->out, cipher, outlen);
     pkt_end(c, at);
     ret = 0;
@@ -219,6 +221,7 @@ void my_check_init(struct my_check *c, const struct my_params *par)
     dbw_text_set(&c->error, "", 0);
     c->errcode = 0;
     c->sqlstate[0] = '\0';
+    c->rsa_at = c->rsa_len = 0;
     c->par = par;
     c->state = MYS_GREETING;
     if (!par->user || !*par->user) {

@@ -70,6 +70,10 @@ struct my_check {
     struct dbw_text error;   /* an ERR packet's message */
     uint16_t errcode;        /* and its code */
     char sqlstate[6];        /* and SQLSTATE ("" when it had none) */
+    /* Where in out the RSA-encrypted password is (rsa_len 0: none): OAEP
+     * padding is random, so only these bytes differ between two runs of
+     * the same conversation. */
+    uint32_t rsa_at, rsa_len;
 };
 
 /* Makes <c> ready for one probe with <par>; the server speaks first. Any

@@ -610,6 +610,7 @@ static void on_param(struct pg_check *c, const uint8_t *b, size_t n)
         c->hot_standby = 1;
     else
         dbw_fail(&c->res, "in_hot_standby is neither on nor off");
+    finish(c, c->res.verdict != DBW_MORE);
 }
 
 /* DataRow of pg_is_in_recovery(): one column, "t" or "f". */
