@@ -332,8 +332,8 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
     (void)flags;
     if ((h->phase == HC_IO || h->phase == HC_QUIT) && res < 0)
         finish(h, false, "send: %s", strerror(-res));
-    else if (h->phase == HC_IO && h->db)
-        db_flush(h);
+    else if ((h->phase == HC_IO || h->phase == HC_QUIT) && h->db)
+        db_flush(h); /* what the check added meanwhile, the goodbye included */
 }
 
 /* Starts the conversation of a database check: fresh state, parameters

@@ -31,6 +31,7 @@ mariadb-client, and with CI set in the environment a missing one fails the
 test instead. Debian's package may start its own server on 3306: nothing
 here uses it.
 """
+import json
 import os
 import pwd
 import shutil
@@ -41,7 +42,7 @@ import lbtest
 from lbtest import check
 
 MARIADBD = "/usr/sbin/mariadbd"
-CHECK = {"health": "mysql", "health_interval": "100ms", "health_timeout": "2s",
+CHECK = {"health": "mysql", "health_interval": "200ms", "health_timeout": "5s",
          "rise": "2", "fall": "2"}
 
 INIT_SQL = """\
@@ -156,11 +157,16 @@ def through(addr):
 
 
 def servers(adm):
+    """{(backend, server): server dict} from /api/backends (read quietly:
+    lbtest.admin_json() logs every call, and this is polled)."""
+    status, _, body = lbtest.admin_request(adm, "GET", "/api/backends")
+    if status != 200:
+        raise lbtest.Fail(f"GET /api/backends answered {status}")
     return {(b["name"], s["name"]): s
-            for b in lbtest.admin_json(adm)["backends"] for s in b["servers"]}
+            for b in json.loads(body)["backends"] for s in b["servers"]}
 
 
-def wait_states(adm, want, what, timeout=30):
+def wait_states(adm, want, what, timeout=60):
     last = {}
 
     def ok():
@@ -168,7 +174,7 @@ def wait_states(adm, want, what, timeout=30):
         last.update({k: s["state"] for k, s in servers(adm).items()})
         return all(last.get(k) == v for k, v in want.items())
     try:
-        lbtest.wait_until(ok, what, timeout=timeout, interval=0.05)
+        lbtest.wait_until(ok, what, timeout=timeout, interval=0.2)
     except lbtest.Fail:
         raise lbtest.Fail(f"{what}: states {last}, wanted {want}")
 
@@ -236,10 +242,10 @@ def run(t, d):
                       ("be2", "s0"): "down",
                       ("be3", "s0"): "up", ("be3", "s1"): "up"}, "roles probed")
     lbtest.wait_log(lb, r"server be0/s1 is DOWN: role replica \(read_only=1 innodb_read_only=0\)"
-                    r", want primary", 5)
+                    r", want primary", 15)
     lbtest.wait_log(lb, r"server be1/s0 is DOWN: role primary \(read_only=0 innodb_read_only=0\)"
-                    r", want replica", 5)
-    _, line = lbtest.wait_log(lb, r"server be2/s0 is DOWN", 5)
+                    r", want replica", 15)
+    _, line = lbtest.wait_log(lb, r"server be2/s0 is DOWN", 15)
     check("error 1045 28000: Access denied for user 'probe'@'127.0.0.1'" in line,
           f"a wrong password: down with the server's reason: {line.strip()}")
     check(servers(adm)[("be2", "s0")]["check_failures_total"] >= 2,
@@ -258,7 +264,7 @@ def run(t, d):
 
     lbtest.wait_until(lambda: all(servers(adm)[k]["checks_total"] >= 10
                                   for k in (("be3", "s0"), ("be3", "s1"))),
-                      "10 checks of each server", timeout=20)
+                      "10 checks of each server", timeout=60)
     for k in (("be3", "s0"), ("be3", "s1")):
         check(servers(adm)[k]["check_failures_total"] == 0,
               f"{k}: every check without a password passed")
