@@ -60,7 +60,8 @@ static void auth(struct blob *b, uint32_t code, const void *data, size_t n)
     body[1] = (uint8_t)(code >> 16);
     body[2] = (uint8_t)(code >> 8);
     body[3] = (uint8_t)code;
-    memcpy(body + 4, data, n);
+    if (n)
+        memcpy(body + 4, data, n);
     msg(b, 'R', body, n + 4);
 }
 
