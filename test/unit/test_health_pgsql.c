@@ -106,10 +106,11 @@ static void recovery_rows(struct blob *b, const char *v)
 /* An ErrorResponse. */
 static void error(struct blob *b, const char *sev, const char *code, const char *text)
 {
-    char body[512];
+    char body[1024];
     int n =
         snprintf(body, sizeof(body), "S%s%cV%s%cC%s%cM%s%c%c", sev, 0, sev, 0, code, 0, text, 0, 0);
 
+    assert_true(n > 0 && (size_t)n < sizeof(body));
     msg(b, 'E', body, (size_t)n);
 }
 
