@@ -33,6 +33,7 @@
 
 #include "../core/alloc.h"
 #include "../health/dbwire.h"
+#include "../core/sni.h"
 
 #define CFG_NAME_MAX 63          /* frontend, backend and server names */
 #define CFG_FILE_MAX (16u << 20) /* a bigger lb.ini is a mistake */
@@ -267,6 +268,8 @@ _Static_assert(sizeof(enum hash_key) == sizeof(unsigned), "enum hash_key stored 
 _Static_assert(sizeof(enum backend_role) == sizeof(unsigned),
                "enum backend_role stored as unsigned");
 _Static_assert(sizeof(enum log_target) == sizeof(unsigned), "enum log_target stored as unsigned");
+_Static_assert(sizeof(enum proxy_version) == sizeof(unsigned),
+               "enum proxy_version stored as unsigned");
 
 /* One of k->words; the enum value is the word's index. */
 static int key_word(struct parser *p, const struct key_def *k, void *obj, const char *val)
@@ -467,9 +470,9 @@ static int key_fe_backend(struct parser *p, const struct key_def *k, void *obj, 
 static int key_cidrs(struct parser *p, const struct key_def *k, void *obj, const char *val)
 {
     struct cfg_frontend *fe = obj;
-    bool deny = strcmp(k->name, "deny") == 0;
-    struct cfg_cidr **v = deny ? &fe->deny : &fe->allow;
-    size_t *n = deny ? &fe->ndeny : &fe->nallow;
+    bool deny = strcmp(k->name, "deny") == 0, trusted = strcmp(k->name, "proxy_trusted") == 0;
+    struct cfg_cidr **v = trusted ? &fe->proxy_trusted : deny ? &fe->deny : &fe->allow;
+    size_t *n = trusted ? &fe->nproxy_trusted : deny ? &fe->ndeny : &fe->nallow;
     const char *s = val;
     size_t words = 0;
 
@@ -491,7 +494,7 @@ static int key_cidrs(struct parser *p, const struct key_def *k, void *obj, const
         s += len;
         if (cfg_parse_cidr(word, &c, &why) < 0)
             return perr(p, p->lineno, k->name, "%s: '%s'", why, word);
-        if (fe->nallow + fe->ndeny >= CFG_CIDR_MAX)
+        if (fe->nallow + fe->ndeny + fe->nproxy_trusted >= CFG_CIDR_MAX)
             return perr(p, p->lineno, k->name, "more than %u prefixes in frontend %s", CFG_CIDR_MAX,
                         fe->name);
         if (grow(v, *n, sizeof(**v)) < 0)
@@ -502,6 +505,86 @@ static int key_cidrs(struct parser *p, const struct key_def *k, void *obj, const
     if (!words)
         return perr(p, p->lineno, k->name, "expected one or more addresses or CIDR prefixes");
     return 0;
+}
+
+/*
+ * sni = HOST BACKEND: HOST an exact name or "*.domain", stored lower case
+ * (names compare without regard to case). At most CFG_SNI_MAX a frontend.
+ */
+#define CFG_SNI_MAX 100000
+
+static bool host_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > SNI_NAME_MAX || s[0] == '.' || s[n - 1] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!sni_name_char((unsigned char)s[i]) || (s[i] == '.' && s[i + 1] == '.'))
+            return false;
+    }
+    return true;
+}
+
+static int key_sni(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_frontend *fe = obj;
+    char host[SNI_NAME_MAX + 3], be[CFG_NAME_MAX + 2];
+    struct cfg_sni r = {.line = p->lineno};
+    size_t hl = strcspn(val, " \t"), bl;
+    const char *b = val + hl;
+
+    while (*b == ' ' || *b == '\t')
+        b++;
+    bl = strcspn(b, " \t");
+    if (!hl || !bl || b[bl])
+        return perr(p, p->lineno, k->name, "expected HOSTNAME BACKEND, got '%.64s'", val);
+    if (hl >= sizeof(host) ||
+        !(val[0] == '*' ? hl > 2 && val[1] == '.' && host_ok(val + 2, hl - 2) : host_ok(val, hl)))
+        return perr(p, p->lineno, k->name,
+                    "bad host name '%.*s' (a name like www.example.com or a wildcard like "
+                    "*.example.com)",
+                    (int)(hl > 64 ? 64 : hl), val);
+    if (bl >= sizeof(be))
+        return perr(p, p->lineno, k->name, "bad backend name '%.64s'", b);
+    for (size_t i = 0; i < hl; i++)
+        host[i] = (char)(val[i] >= 'A' && val[i] <= 'Z' ? val[i] + ('a' - 'A') : val[i]);
+    host[hl] = '\0';
+    memcpy(be, b, bl);
+    be[bl] = '\0';
+    if (!name_ok(be))
+        return perr(p, p->lineno, k->name, "bad backend name '%.64s' (1-63 of A-Z a-z 0-9 _ . -)",
+                    be);
+    for (size_t i = 0; i < fe->nsni; i++) {
+        if (strcmp(fe->sni[i].host, host) == 0)
+            return perr(p, p->lineno, k->name, "%s given twice (first at line %d)", host,
+                        fe->sni[i].line);
+    }
+    if (fe->nsni >= CFG_SNI_MAX)
+        return perr(p, p->lineno, k->name, "more than %u rules in frontend %s", CFG_SNI_MAX,
+                    fe->name);
+    if (grow(&fe->sni, fe->nsni, sizeof(*fe->sni)) < 0)
+        return oom(p, k->name);
+    r.host = lb_strdup(host);
+    r.backend = lb_strdup(be);
+    if (!r.host || !r.backend) {
+        lb_free(r.host);
+        lb_free(r.backend);
+        return oom(p, k->name);
+    }
+    fe->sni[fe->nsni++] = r;
+    return 0;
+}
+
+/* accept_proxy = off | v1 | v2 | any, and yes / no for any / off (the
+ * words of issue #15's first draft). */
+static int key_accept_proxy(struct parser *p, const struct key_def *k, void *obj, const char *val)
+{
+    struct cfg_frontend *fe = obj;
+
+    if (strcmp(val, "yes") == 0)
+        val = "any";
+    else if (strcmp(val, "no") == 0)
+        val = "off";
+    return key_word(p, k, fe, val);
 }
 
 static int key_balance(struct parser *p, const struct key_def *k, void *obj, const char *val)
@@ -718,12 +801,30 @@ static int key_server(struct parser *p, const struct key_def *k, void *obj, cons
             r = server_opt(p, tok[i], "weight", 1000, &s.weight, &has_weight);
         } else if (strncmp(tok[i], "max_conns=", 10) == 0) {
             r = server_opt(p, tok[i], "max_conns", 10000000, &s.max_conns, &has_max);
+        } else if (strncmp(tok[i], "send_proxy=", 11) == 0) {
+            const char *v = tok[i] + 11;
+
+            r = 0;
+            if (s.send_proxy_set)
+                r = perr(p, p->lineno, k->name, "send_proxy given twice");
+            else if (strcmp(v, "off") == 0)
+                s.send_proxy = PROXY_OFF;
+            else if (strcmp(v, "v1") == 0)
+                s.send_proxy = PROXY_V1;
+            else if (strcmp(v, "v2") == 0)
+                s.send_proxy = PROXY_V2;
+            else
+                r = perr(p, p->lineno, k->name,
+                         "send_proxy: expected one of off, v1, v2, got '%.64s'", v);
+            s.send_proxy_set = true;
         } else if (strcmp(tok[i], "backup") == 0) {
             r = s.backup ? perr(p, p->lineno, k->name, "backup given twice") : 0;
             s.backup = true;
         } else {
             r = perr(p, p->lineno, k->name,
-                     "unknown option '%.64s' (expected weight=N, max_conns=N or backup)", tok[i]);
+                     "unknown option '%.64s' (expected weight=N, max_conns=N, send_proxy=V or "
+                     "backup)",
+                     tok[i]);
         }
         if (r < 0)
             return -1;
@@ -750,6 +851,8 @@ static const char *const health_words[] = {"none",  "tcp",   "http",  "send_expe
 static const char *const role_words[] = {"any", "primary", "replica", NULL};
 static const char *const hash_words[] = {"src_ip", "src_ip_port", NULL};
 static const char *const log_words[] = {"stderr", "syslog", NULL};
+static const char *const accept_proxy_words[] = {"off", "v1", "v2", "any", NULL};
+static const char *const send_proxy_words[] = {"off", "v1", "v2", NULL};
 
 /* A field of the section's struct: its offset and size. */
 #define G(f)    offsetof(struct cfg_global, f), sizeof(((struct cfg_global *)0)->f)
@@ -800,6 +903,11 @@ static const struct key_def keys[] = {
     {SECT_FRONTEND, "max_conns_per_source", key_u32, F(max_conns_per_source), 0, 10000000, NULL, 0},
     {SECT_FRONTEND, "rate_per_source", key_rate, F(rate_per_source), 0, 1000000, NULL, 0},
     {SECT_FRONTEND, "source_prefix_v6", key_u32, F(source_prefix_v6), 1, 128, NULL, 0},
+    {SECT_FRONTEND, "sni", key_sni, NOFIELD, 0, 0, NULL, KEY_REPEAT},
+    {SECT_FRONTEND, "sni_timeout", key_duration, F(sni_timeout_ms), 1, 0, NULL, 0},
+    {SECT_FRONTEND, "accept_proxy", key_accept_proxy, F(accept_proxy), 0, 0, accept_proxy_words, 0},
+    {SECT_FRONTEND, "proxy_timeout", key_duration, F(proxy_timeout_ms), 1, 0, NULL, 0},
+    {SECT_FRONTEND, "proxy_trusted", key_cidrs, NOFIELD, 0, 0, NULL, KEY_REPEAT},
 
     {SECT_BACKEND, "balance", key_balance, NOFIELD, 0, 0, NULL, 0},
     {SECT_BACKEND, "hash_key", key_hash_key, B(hash_key), 0, 0, hash_words, 0},
@@ -823,6 +931,7 @@ static const struct key_def keys[] = {
     {SECT_BACKEND, "on_down", key_command, B(on_down), 0, 0, NULL, 0},
     {SECT_BACKEND, "on_up", key_command, B(on_up), 0, 0, NULL, 0},
     {SECT_BACKEND, "on_down_close", key_bool, B(on_down_close), 0, 0, NULL, 0},
+    {SECT_BACKEND, "send_proxy", key_word, B(send_proxy), 0, 0, send_proxy_words, 0},
     {SECT_BACKEND, "server", key_server, NOFIELD, 0, 0, NULL, KEY_REPEAT},
 };
 #undef R
@@ -955,6 +1064,8 @@ static int new_frontend(struct parser *p, const char *name)
     cfg->nfrontends++; /* counted at once, so config_free sees a half-built one */
     fe->line = p->lineno;
     fe->source_prefix_v6 = 64;
+    fe->sni_timeout_ms = 5000;
+    fe->proxy_timeout_ms = 3000;
     fe->name = lb_strdup(name);
     if (!fe->name)
         return oom(p, "frontend");
@@ -1393,6 +1504,10 @@ static int check_backend(struct parser *p, size_t i)
                     be->balance);
     if (check_health(p, i) < 0)
         return -1;
+    for (size_t j = 0; j < be->nservers; j++) {
+        if (!be->servers[j].send_proxy_set)
+            be->servers[j].send_proxy = be->send_proxy;
+    }
     snprintf(key, sizeof(key), "backend %s", be->name);
     if (be->nservers == 0)
         return perr(p, be->line, key, "no servers (add server = NAME ADDR)");
@@ -1410,23 +1525,44 @@ static int check_backend(struct parser *p, size_t i)
     return r;
 }
 
+/* The index of [backend <name>] in <cfg>, or -1. */
+static ssize_t backend_find(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        if (strcmp(cfg->backends[i].name, name) == 0)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
 static int check_frontend(struct parser *p, struct cfg_frontend *fe)
 {
     struct config *cfg = p->cfg;
     char key[80];
+    ssize_t b;
 
     snprintf(key, sizeof(key), "frontend %s", fe->name);
     if (fe->nbinds == 0)
         return perr(p, fe->line, key, "no bind (add bind = HOST:PORT)");
-    if (!fe->backend)
+    /* With sni rules the default backend may be left out: a hello that
+     * no rule routes is then closed. */
+    if (!fe->backend && !fe->nsni)
         return perr(p, fe->line, key, "no backend (add backend = NAME)");
-    for (size_t i = 0; i < cfg->nbackends; i++) {
-        if (strcmp(cfg->backends[i].name, fe->backend) == 0) {
-            fe->backend_idx = i;
-            return 0;
-        }
+    for (size_t i = 0; i < fe->nsni; i++) {
+        b = backend_find(cfg, fe->sni[i].backend);
+        if (b < 0)
+            return perr(p, fe->sni[i].line, "sni", "no [backend %s] section", fe->sni[i].backend);
+        fe->sni[i].backend_idx = (size_t)b;
     }
-    return perr(p, fe->backend_line, "backend", "no [backend %s] section", fe->backend);
+    if (!fe->backend) {
+        fe->backend_idx = SIZE_MAX;
+        return 0;
+    }
+    b = backend_find(cfg, fe->backend);
+    if (b < 0)
+        return perr(p, fe->backend_line, "backend", "no [backend %s] section", fe->backend);
+    fe->backend_idx = (size_t)b;
+    return 0;
 }
 
 /*
@@ -1987,6 +2123,12 @@ void config_free(struct config *cfg)
         lb_free(fe->bind_opts);
         lb_free(fe->allow);
         lb_free(fe->deny);
+        lb_free(fe->proxy_trusted);
+        for (size_t j = 0; j < fe->nsni; j++) {
+            lb_free(fe->sni[j].host);
+            lb_free(fe->sni[j].backend);
+        }
+        lb_free(fe->sni);
         lb_free(fe->name);
         lb_free(fe->backend);
     }

@@ -39,6 +39,8 @@ enum health_kind {
  * server. */
 enum backend_role { ROLE_ANY = 0, ROLE_PRIMARY, ROLE_REPLICA };
 enum log_target { LOG_TO_STDERR = 0, LOG_TO_SYSLOG };
+/* PROXY protocol versions: accept_proxy = off|v1|v2|any, send_proxy = off|v1|v2. */
+enum proxy_version { PROXY_OFF = 0, PROXY_V1, PROXY_V2, PROXY_ANY };
 
 /* What a hashing algorithm hashes of the client's address (hash_key =). */
 enum hash_key {
@@ -74,6 +76,10 @@ struct cfg_server {
     uint32_t weight;    /* default 1; 0 = takes no new connections */
     uint32_t max_conns; /* default 0 = unlimited */
     bool backup;
+    /* send_proxy=v1|v2|off on the server line; the backend's when not
+     * given (validation fills it in). */
+    enum proxy_version send_proxy;
+    bool send_proxy_set;
     int line;
 };
 
@@ -107,9 +113,17 @@ struct cfg_backend {
     uint32_t slow_start_ms;      /* default 0 = off */
     struct cfg_command on_down;  /* default none */
     struct cfg_command on_up;
-    bool on_down_close; /* default no: live connections stay */
+    bool on_down_close;            /* default no: live connections stay */
+    enum proxy_version send_proxy; /* default off: a PROXY header first to each server */
     struct cfg_server *servers;
     size_t nservers;
+};
+
+struct cfg_sni {
+    char *host;         /* lower case; "*.example.com" for a wildcard */
+    char *backend;      /* name as written */
+    size_t backend_idx; /* resolved by validation */
+    int line;
 };
 
 struct cfg_frontend {
@@ -122,7 +136,7 @@ struct cfg_frontend {
     size_t nbinds;
     char *backend; /* name as written */
     int backend_line;
-    size_t backend_idx; /* resolved by validation: index into config.backends */
+    size_t backend_idx; /* resolved by validation: index into config.backends; SIZE_MAX: none */
     /* Access control (allow = / deny =, several prefixes a line, lines
      * repeat): deny wins; with any allow, only matching sources are served. */
     struct cfg_cidr *allow, *deny;
@@ -130,6 +144,18 @@ struct cfg_frontend {
     uint32_t max_conns_per_source; /* default 0 = off */
     uint32_t rate_per_source;      /* new connections per second and burst; 0 = off */
     uint32_t source_prefix_v6;     /* IPv6 sources counted per /N, default 64 */
+    /* sni = HOST BACKEND (repeatable): TLS passthrough routed on the
+     * ClientHello's server name; with rules, <backend> is optional (the
+     * default for hellos without a name or a name no rule matches). */
+    struct cfg_sni *sni;
+    size_t nsni;
+    uint32_t sni_timeout_ms; /* default 5s: for the ClientHello */
+    /* accept_proxy = off|v1|v2|any: a PROXY header is read first; only
+     * from proxy_trusted sources when any are given. */
+    enum proxy_version accept_proxy;
+    uint32_t proxy_timeout_ms; /* default 3s: for the header */
+    struct cfg_cidr *proxy_trusted;
+    size_t nproxy_trusted;
 };
 
 /* Options after a bind's address (bind = ADDR:PORT freebind). */

@@ -14,6 +14,7 @@
 #include "../balancers/lb.h"
 #include "../config/config.h"
 #include "acl.h"
+#include "sni.h"
 #include "alloc.h"
 #include "log.h"
 #include "metrics.h"
@@ -151,6 +152,7 @@ static struct server *server_new(const struct cfg_server *cs, enum srv_state st)
     s->backup = cs->backup;
     atomic_init(&s->cfg_weight, cs->weight);
     atomic_init(&s->max_conns, cs->max_conns);
+    atomic_init(&s->send_proxy, cs->send_proxy);
     atomic_init(&s->state, st);
     atomic_init(&s->health, st == SRV_CHECKING ? SRV_CHECKING : SRV_UP);
     atomic_init(&s->weight, cs->weight * SRV_WEIGHT_SCALE);
@@ -182,6 +184,10 @@ static bool server_update(struct server *s, const struct cfg_server *cs)
 
     if (atomic_load_explicit(&s->max_conns, memory_order_relaxed) != cs->max_conns) {
         atomic_store_explicit(&s->max_conns, cs->max_conns, memory_order_relaxed);
+        changed = true;
+    }
+    if (atomic_load_explicit(&s->send_proxy, memory_order_relaxed) != cs->send_proxy) {
+        atomic_store_explicit(&s->send_proxy, cs->send_proxy, memory_order_relaxed);
         changed = true;
     }
     /* A weight set through the admin API survives a reload, unless lb.ini
@@ -230,6 +236,8 @@ static void table_free(void *p)
         lb_free(f->binds);
         lb_free(f->name);
         acl_unref(f->acl);
+        acl_unref(f->proxy_trusted);
+        sni_routes_unref(f->sni);
     }
     lb_free(t->pools);
     lb_free(t->frontends);
@@ -283,28 +291,30 @@ static int pool_fill(struct pool *pool, uint32_t slot, const struct cfg_backend 
             d->added++;
         }
         pool->servers[pool->nservers++] = s;
+        pool->send_proxy_any |= cs->send_proxy != PROXY_OFF;
     }
     return 0;
 }
 
-/* The allow/deny rules of <cf> as a lookup structure; NULL in <*out>
- * when it has none. Returns 0 or -ENOMEM. */
-static int frontend_acl(const struct cfg_frontend *cf, struct acl **out)
+/* Allow rules <allow> and deny rules <deny> as a lookup structure; NULL
+ * in <*out> when there are none. Returns 0 or -ENOMEM. */
+static int frontend_acl(const struct cfg_cidr *allow, size_t nallow, const struct cfg_cidr *deny,
+                        size_t ndeny, struct acl **out)
 {
     struct acl *a;
 
     *out = NULL;
-    if (!cf->nallow && !cf->ndeny)
+    if (!nallow && !ndeny)
         return 0;
     a = acl_new();
     if (!a)
         return -ENOMEM;
-    for (size_t i = 0; i < cf->nallow; i++) {
-        if (acl_add(a, false, cf->allow[i].family, cf->allow[i].addr, cf->allow[i].len) < 0)
+    for (size_t i = 0; i < nallow; i++) {
+        if (acl_add(a, false, allow[i].family, allow[i].addr, allow[i].len) < 0)
             goto err;
     }
-    for (size_t i = 0; i < cf->ndeny; i++) {
-        if (acl_add(a, true, cf->deny[i].family, cf->deny[i].addr, cf->deny[i].len) < 0)
+    for (size_t i = 0; i < ndeny; i++) {
+        if (acl_add(a, true, deny[i].family, deny[i].addr, deny[i].len) < 0)
             goto err;
     }
     if (acl_build(a) < 0)
@@ -316,14 +326,41 @@ err:
     return -ENOMEM;
 }
 
+/* The sni = rules of <cf>, targets being backend slots; NULL when none. */
+static int frontend_sni(const struct cfg_frontend *cf, const struct config *cfg,
+                        struct sni_routes **out)
+{
+    struct sni_routes *r;
+
+    *out = NULL;
+    if (!cf->nsni)
+        return 0;
+    r = sni_routes_new();
+    if (!r)
+        return -ENOMEM;
+    for (size_t i = 0; i < cf->nsni; i++) {
+        int slot = slot_find(&be_slots, cfg->backends[cf->sni[i].backend_idx].name);
+
+        /* Validation checked the pattern: only memory can fail here. */
+        if (sni_routes_add(r, cf->sni[i].host, (uint32_t)slot) < 0) {
+            sni_routes_unref(r);
+            return -ENOMEM;
+        }
+    }
+    sni_routes_build(r);
+    *out = r;
+    return 0;
+}
+
 static int frontend_fill(struct frontend *f, struct slot *fs, const struct cfg_frontend *cf,
                          const struct config *cfg)
 {
-    int slot = slot_find(&be_slots, cfg->backends[cf->backend_idx].name);
     int ret;
 
     f->gone = false;
-    f->pool = (uint32_t)slot;
+    f->pool = cf->backend_idx == SIZE_MAX
+                  ? FRONTEND_NO_POOL
+                  : (uint32_t)slot_find(&be_slots, cfg->backends[cf->backend_idx].name);
     f->binds = lb_calloc(cf->nbinds ? cf->nbinds : 1, sizeof(*f->binds));
     if (!f->binds)
         return -ENOMEM;
@@ -334,12 +371,22 @@ static int frontend_fill(struct frontend *f, struct slot *fs, const struct cfg_f
         f->nbinds++;
     }
     acl_unref(f->acl); /* what a gone entry inherited, if anything */
-    f->acl = NULL;
-    ret = frontend_acl(cf, &f->acl);
+    acl_unref(f->proxy_trusted);
+    sni_routes_unref(f->sni);
+    f->acl = f->proxy_trusted = NULL;
+    f->sni = NULL;
+    ret = frontend_acl(cf->allow, cf->nallow, cf->deny, cf->ndeny, &f->acl);
+    if (ret == 0)
+        ret = frontend_acl(cf->proxy_trusted, cf->nproxy_trusted, NULL, 0, &f->proxy_trusted);
+    if (ret == 0)
+        ret = frontend_sni(cf, cfg, &f->sni);
     if (ret < 0)
         return ret;
     f->src_limits.limit = cf->max_conns_per_source;
     f->src_limits.rate = cf->rate_per_source;
+    f->sni_timeout_ms = cf->sni_timeout_ms;
+    f->accept_proxy = (uint8_t)cf->accept_proxy;
+    f->proxy_timeout_ms = cf->proxy_timeout_ms;
     f->source_prefix_v6 = cf->source_prefix_v6;
     f->src = NULL;
     if (cf->max_conns_per_source || cf->rate_per_source) {
@@ -424,7 +471,14 @@ static int table_build(const struct config *cfg, const struct lb_table *old, str
         /* And the rules and limits it had: closing is no reason to let
          * in the sources it refused. */
         if (old && k < old->nfrontends) {
-            f->acl = acl_ref(old->frontends[k].acl);
+            const struct frontend *of = &old->frontends[k];
+
+            f->acl = acl_ref(of->acl);
+            f->proxy_trusted = acl_ref(of->proxy_trusted);
+            f->sni = sni_routes_ref(of->sni);
+            f->sni_timeout_ms = of->sni_timeout_ms;
+            f->accept_proxy = of->accept_proxy;
+            f->proxy_timeout_ms = of->proxy_timeout_ms;
             f->src = old->frontends[k].src;
             f->src_limits = old->frontends[k].src_limits;
             f->source_prefix_v6 = old->frontends[k].source_prefix_v6;

@@ -47,6 +47,7 @@
 struct lb_ops;
 struct acl;
 struct acl_src;
+struct sni_routes;
 struct config;
 struct cfg_backend;
 struct metrics_fe;
@@ -86,6 +87,7 @@ struct server {
     /* From lb.ini; a reload that changes them stores the new values. */
     _Atomic uint32_t cfg_weight; /* weight from lb.ini (see SRV_WEIGHT_SCALE) */
     _Atomic uint32_t max_conns;  /* 0 = unlimited */
+    _Atomic uint32_t send_proxy; /* enum proxy_version: a PROXY header first (off, v1, v2) */
 
     /* Hot state, on its own cache lines: written by workers and checker. */
     _Atomic uint32_t state __attribute__((aligned(64))); /* enum srv_state */
@@ -150,7 +152,13 @@ struct pool {
     uint32_t retries;
     enum hash_key hash_key;
     uint32_t fall; /* failed connects that mark a server down; 0 = health none */
+    /* Some server sends a PROXY header: the client's first bytes then wait
+     * for the connect (core/conn.c) instead of splicing at once. */
+    bool send_proxy_any;
 };
+
+/* frontend.pool of a frontend without a default backend (sni rules only). */
+#define FRONTEND_NO_POOL UINT32_MAX
 
 /* A [frontend] section as the workers see it. */
 struct frontend {
@@ -172,6 +180,15 @@ struct frontend {
     struct acl_src *src;
     struct acl_src_limits src_limits; /* max_conns_per_source, rate_per_source */
     uint32_t source_prefix_v6;
+    /* What a connection reads before it picks a backend (core/conn.c's
+     * preamble): a PROXY header (accept_proxy, enum proxy_version, only
+     * from <proxy_trusted> sources when not NULL), then a TLS ClientHello
+     * routed by <sni> (NULL: no rules). Shared by reference like <acl>. */
+    struct sni_routes *sni;
+    uint32_t sni_timeout_ms;
+    uint8_t accept_proxy;
+    uint32_t proxy_timeout_ms;
+    struct acl *proxy_trusted;
 };
 
 struct lb_table {
@@ -181,6 +198,12 @@ struct lb_table {
     uint32_t nfrontends;
     uint64_t generation; /* 1 at start, +1 per reload */
 };
+
+/* The name of <fe>'s default backend, "-" when it has none. */
+static inline const char *frontend_backend_name(const struct lb_table *t, const struct frontend *fe)
+{
+    return fe->pool == FRONTEND_NO_POOL ? "-" : t->pools[fe->pool].name;
+}
 
 /* True when <s> may take a new connection right now (state, weight, max_conns). */
 static inline bool server_usable(const struct server *s)

@@ -36,6 +36,17 @@
  * connection ends when both halves have forwarded their FIN, on any error,
  * on a timeout, or at the end of the shutdown grace period.
  *
+ * Preamble: a frontend with accept_proxy or sni = rules reads the client
+ * before it picks a backend (state CS_PREAMBLE, bounded by proxy_timeout
+ * and sni_timeout): the bytes are copied out of pool buffers as they
+ * arrive (a hello sent a byte at a time must not hold a buffer per byte),
+ * a PROXY header is read and stripped, a ClientHello is read and kept,
+ * and the parsers (proxy_proto.c, sni.c) decide. What the connection
+ * holds then goes to the server before anything else, together with a
+ * PROXY header of its own when the server has send_proxy: the
+ * client->server half is in mode PREFIX for that (see the "preamble"
+ * section below).
+ *
  * Lifetime: conn_close() cancels every operation in flight, closes the
  * sockets and moves the connection to its set's closing list;
  * conn_reap() recycles it between loop turns once the last operation has
@@ -66,7 +77,9 @@
 #include "loop.h"
 #include "metrics.h"
 #include "net.h"
+#include "proxy_proto.h"
 #include "runtime.h"
+#include "sni.h"
 
 #define HIGH_WATER     (256u * 1024)
 #define LOW_WATER      (64u * 1024)
@@ -89,7 +102,7 @@
  * must let go soon after a DELETE. */
 #define FAULT_POLL_MS 100
 
-enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING };
+enum conn_state { CS_CONNECTING = 0, CS_ESTABLISHED, CS_CLOSING, CS_PREAMBLE };
 enum half_dir { DIR_C2B = 0, DIR_B2C };
 
 struct half {
@@ -152,7 +165,29 @@ struct conn {
     struct acl_src_key src_key;
     struct loop_op conn_op;
     struct timer timer;
+    /* What is read before the backend is picked and sent before the
+     * client's other bytes (the preamble section); NULL when nothing. */
+    struct conn_pre *pre;
     struct half c2b, b2c;
+};
+
+/* The preamble (see its section below). */
+enum pre_stage { PRE_PROXY = 0, PRE_SNI, PRE_DONE };
+
+/* What a preamble holds at most: a PROXY header and a hello still
+ * undecided, plus the rest of the receive buffer that completed them. */
+#define PRE_MAX(loop) (PP_MAX_LEN + SNI_MAX_INPUT + loop_buf_size(loop))
+
+struct conn_pre {
+    uint8_t stage;   /* enum pre_stage */
+    bool have_addrs; /* <src>, <dst> came in a PROXY header */
+    uint32_t len;    /* bytes of the client held in <buf> */
+    uint32_t cap;
+    uint32_t hdr_len; /* of <hdr>, the PROXY header to send */
+    uint32_t sent;    /* of <hdr> then <buf>, in mode PREFIX */
+    uint8_t *buf;
+    struct sockaddr_storage src, dst;
+    uint8_t hdr[PP_BUILD_MAX];
 };
 
 static void conn_close(struct conn *c);
@@ -161,6 +196,13 @@ static void splice_pump(struct conn *c, struct half *h);
 static void connect_next(struct conn *c, const struct server *avoid);
 static void connect_failed(struct conn *c, int res);
 static void half_fault_detach(struct conn *c, struct half *h);
+static void pre_free(struct conn *c);
+static void preamble_step(struct conn *c);
+static void preamble_take(struct conn *c, uint16_t bid, uint32_t len);
+static void preamble_timeout(struct conn *c);
+static void prefix_start(struct conn *c);
+static void prefix_send(struct conn *c, struct half *h);
+static void prefix_sent(struct conn *c, struct half *h, uint32_t n);
 
 static struct conn *half_conn(struct half *h)
 {
@@ -282,7 +324,8 @@ static void conn_log(const struct conn *c)
         cfg_addr_str(&peer, addr, sizeof(addr));
     log_conn("client=%s frontend=%s backend=%s server=%s in=%llu out=%llu duration_ms=%llu "
              "end=%s%s%s%s",
-             addr, t->frontends[c->fe_idx].name, t->pools[c->pool_idx].name,
+             addr, t->frontends[c->fe_idx].name,
+             c->pool_idx == FRONTEND_NO_POOL ? "-" : t->pools[c->pool_idx].name,
              c->srv ? c->srv->name : "-", (unsigned long long)c->c2b.bytes,
              (unsigned long long)c->b2c.bytes,
              (unsigned long long)(loop_now(c->set->loop) - c->t_start), c->end ? c->end : "closed",
@@ -328,6 +371,7 @@ static void conn_close(struct conn *c)
     half_release(c, &c->b2c);
     half_fault_detach(c, &c->c2b);
     half_fault_detach(c, &c->b2c);
+    pre_free(c);
     if (c->srv) {
         conn_count_bytes(c);
         server_put(c->srv);
@@ -354,6 +398,19 @@ static void conn_check_done(struct conn *c)
 }
 
 /*
+ * Whether <h> may move from copy to a splicing mode. The bytes a
+ * connection holds (c->pre: what its preamble read, a PROXY header to
+ * send) go to the server before anything queued, through mode PREFIX,
+ * which only copy leads to: until they have gone, the client->server half
+ * stays on the copy path (a receive that finds the pool dry then waits
+ * for a buffer).
+ */
+static bool half_may_leave_copy(const struct conn *c, const struct half *h)
+{
+    return h->mode == HM_COPY && !(h->dir == DIR_C2B && c->pre);
+}
+
+/*
  * forward = auto, HAProxy's splice-auto idea: a flow starts with copy, which
  * wins for small messages, and moves to splice once it has filled
  * BULK_READS buffers in a row. The switch waits until the multishot
@@ -361,7 +418,7 @@ static void conn_check_done(struct conn *c)
  */
 static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
 {
-    if (c->forward != FWD_AUTO || h->mode != HM_COPY)
+    if (c->forward != FWD_AUTO || !half_may_leave_copy(c, h))
         return;
     if (len < loop_buf_size(c->set->loop)) {
         h->full_reads = 0;
@@ -378,7 +435,7 @@ static void copy_note_read(struct conn *c, struct half *h, uint32_t len)
  */
 static void half_starved(struct conn *c, struct half *h)
 {
-    if (h->mode != HM_COPY)
+    if (!half_may_leave_copy(c, h))
         return;
     atomic_fetch_add_explicit(&c->set->starved, 1, memory_order_relaxed);
     half_set_mode(c, h, HM_TO_STARVED);
@@ -480,7 +537,10 @@ static void half_fault_attach(struct conn *c, struct half *h, const char *fe, co
     struct half_fault *hf;
     struct fault *f;
 
-    if (h->fault || h->mode != HM_COPY)
+    /* A direction that sends a prefix first (a PROXY header, the bytes a
+     * preamble read) is left alone: PREFIX and SHAPED are modes of their
+     * own, and the prefix must go out as it is. */
+    if (h->fault || h->mode != HM_COPY || (h->dir == DIR_C2B && c->pre))
         return;
     f = fault_take(fe, be, srv, false, h->dir == DIR_C2B ? FS_UPSTREAM : FS_DOWNSTREAM, now);
     if (!f)
@@ -567,6 +627,10 @@ static void copy_pump(struct conn *c, struct half *h)
     }
     if (h->tx.inflight || c->state != CS_ESTABLISHED)
         return;
+    if (h->mode == HM_PREFIX) {
+        prefix_send(c, h);
+        return;
+    }
     if (h->fault && fault_limit_reached(c, h))
         return;
     if (h->q.bytes) {
@@ -697,7 +761,9 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         half_starved(c, h);
         return;
     } else if (res > 0) {
-        if (flags & LOOP_F_BUF) {
+        if ((flags & LOOP_F_BUF) && c->state == CS_PREAMBLE) {
+            preamble_take(c, op->bid, (uint32_t)res);
+        } else if (flags & LOOP_F_BUF) {
             loop_bufq_push(c->set->loop, &h->q, op->bid, (uint32_t)res);
             copy_note_read(c, h, (uint32_t)res);
             if (h->fault)
@@ -716,6 +782,11 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
     } else if (res != -ECANCELED) {
         half_fail(c, h, res);
         return;
+    }
+    if (c->state == CS_PREAMBLE) {
+        preamble_step(c);
+        if (c->state == CS_CLOSING)
+            return;
     }
     /* A multishot receive that is still armed needs nothing more. */
     if (flags & LOOP_F_MORE) {
@@ -748,7 +819,9 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
         half_fail(c, h, res < 0 ? res : -EPIPE);
         return;
     }
-    if (half_splices(h))
+    if (h->mode == HM_PREFIX)
+        prefix_sent(c, h, (uint32_t)res);
+    else if (half_splices(h))
         h->in_pipe -= (uint32_t)res;
     else
         loop_bufq_consume(c->set->loop, &h->q, (uint32_t)res);
@@ -766,6 +839,10 @@ static void on_timer(struct timer *t, uint64_t now)
 {
     struct conn *c = container_of(t, struct conn, timer);
 
+    if (c->state == CS_PREAMBLE) {
+        preamble_timeout(c);
+        return;
+    }
     if (c->state == CS_CONNECTING && c->connect_delayed) {
         /* Fault connect_delay: the connect goes out now, unless
          * connect_timeout ran out first (a delay longer than it). */
@@ -813,6 +890,8 @@ static void on_connect(struct loop_op *op, int res, unsigned flags)
             timer_disarm(loop_timers(c->set->loop), &c->timer);
         if (c->state == CS_CLOSING)
             return;
+        if (c->pre)
+            prefix_start(c);
         if (fault_any()) {
             const char *be = backend_table_get()->pools[c->pool_idx].name;
 
@@ -968,6 +1047,21 @@ static void half_init(struct half *h, enum half_dir dir)
     loop_bufq_init(&h->q);
 }
 
+/* Counts a refusal under its reason and says so in a rate-limited line. */
+static void refuse_note(const struct frontend *fe, const struct sockaddr_storage *ss,
+                        socklen_t sslen, _Atomic uint64_t *counter, const char *why)
+{
+    struct cfg_addr peer = {.len = sslen};
+    char addr[128] = "?";
+
+    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
+        memcpy(&peer.ss, ss, sslen <= sizeof(peer.ss) ? sslen : sizeof(peer.ss));
+        cfg_addr_str(&peer, addr, sizeof(addr));
+    }
+    log_info_rl("frontend %s: refused client %s (%s)", fe->name, addr, why);
+}
+
 /*
  * Turns a client away at accept (access control): no connection object,
  * no server work. SO_LINGER 0 makes close() send an RST, so the client
@@ -980,16 +1074,9 @@ static void conn_refuse(struct conn_set *set, int fd, const struct frontend *fe,
                         _Atomic uint64_t *counter, const char *why)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
-    struct cfg_addr peer = {.len = sslen};
-    char addr[128] = "?";
 
-    atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+    refuse_note(fe, ss, sslen, counter, why);
     atomic_fetch_add_explicit(&fe->stats->rejected, 1, memory_order_relaxed);
-    if (ss->ss_family == AF_INET || ss->ss_family == AF_INET6) {
-        memcpy(&peer.ss, ss, sizeof(*ss));
-        cfg_addr_str(&peer, addr, sizeof(addr));
-    }
-    log_info_rl("frontend %s: refused client %s (%s)", fe->name, addr, why);
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
     set->closed(set);
@@ -998,67 +1085,130 @@ static void conn_refuse(struct conn_set *set, int fd, const struct frontend *fe,
 /*
  * The frontend's access rules for a client from <ss>: allow/deny, then its
  * share of max_conns_per_source (taken into <*src>/<*key>, given back when
- * the connection ends). Returns false when the client was refused (and
- * closed, through conn_refuse).
+ * the connection ends). Returns NULL when the client is admitted, else the
+ * counter of the reason it is refused for, with <*why> naming it.
  */
-static bool conn_admit(struct conn_set *set, int fd, const struct frontend *fe,
-                       const struct sockaddr_storage *ss, socklen_t sslen, struct acl_src **src,
-                       struct acl_src_key *key)
+static _Atomic uint64_t *conn_admit(const struct frontend *fe, const struct sockaddr_storage *ss,
+                                    uint64_t now_ms, struct acl_src **src, struct acl_src_key *key,
+                                    const char **why)
 {
     /* A client whose address cannot be read (it reset already) is not let
      * past rules that could not be checked. */
     if (ss->ss_family == AF_UNSPEC) {
-        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_deny, "no address");
-        return false;
+        *why = "no address";
+        return &fe->stats->rejected_deny;
     }
     if (fe->acl && acl_check(fe->acl, (const struct sockaddr *)ss) != ACL_ALLOW) {
-        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_deny, "deny");
-        return false;
+        *why = "deny";
+        return &fe->stats->rejected_deny;
     }
     if (!fe->src || !acl_src_key((const struct sockaddr *)ss, fe->source_prefix_v6, key))
-        return true;
-    switch (acl_src_take(fe->src, key, &fe->src_limits, loop_now(set->loop) * 1000)) {
+        return NULL;
+    switch (acl_src_take(fe->src, key, &fe->src_limits, now_ms * 1000)) {
     case ACL_SRC_TAKEN:
         *src = fe->src;
         break;
     case ACL_SRC_LIMIT:
-        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_source_conns,
-                    "max_conns_per_source");
-        return false;
+        *why = "max_conns_per_source";
+        return &fe->stats->rejected_source_conns;
     case ACL_SRC_RATE:
-        conn_refuse(set, fd, fe, ss, sslen, &fe->stats->rejected_source_rate, "rate_per_source");
-        return false;
+        *why = "rate_per_source";
+        return &fe->stats->rejected_source_rate;
     case ACL_SRC_UNTRACKED:
         atomic_fetch_add_explicit(&fe->stats->source_untracked, 1, memory_order_relaxed);
         log_warn_rl("frontend %s: per-source table full, serving a new source uncounted", fe->name);
         break;
     }
-    return true;
+    return NULL;
+}
+
+/*
+ * Sends a routed connection to its backend in slot <pool_idx>: the
+ * backend's settings, the hash of the client's address, the connect, and
+ * the client's bytes start to flow (those of a preamble after the connect).
+ */
+static void conn_route(struct conn *c, uint32_t pool_idx)
+{
+    struct pool *pool = &backend_table_get()->pools[pool_idx];
+
+    c->pool_idx = pool_idx;
+    c->idle_ms = pool->idle_timeout_ms;
+    c->connect_ms = pool->connect_timeout_ms;
+    c->retries_left = (uint8_t)(pool->retries > 255 ? 255 : pool->retries);
+    if ((pool->ops->caps & LB_CAP_HASH_KEY) &&
+        (c->peer.sin6_family == AF_INET || c->peer.sin6_family == AF_INET6))
+        c->key = lb_hash_addr((struct sockaddr *)&c->peer, pool->hash_key);
+    if (pool->send_proxy_any && !c->pre && !(c->pre = lb_calloc(1, sizeof(*c->pre)))) {
+        log_warn_rl("out of memory: refusing a client");
+        conn_close(c);
+        return;
+    }
+    if (fault_any()) {
+        const char *fe = backend_table_get()->frontends[c->fe_idx].name;
+
+        half_fault_attach(c, &c->c2b, fe, NULL, NULL);
+        half_fault_attach(c, &c->b2c, fe, NULL, NULL);
+        if (c->state == CS_CLOSING)
+            return;
+    }
+    connect_next(c, NULL);
+    if (c->state == CS_CLOSING)
+        return;
+    /* Read the client while the backend connect is in flight: its first
+     * bytes then leave as soon as the connection is up. */
+    if (c->forward == FWD_SPLICE && !c->pre)
+        half_set_mode(c, &c->c2b, HM_SPLICE);
+    half_pump(c, &c->c2b);
 }
 
 void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
 {
     const struct lb_table *t = backend_table_get();
     const struct frontend *fe = &t->frontends[frontend];
-    struct pool *pool = &t->pools[fe->pool];
+    const struct pool *pool = fe->pool == FRONTEND_NO_POOL ? NULL : &t->pools[fe->pool];
     bool log = atomic_load_explicit(&lb_rt.log_connections, memory_order_relaxed);
-    bool hash = pool->ops->caps & LB_CAP_HASH_KEY;
+    bool pre = fe->accept_proxy != PROXY_OFF || fe->sni;
+    bool hash = pool && (pool->ops->caps & LB_CAP_HASH_KEY);
     struct sockaddr_storage ss = {.ss_family = AF_UNSPEC};
     socklen_t sslen = sizeof(ss);
     struct acl_src *src = NULL;
     struct acl_src_key src_key = {0};
+    _Atomic uint64_t *refused = NULL;
+    const char *why = NULL;
     struct conn *c;
 
-    /* One getpeername() serves the rules, the per-source count, the hash
-     * and the connection log. */
-    if ((fe->acl || fe->src || hash || log) &&
+    /* One getpeername() serves the rules, the per-source count, the hash,
+     * a PROXY header to send and the connection log. A preamble may route
+     * to a hashing backend. */
+    if ((fe->acl || fe->src || hash || log || pre || fe->proxy_trusted ||
+         (pool && pool->send_proxy_any)) &&
         getpeername(fd, (struct sockaddr *)&ss, &sslen) < 0) {
         ss.ss_family = AF_UNSPEC;
         sslen = 0;
     }
-    if ((fe->acl || fe->src) && !conn_admit(set, fd, fe, &ss, sslen, &src, &src_key))
+    /* With accept_proxy the rules see the address in the PROXY header
+     * (preamble_proxy); here only whether the sender may send one. */
+    if (fe->accept_proxy != PROXY_OFF) {
+        if (fe->proxy_trusted &&
+            (ss.ss_family == AF_UNSPEC ||
+             acl_check(fe->proxy_trusted, (const struct sockaddr *)&ss) != ACL_ALLOW)) {
+            refused = &fe->stats->rejected_proxy;
+            why = "PROXY header from an untrusted source";
+        }
+    } else if (fe->acl || fe->src) {
+        refused = conn_admit(fe, &ss, loop_now(set->loop), &src, &src_key, &why);
+    }
+    if (refused) {
+        conn_refuse(set, fd, fe, &ss, sslen, refused, why);
         return;
+    }
     c = conn_alloc(set);
+    if (c && pre && !(c->pre = lb_calloc(1, sizeof(*c->pre)))) {
+        c->next = set->free; /* back to the cache, unused */
+        set->free = c;
+        set->nfree++;
+        c = NULL;
+    }
     if (!c) {
         if (src)
             acl_src_put(src, &src_key);
@@ -1085,9 +1235,6 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
     c->t_start = loop_now(set->loop);
     atomic_fetch_add_explicit(&fe->stats->active, 1, memory_order_relaxed);
     c->pool_idx = fe->pool;
-    c->idle_ms = pool->idle_timeout_ms;
-    c->connect_ms = pool->connect_timeout_ms;
-    c->retries_left = (uint8_t)(pool->retries > 255 ? 255 : pool->retries);
     c->conn_op.cb = on_connect;
     timer_init(&c->timer, on_timer);
     half_init(&c->c2b, DIR_C2B);
@@ -1097,26 +1244,256 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
         set->live->prev = c;
     set->live = c;
     set->nlive++;
-    if (ss.ss_family != AF_UNSPEC) {
-        if (hash)
-            c->key = lb_hash_addr((struct sockaddr *)&ss, pool->hash_key);
-        if (sslen <= sizeof(c->peer))
-            memcpy(&c->peer, &ss, sslen);
-    }
-    if (fault_any()) {
-        half_fault_attach(c, &c->c2b, fe->name, NULL, NULL);
-        half_fault_attach(c, &c->b2c, fe->name, NULL, NULL);
-        if (c->state == CS_CLOSING)
-            return;
-    }
-    connect_next(c, NULL);
-    if (c->state == CS_CLOSING)
+    /* Unix clients' addresses are kept too (a family without an IP): a
+     * PROXY header then says UNKNOWN, and the rules let them through. */
+    if (ss.ss_family != AF_UNSPEC && sslen <= sizeof(c->peer))
+        memcpy(&c->peer, &ss, sslen);
+    if (pre) {
+        c->pre->stage = fe->accept_proxy != PROXY_OFF ? PRE_PROXY : PRE_SNI;
+        c->state = CS_PREAMBLE;
+        conn_arm_timer(c, c->t_start + (c->pre->stage == PRE_PROXY ? fe->proxy_timeout_ms
+                                                                   : fe->sni_timeout_ms));
+        half_pump(c, &c->c2b);
         return;
-    /* Read the client while the backend connect is in flight: its first
-     * bytes then leave as soon as the connection is up. */
-    if (c->forward == FWD_SPLICE)
-        half_set_mode(c, &c->c2b, HM_SPLICE);
-    half_pump(c, &c->c2b);
+    }
+    conn_route(c, fe->pool);
+}
+
+/* ---- preamble: what a connection reads before its backend is picked,
+ * and sends before the client's other bytes ----
+ *
+ * Stages: PRE_PROXY (accept_proxy: a PROXY header, stripped), then PRE_SNI
+ * (sni rules: a ClientHello, kept), then PRE_DONE: conn_route(). Each
+ * stage is bounded by a timer and by what its parser reads at most. The
+ * client's bytes are copied into <buf> and their pool buffers given back
+ * at once. At connect, prefix_start() puts the PROXY header the server
+ * wants (send_proxy) in <hdr> and the client->server half sends <hdr>,
+ * then <buf>, in mode PREFIX, before the bytes queued since.
+ */
+
+static void pre_free(struct conn *c)
+{
+    if (!c->pre)
+        return;
+    lb_free(c->pre->buf);
+    lb_free(c->pre);
+    c->pre = NULL;
+}
+
+/* Closes a connection its preamble refuses: counted under <counter>,
+ * logged with <why>, the client reset (conn_set_abortive). */
+static void preamble_reject(struct conn *c, _Atomic uint64_t *counter, const char *why)
+{
+    const struct frontend *fe = &backend_table_get()->frontends[c->fe_idx];
+    struct sockaddr_storage ss = {0};
+
+    memcpy(&ss, &c->peer, sizeof(c->peer));
+    refuse_note(fe, &ss, sizeof(c->peer), counter, why);
+    c->end = counter == &fe->stats->rejected_sni     ? "rejected-sni"
+             : counter == &fe->stats->rejected_proxy ? "rejected-proxy"
+                                                     : "rejected";
+    conn_set_abortive(c);
+    conn_close(c);
+}
+
+static void preamble_timeout(struct conn *c)
+{
+    const struct frontend *fe = &backend_table_get()->frontends[c->fe_idx];
+
+    if (c->pre->stage == PRE_PROXY)
+        preamble_reject(c, &fe->stats->rejected_proxy, "no PROXY header within proxy_timeout");
+    else
+        preamble_reject(c, &fe->stats->rejected_sni, "no ClientHello within sni_timeout");
+}
+
+/* Received bytes in pool buffer <bid>: copied, and the buffer given back. */
+static void preamble_take(struct conn *c, uint16_t bid, uint32_t len)
+{
+    struct loop *loop = c->set->loop;
+    struct conn_pre *p = c->pre;
+
+    if (p->len + len > p->cap && p->len + len <= PRE_MAX(loop)) {
+        uint32_t cap = p->cap ? p->cap : 2048;
+        uint8_t *nb;
+
+        while (cap < p->len + len)
+            cap *= 2;
+        nb = lb_realloc(p->buf, cap);
+        if (nb) {
+            p->buf = nb;
+            p->cap = cap;
+        }
+    }
+    /* Nothing undecided is ever that long (PRE_MAX): only memory fails. */
+    bool fits = p->len + len <= p->cap;
+
+    if (fits) {
+        memcpy(p->buf + p->len, loop_buf(loop, bid), len);
+        p->len += len;
+    }
+    loop_buf_put(loop, bid);
+    if (!fits) {
+        log_warn_rl("out of memory for a client's first bytes: closing it");
+        c->end = "out-of-memory";
+        conn_close(c);
+    }
+}
+
+/* The PROXY header stage; returns false when it is not over. */
+static bool preamble_proxy(struct conn *c, const struct frontend *fe)
+{
+    static const unsigned acc[] = {[PROXY_V1] = PP_ACCEPT_V1,
+                                   [PROXY_V2] = PP_ACCEPT_V2,
+                                   [PROXY_ANY] = PP_ACCEPT_V1 | PP_ACCEPT_V2};
+    struct conn_pre *p = c->pre;
+    _Atomic uint64_t *refused;
+    struct sockaddr_storage ss = {0};
+    struct pp_header h;
+    const char *why;
+
+    switch (pp_parse(p->buf, p->len, acc[fe->accept_proxy], &h)) {
+    case PP_NEED_MORE:
+        if (c->c2b.eof)
+            preamble_reject(c, &fe->stats->rejected_proxy, "PROXY header cut short");
+        return false;
+    case PP_OK:
+        break;
+    default:
+        preamble_reject(c, &fe->stats->rejected_proxy,
+                        h.status == PP_ERR_NOT_PROXY ? "no PROXY header"
+                        : h.status == PP_ERR_TOO_BIG ? "PROXY header too big"
+                                                     : "malformed PROXY header");
+        return false;
+    }
+    p->len -= h.len;
+    memmove(p->buf, p->buf + h.len, p->len);
+    /* The address in the header is the client from now on: the rules,
+     * the hash, the log and a header sent on see it. */
+    if (h.has_addr) {
+        p->have_addrs = true;
+        p->src = h.src;
+        p->dst = h.dst;
+        memset(&c->peer, 0, sizeof(c->peer));
+        memcpy(&c->peer, &h.src, h.addrlen);
+    }
+    memcpy(&ss, &c->peer, sizeof(c->peer));
+    if (fe->acl || fe->src) {
+        refused = conn_admit(fe, &ss, loop_now(c->set->loop), &c->src, &c->src_key, &why);
+        if (refused) {
+            preamble_reject(c, refused, why);
+            return false;
+        }
+    }
+    p->stage = fe->sni ? PRE_SNI : PRE_DONE;
+    if (p->stage == PRE_SNI)
+        conn_arm_timer(c, loop_now(c->set->loop) + fe->sni_timeout_ms);
+    return c->state != CS_CLOSING;
+}
+
+/* The ClientHello stage: the backend slot in <*pool>, or false. */
+static bool preamble_sni(struct conn *c, const struct frontend *fe, uint32_t *pool)
+{
+    struct sni_result r;
+    char why[SNI_NAME_MAX + 40];
+
+    switch (sni_parse(c->pre->buf, c->pre->len, &r)) {
+    case SNI_NEED_MORE:
+        if (c->c2b.eof)
+            preamble_reject(c, &fe->stats->rejected_sni, "ClientHello cut short");
+        return false;
+    case SNI_FOUND:
+    case SNI_NO_NAME:
+        /* No rule for the name: the default backend, if there is one. */
+        if (r.status == SNI_FOUND && sni_routes_find(fe->sni, r.name, r.len, pool))
+            return true;
+        *pool = fe->pool;
+        if (*pool != FRONTEND_NO_POOL)
+            return true;
+        snprintf(why, sizeof(why), "no backend for server name '%s'",
+                 r.status == SNI_FOUND ? r.name : "(none)");
+        preamble_reject(c, &fe->stats->rejected_sni, why);
+        return false;
+    default:
+        snprintf(why, sizeof(why), "not a usable ClientHello: %s", sni_status_name(r.status));
+        preamble_reject(c, &fe->stats->rejected_sni, why);
+        return false;
+    }
+}
+
+/* After each read of the preamble: the next stage, or the route. */
+static void preamble_step(struct conn *c)
+{
+    const struct frontend *fe = &backend_table_get()->frontends[c->fe_idx];
+    uint32_t pool = fe->pool;
+
+    if (c->pre->stage == PRE_PROXY && !preamble_proxy(c, fe))
+        return;
+    if (c->pre->stage == PRE_SNI && !preamble_sni(c, fe, &pool))
+        return;
+    c->pre->stage = PRE_DONE;
+    conn_route(c, pool);
+}
+
+/* Connected: what goes before the client's queued bytes, if anything. */
+static void prefix_start(struct conn *c)
+{
+    struct conn_pre *p = c->pre;
+    uint32_t v = atomic_load_explicit(&c->srv->send_proxy, memory_order_relaxed);
+
+    p->hdr_len = 0;
+    p->sent = 0;
+    if (v != PROXY_OFF) {
+        struct sockaddr_storage src = {0}, dst = {0};
+        socklen_t dlen = sizeof(dst);
+
+        if (!p->have_addrs) {
+            memcpy(&src, &c->peer, sizeof(c->peer));
+            if (getsockname(c->cfd, (struct sockaddr *)&dst, &dlen) < 0)
+                dst.ss_family = AF_UNSPEC;
+        }
+        p->hdr_len = (uint32_t)pp_build(p->hdr, v == PROXY_V1 ? 1 : 2,
+                                        (struct sockaddr *)(p->have_addrs ? &p->src : &src),
+                                        (struct sockaddr *)(p->have_addrs ? &p->dst : &dst));
+    }
+    if (p->hdr_len + p->len == 0) {
+        prefix_sent(c, &c->c2b, 0);
+        return;
+    }
+    half_set_mode(c, &c->c2b, HM_PREFIX);
+}
+
+/* One send of what is left of <hdr> then <buf>. */
+static void prefix_send(struct conn *c, struct half *h)
+{
+    struct conn_pre *p = c->pre;
+    int n = 0;
+
+    if (p->sent < p->hdr_len)
+        h->iov[n++] = (struct iovec){p->hdr + p->sent, p->hdr_len - p->sent};
+    if (p->sent < p->hdr_len + p->len) {
+        uint32_t off = p->sent > p->hdr_len ? p->sent - p->hdr_len : 0;
+
+        h->iov[n++] = (struct iovec){p->buf + off, p->len - off};
+    }
+    h->msg.msg_iov = h->iov;
+    h->msg.msg_iovlen = (size_t)n;
+    loop_submit_sendmsg(c->set->loop, &h->tx, half_dst(c, h), &h->msg);
+}
+
+/* <n> bytes of the prefix went out; once all have, the half copies (or
+ * drains towards splice, with forward = splice) like any other. */
+static void prefix_sent(struct conn *c, struct half *h, uint32_t n)
+{
+    struct conn_pre *p = c->pre;
+
+    p->sent += n;
+    if (p->sent < p->hdr_len + p->len)
+        return;
+    pre_free(c);
+    if (h->mode == HM_PREFIX)
+        half_set_mode(c, h, HM_COPY);
+    if (c->forward == FWD_SPLICE && half_set_mode(c, h, HM_TO_SPLICE))
+        loop_cancel(c->set->loop, &h->rx);
 }
 
 void conn_close_downed(struct conn_set *set)

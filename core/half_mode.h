@@ -9,6 +9,10 @@
  *   SPLICE|STARVED -> COPY             no pipe could be had
  *   COPY <-> SHAPED                    a fault (core/fault.h) took the
  *                                      direction, or let go of it
+ *   COPY -> PREFIX -> COPY             client->server only, at connect: bytes
+ *                                      the connection holds (a PROXY header
+ *                                      to send, the bytes its preamble read)
+ *                                      go out before anything queued
  *
  * The TO_ modes drain the copy path (the receive stops, queued buffers are
  * sent) before the first splice, so no byte is reordered. A new way of
@@ -28,6 +32,7 @@ enum half_mode {
     HM_TO_STARVED, /* the pool ran dry: draining before splicing */
     HM_STARVED,    /* splicing until idle with buffers in the pool */
     HM_SHAPED,     /* copy, with a fault deciding when and how much is sent */
+    HM_PREFIX,     /* sending what the connection holds first, receiving as COPY */
     HM_COUNT,
 };
 

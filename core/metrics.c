@@ -314,12 +314,15 @@ static void prom_fe_rejected(struct metrics_buf *b, const struct lb_table *t)
         {"deny", offsetof(struct metrics_fe, rejected_deny)},
         {"source_conns", offsetof(struct metrics_fe, rejected_source_conns)},
         {"source_rate", offsetof(struct metrics_fe, rejected_source_rate)},
+        {"sni", offsetof(struct metrics_fe, rejected_sni)},
+        {"proxy", offsetof(struct metrics_fe, rejected_proxy)},
     };
 
     prom_head(b, "ringlb_frontend_rejected_total", "counter",
-              "Clients refused at accept by access control (deny: allow/deny rules; "
-              "source_conns: max_conns_per_source; source_rate: rate_per_source), closed before "
-              "any server work.");
+              "Clients refused before any server work (deny: allow/deny rules; "
+              "source_conns: max_conns_per_source; source_rate: rate_per_source; sni: no "
+              "usable ClientHello in time or "
+              "no backend for it; proxy: PROXY header missing, bad, late or untrusted).");
     for (uint32_t i = 0; i < t->nfrontends; i++) {
         if (t->frontends[i].gone)
             continue;
@@ -616,7 +619,7 @@ void metrics_render_json(struct metrics_buf *b)
         first = false;
         metrics_json_str(b, fe->name);
         metrics_buf_put(b, ",\"backend\":", 11);
-        metrics_json_str(b, t->pools[fe->pool].name);
+        metrics_json_str(b, frontend_backend_name(t, fe));
         metrics_buf_put(b, ",\"binds\":[", 10);
         for (uint32_t j = 0; j < fe->nbinds; j++) {
             if (j)

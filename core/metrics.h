@@ -29,6 +29,11 @@ struct metrics_fe {
     _Atomic uint64_t rejected_deny;
     _Atomic uint64_t rejected_source_conns;
     _Atomic uint64_t rejected_source_rate; /* faster than rate_per_source */
+    /* Closed by the preamble (core/conn.c), before any server work: no
+     * usable ClientHello in time or no backend for its name; a PROXY
+     * header missing, malformed, late or from an untrusted source. */
+    _Atomic uint64_t rejected_sni;
+    _Atomic uint64_t rejected_proxy;
     /* Served without a per-source count: the source table was full. */
     _Atomic uint64_t source_untracked;
 } __attribute__((aligned(64)));

@@ -77,7 +77,7 @@ static void frontends(struct metrics_buf *b, const struct lb_table *t)
             metrics_html(b, fe->binds[j]);
         }
         metrics_buf_printf(b, "</td><td class=l>");
-        metrics_html(b, t->pools[fe->pool].name);
+        metrics_html(b, frontend_backend_name(t, fe));
         metrics_buf_printf(b, "</td><td>%llu</td><td>%llu</td><td>%llu</td></tr>\n",
                            (unsigned long long)LD(fe->stats->accepted),
                            (unsigned long long)LD(fe->stats->active),

@@ -23,6 +23,8 @@ static const struct {
     {HM_TO_STARVED, HM_STARVED}, {HM_SPLICE, HM_COPY}, /* no pipe could be had */
     {HM_STARVED, HM_COPY},                             /* idle with buffers again, or no pipe */
     {HM_COPY, HM_SHAPED},        {HM_SHAPED, HM_COPY}, /* a fault took the direction, let go */
+    {HM_COPY, HM_PREFIX}, /* connected: a PROXY header / the preamble's bytes go first */
+    {HM_PREFIX, HM_COPY}, /* they have gone */
 };
 
 static int is_allowed(enum half_mode from, enum half_mode to)
@@ -67,8 +69,8 @@ static void test_out_of_range(void **state)
 
 static void test_predicates_and_names(void **state)
 {
-    static const char *const want[HM_COUNT] = {"copy",       "to-splice", "splice",
-                                               "to-starved", "starved",   "shaped"};
+    static const char *const want[HM_COUNT] = {"copy",    "to-splice", "splice", "to-starved",
+                                               "starved", "shaped",    "prefix"};
 
     (void)state;
     for (int m = 0; m < HM_COUNT; m++) {
