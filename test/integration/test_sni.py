@@ -25,9 +25,13 @@ server byte for byte.
     last after sni_timeout) and counted in
     ringlb_frontend_rejected_total{reason="sni"}; an unknown name on
     "strict" too.
+ 4. A reload that sends alpha.test to beta and drops the default backend:
+    new hellos follow the new rules, and a connection made before the
+    reload keeps its server.
 """
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -181,15 +185,18 @@ def main(t):
     fe_tls = f"127.0.0.1:{lbtest.free_port()}"
     fe_strict = f"127.0.0.1:{lbtest.free_port()}"
     io, fwd = lbtest.MODES[t.mode]
-    ini = ["[global]", "workers = 2", f"io = {io}", f"forward = {fwd}", "log_level = info",
-           f"admin = {adm}",
-           "", "[frontend tls]", f"bind = {fe_tls}", "sni = alpha.test alpha",
-           "sni = *.beta.test beta", "backend = dflt", "sni_timeout = 1s",
-           "", "[frontend strict]", f"bind = {fe_strict}", "sni = ALPHA.test alpha",
-           "sni_timeout = 1s"]
-    for n in NAMES:
-        ini += ["", f"[backend {n}]", "health = none", f"server = {n} {srv[n].addr}"]
-    path, _ = t.config(text="\n".join(ini) + "\n")
+
+    def ini(alpha_to="alpha", default="backend = dflt"):
+        out = ["[global]", "workers = 2", f"io = {io}", f"forward = {fwd}", "log_level = info",
+               f"admin = {adm}",
+               "", "[frontend tls]", f"bind = {fe_tls}", f"sni = alpha.test {alpha_to}",
+               "sni = *.beta.test beta", default, "sni_timeout = 1s",
+               "", "[frontend strict]", f"bind = {fe_strict}", "sni = ALPHA.test alpha",
+               "sni_timeout = 1s"]
+        for n in NAMES:
+            out += ["", f"[backend {n}]", "health = none", f"server = {n} {srv[n].addr}"]
+        return "\n".join(out) + "\n"
+    path, _ = t.config(text=ini())
     lb = lbtest.Ringlb(t, path, [[fe_tls], [fe_strict]], "ringlb0")
     t.lbs.append(lb)
     lb.wait_ready()
@@ -262,6 +269,36 @@ def main(t):
           "the log names the server name without a backend")
     # Everything still works after the rejections.
     check(cert_via_python(fe_tls, "x.beta.test") == srv["beta"].der, "beta still reachable")
+
+    # 4. Reload: alpha.test -> beta, no default backend any more.
+    host, port = fe_tls.rsplit(":", 1)
+    # (alpha's s_server serves nobody else while this one is open.)
+    before = client_ctx().wrap_socket(socket.create_connection((host, int(port)), timeout=5),
+                                      server_hostname="alpha.test")
+    check(before.getpeercert(binary_form=True) == srv["alpha"].der, "before the reload: alpha")
+    with open(path, "w") as f:
+        f.write(ini(alpha_to="beta", default=""))
+    lb.signal(signal.SIGHUP)
+    lbtest.wait_until(lambda: lbtest.metric_sum(adm, "ringlb_config_generation") == 2,
+                      "the reload is in use (generation 2)")
+    check(cert_via_python(fe_tls, "alpha.test") == srv["beta"].der,
+          "after the reload alpha.test reaches beta")
+    base = rejected(adm, "tls")
+    with raw_conn(fe_tls) as s:
+        obj, inc, out, hello = hello_bio("other.test")
+        s.sendall(hello)
+        check(closed_without_data(s), "after the reload an unknown name is closed (no default)")
+    lbtest.wait_until(lambda: rejected(adm, "tls") == base + 1, "and counted as reason=sni")
+    before.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    page = b""
+    while True:
+        b = before.recv(65536)
+        if not b:
+            break
+        page += b
+    before.close()
+    check(page.startswith(b"HTTP/1.0 200"),
+          f"the connection made before the reload still talks to alpha ({page[:40]!r})")
     check(lb.alive(), "ringlb still runs")
 
 
