@@ -1002,6 +1002,70 @@ static void test_access_keys(void **state)
                "max_conns_per_source", "given twice");
 }
 
+/* sni =, sni_timeout, accept_proxy, proxy_timeout, proxy_trusted and
+ * send_proxy (issues #17 and #15). */
+static void test_preamble_keys(void **state)
+{
+    static const char sni_only[] = "[frontend tls]\nbind = 127.0.0.1:8443\n"
+                                   "sni = WWW.Example.com app\nsni = *.example.org b2\n"
+                                   "[backend app]\nserver = a 127.0.0.1:9001 send_proxy=v2\n"
+                                   "server = c 127.0.0.1:9003\n"
+                                   "[backend b2]\nsend_proxy = v1\nserver = b 127.0.0.1:9002\n"
+                                   "server = d 127.0.0.1:9004 send_proxy=off\n";
+    struct config *cfg;
+
+    (void)state;
+    cfg = load_ok(MIN_INI);
+    assert_int_equal(cfg->frontends[0].nsni, 0);
+    assert_int_equal(cfg->frontends[0].sni_timeout_ms, 5000);
+    assert_int_equal(cfg->frontends[0].accept_proxy, PROXY_OFF);
+    assert_int_equal(cfg->frontends[0].proxy_timeout_ms, 3000);
+    assert_int_equal(cfg->backends[0].send_proxy, PROXY_OFF);
+    assert_int_equal(cfg->backends[0].servers[0].send_proxy, PROXY_OFF);
+    config_free(cfg);
+    /* No default backend with sni rules; names lower-cased; the server
+     * option wins over the backend key. */
+    cfg = load_ok(sni_only);
+    assert_int_equal(cfg->frontends[0].nsni, 2);
+    assert_string_equal(cfg->frontends[0].sni[0].host, "www.example.com");
+    assert_int_equal(cfg->frontends[0].sni[0].backend_idx, 0);
+    assert_string_equal(cfg->frontends[0].sni[1].host, "*.example.org");
+    assert_int_equal(cfg->frontends[0].sni[1].backend_idx, 1);
+    assert_int_equal(cfg->frontends[0].backend_idx, SIZE_MAX);
+    assert_int_equal(cfg->backends[0].servers[0].send_proxy, PROXY_V2);
+    assert_int_equal(cfg->backends[0].servers[1].send_proxy, PROXY_OFF);
+    assert_int_equal(cfg->backends[1].servers[0].send_proxy, PROXY_V1);
+    assert_int_equal(cfg->backends[1].servers[1].send_proxy, PROXY_OFF);
+    config_free(cfg);
+    cfg = load_ok(MIN_FE "accept_proxy = yes\nproxy_timeout = 500ms\nsni_timeout = 2s\n"
+                         "proxy_trusted = 10.0.0.0/8 ::1\nproxy_trusted = 192.0.2.1\n" MIN_BE);
+    assert_int_equal(cfg->frontends[0].accept_proxy, PROXY_ANY);
+    assert_int_equal(cfg->frontends[0].proxy_timeout_ms, 500);
+    assert_int_equal(cfg->frontends[0].sni_timeout_ms, 2000);
+    assert_int_equal(cfg->frontends[0].nproxy_trusted, 3);
+    config_free(cfg);
+    cfg = load_ok(MIN_FE "accept_proxy = v2\n" MIN_BE);
+    assert_int_equal(cfg->frontends[0].accept_proxy, PROXY_V2);
+    config_free(cfg);
+
+    expect_err(MIN_FE "sni = www.example.com\n" MIN_BE, 4, "sni", "HOSTNAME BACKEND");
+    expect_err(MIN_FE "sni = www.example.com app extra\n" MIN_BE, 4, "sni", "HOSTNAME BACKEND");
+    expect_err(MIN_FE "sni = www..example.com app\n" MIN_BE, 4, "sni", "bad host name");
+    expect_err(MIN_FE "sni = *example.com app\n" MIN_BE, 4, "sni", "bad host name");
+    expect_err(MIN_FE "sni = a/b app\n" MIN_BE, 4, "sni", "bad host name");
+    expect_err(MIN_FE "sni = a.com app\nsni = A.COM app\n" MIN_BE, 5, "sni",
+               "a.com given twice (first at line 4)");
+    expect_err(MIN_FE "sni = a.com nope\n" MIN_BE, 4, "sni", "no [backend nope] section");
+    expect_err("[frontend web]\nbind = 127.0.0.1:8080\n" MIN_BE, 1, "frontend web", "no backend");
+    expect_err(MIN_FE "sni_timeout = 0\n" MIN_BE, 4, "sni_timeout", "greater than 0");
+    expect_err(MIN_FE "accept_proxy = v3\n" MIN_BE, 4, "accept_proxy", "off, v1, v2, any");
+    expect_err(MIN_FE "proxy_trusted = 10.0.0.1/8\n" MIN_BE, 4, "proxy_trusted", "bits set");
+    expect_err(MIN_INI "send_proxy = any\n", 6, "send_proxy", "off, v1, v2");
+    expect_err(MIN_INI "server = b 127.0.0.1:1 send_proxy=v3\n", 6, "server", "send_proxy");
+    expect_err(MIN_INI "server = b 127.0.0.1:1 send_proxy=v1 send_proxy=v2\n", 6, "server",
+               "twice");
+}
+
 /*
  * Only a regular file is read (issue #19): a FIFO would block open() and
  * read() until someone writes to it, and with them the main thread and
@@ -1361,6 +1425,7 @@ int main(void)
         cmocka_unit_test(test_global_keys_decided),
         cmocka_unit_test(test_restart_only_kept),
         cmocka_unit_test(test_access_keys),
+        cmocka_unit_test(test_preamble_keys),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
