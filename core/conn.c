@@ -371,7 +371,6 @@ static void conn_close(struct conn *c)
     half_release(c, &c->b2c);
     half_fault_detach(c, &c->c2b);
     half_fault_detach(c, &c->b2c);
-    pre_free(c);
     if (c->srv) {
         conn_count_bytes(c);
         server_put(c->srv);
@@ -1538,6 +1537,8 @@ void conn_reap(struct conn_set *set)
             continue;
         }
         *pp = c->next;
+        /* Only now: a send of the prefix may have been in flight. */
+        pre_free(c);
         if (set->nfree < CONN_CACHE_MAX) {
             c->next = set->free;
             set->free = c;
