@@ -183,8 +183,9 @@ struct conn_pre {
     bool have_addrs; /* <src>, <dst> came in a PROXY header */
     uint32_t len;    /* bytes of the client held in <buf> */
     uint32_t cap;
-    uint32_t hdr_len; /* of <hdr>, the PROXY header to send */
-    uint32_t sent;    /* of <hdr> then <buf>, in mode PREFIX */
+    uint32_t sni_want; /* bytes of <buf> before sni_parse() can answer */
+    uint32_t hdr_len;  /* of <hdr>, the PROXY header to send */
+    uint32_t sent;     /* of <hdr> then <buf>, in mode PREFIX */
     uint8_t *buf;
     struct sockaddr_storage src, dst;
     uint8_t hdr[PP_BUILD_MAX];
@@ -1392,11 +1393,16 @@ static bool preamble_proxy(struct conn *c, const struct frontend *fe)
 /* The ClientHello stage: the backend slot in <*pool>, or false. */
 static bool preamble_sni(struct conn *c, const struct frontend *fe, uint32_t *pool)
 {
+    struct conn_pre *p = c->pre;
     struct sni_result r;
     char why[SNI_NAME_MAX + 40];
 
-    switch (sni_parse(c->pre->buf, c->pre->len, &r)) {
+    /* A hello sent a byte at a time is parsed once, not once a byte. */
+    if (p->len < p->sni_want && !c->c2b.eof)
+        return false;
+    switch (sni_parse(p->buf, p->len, &r)) {
     case SNI_NEED_MORE:
+        p->sni_want = r.want;
         if (c->c2b.eof)
             preamble_reject(c, &fe->stats->rejected_sni, "ClientHello cut short");
         return false;

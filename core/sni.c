@@ -158,6 +158,7 @@ static enum sni_status parse(const uint8_t *buf, size_t len, struct sni_result *
     uint8_t hs[SNI_MAX_HELLO];
     size_t have = 0, need = TLS_HS_HDR, off = 0;
 
+    out->want = (uint32_t)len + 1;
     while (have < need) {
         size_t rlen, take;
 
@@ -178,8 +179,15 @@ static enum sni_status parse(const uint8_t *buf, size_t len, struct sni_result *
             return SNI_ERR_MALFORMED;
         off += TLS_REC_HDR;
         while (rlen && have < need) {
-            if (off >= len)
+            if (off >= len) {
+                /* Nothing can be decided before the hello is complete, or
+                 * before the next record's first byte; the type of the
+                 * message is decided at its first byte. */
+                size_t more = need - have < rlen + 1 ? need - have : rlen + 1;
+
+                out->want = (uint32_t)(len + (have ? more : 1));
                 return SNI_NEED_MORE;
+            }
             take = rlen;
             if (take > need - have)
                 take = need - have;
@@ -211,9 +219,14 @@ enum sni_status sni_parse(const uint8_t *buf, size_t len, struct sni_result *out
     out->len = 0;
     out->name[0] = '\0';
     out->consumed = 0;
+    out->want = 0;
     st = parse(buf, n, out);
     if (st == SNI_NEED_MORE && len >= SNI_MAX_INPUT)
         st = SNI_ERR_TOO_BIG;
+    if (st != SNI_NEED_MORE)
+        out->want = 0;
+    else if (out->want > SNI_MAX_INPUT)
+        out->want = SNI_MAX_INPUT; /* where it becomes SNI_ERR_TOO_BIG */
     if (st != SNI_FOUND) {
         out->len = 0;
         out->name[0] = '\0';

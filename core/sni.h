@@ -46,6 +46,10 @@ struct sni_result {
     uint16_t len;                /* of name, with SNI_FOUND */
     char name[SNI_NAME_MAX + 1]; /* lower-cased, NUL-terminated */
     uint32_t consumed;           /* with an answer: bytes up to the hello's end */
+    /* With SNI_NEED_MORE: no answer can come from fewer bytes than this
+     * (a lower bound), so a caller fed a byte at a time may wait for them
+     * instead of parsing again at each byte, which would be quadratic. */
+    uint32_t want;
 };
 
 /* Reads the first <len> bytes a client sent into <out> (see the top of the

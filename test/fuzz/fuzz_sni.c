@@ -10,6 +10,8 @@
  *  - a hello's answer falls on its last byte (consumed): that prefix has
  *    it, the one a byte shorter has none;
  *  - the bound: no answer only below SNI_MAX_INPUT bytes;
+ *  - <want> is a lower bound: the prefix one byte short of it has no
+ *    answer either (the preamble waits for that many bytes);
  *  - a found name is lower case, name characters only, NUL-terminated,
  *    and the routing rules look it up without reading past it.
  * Seeds: test/fuzz/corpus/sni/ (real hellos from openssl s_client and
@@ -83,6 +85,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(sni_parse(data, whole.consumed - 1, &part) == SNI_NEED_MORE);
         sni_parse(data, whole.consumed, &part);
         check(same(&whole, &part));
+    }
+    /* <want> is a true lower bound: one byte short of it, still no answer. */
+    if (whole.status == SNI_NEED_MORE)
+        check(whole.want > size && whole.want <= SNI_MAX_INPUT);
+    for (size_t k = 1; k <= size && k <= 4096; k += 1 + k / 8) {
+        sni_parse(data, k, &part);
+        if (part.status != SNI_NEED_MORE)
+            break;
+        check(part.want > k);
+        if (part.want - 1 <= size) {
+            struct sni_result later;
+
+            check(sni_parse(data, part.want - 1, &later) == SNI_NEED_MORE);
+        }
     }
     if (size <= 1024) {
         feed(data, size, 0, 1, &part);

@@ -158,6 +158,15 @@ static void test_big_hello_two_records(void **state)
     (void)state;
     assert_true(n > 2400);
     expect_only_at_end(buf, len, SNI_FOUND, "pq.example.net");
+    /* Once the lengths are known, a caller may wait for the rest: the end
+     * of the first record (then the next header's first byte decides),
+     * and in the second record the end of the hello. */
+    assert_int_equal(sni_parse(buf, 3, &r), SNI_NEED_MORE);
+    assert_int_equal(r.want, 4);
+    assert_int_equal(sni_parse(buf, 20, &r), SNI_NEED_MORE);
+    assert_int_equal(r.want, 5 + 1400 + 1);
+    assert_int_equal(sni_parse(buf, 5 + 1400 + 5 + 10, &r), SNI_NEED_MORE);
+    assert_int_equal(r.want, len);
     /* Bytes after the hello (early data, the next record) change nothing. */
     memset(buf + len, 0x17, 100);
     assert_int_equal(sni_parse(buf, len + 100, &r), SNI_FOUND);
