@@ -12,6 +12,12 @@ frontends (accept, connect, forward, close) except the peek.
 
 Usage: bench/sni_cost.py [RINGLB] (default build/ringlb); N=20000 per
 round, ROUNDS=5, CONC=8 from the environment.
+
+CALLGRIND=1: instead, user-space instructions per connection counted by
+callgrind (as bench/instr_per_request.sh does: one worker, io = epoll,
+counting from once ringlb listens), one ringlb per frontend kind, N
+connections (default 2000) one at a time: repeatable on a noisy machine,
+but blind to the kernel's share (the syscalls).
 """
 import os
 import socket
@@ -94,8 +100,67 @@ def load(port, data, n):
         t.join()
 
 
+def callgrind(be, data):
+    n = int(os.environ.get("N", "2000"))
+    res = {}
+    for kind in ("plain", "sni", "plain", "sni"):
+        port = free_port()
+        rules = "\n".join(f"sni = host{i}.example.com be" for i in range(20))
+        ini = f"""[global]
+workers = 1
+io = epoll
+forward = copy
+log_level = warn
+[frontend f]
+bind = 127.0.0.1:{port}
+{rules if kind == "sni" else ""}
+backend = be
+[backend be]
+health = none
+server = a 127.0.0.1:{be}
+"""
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "lb.ini")
+            out = os.path.join(d, "cg.out")
+            with open(cfg, "w") as f:
+                f.write(ini)
+            lb = subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                                   f"--callgrind-out-file={out}", RINGLB, "-c", cfg],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port)).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            subprocess.run(["callgrind_control", "-i", "on", str(lb.pid)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            CONC_SAVE = globals()["CONC"]
+            globals()["CONC"] = 1
+            load(port, data, n)
+            globals()["CONC"] = CONC_SAVE
+            lb.send_signal(2)
+            lb.wait()
+            ann = subprocess.run(["callgrind_annotate", out], stdout=subprocess.PIPE,
+                                 text=True).stdout
+            ir = next(int(line.split()[0].replace(",", "")) for line in ann.splitlines()
+                      if "PROGRAM TOTALS" in line)
+        res.setdefault(kind, []).append(ir / n)
+        print(f"{kind:5s}: {ir / n:.0f} instructions per connection", file=sys.stderr)
+    p, s_ = min(res["plain"]), min(res["sni"])
+    print(f"hello {len(data)} bytes, {n} connections one at a time, callgrind, io = epoll")
+    print(f"plain: {p:.0f} instructions per connection (user space); sni: {s_:.0f}; "
+          f"peek: {s_ - p:+.0f} ({(s_ - p) / p * 100:+.1f}%)")
+
+
 def main():
     be = backend()
+    if os.environ.get("CALLGRIND") == "1":
+        callgrind(be, hello("www.example.com"))
+        return
     fe = {"plain": free_port(), "sni": free_port()}
     rules = "\n".join(f"sni = host{i}.example.com be" for i in range(20))
     ini = f"""[global]
