@@ -25,7 +25,11 @@ server byte for byte.
     last after sni_timeout) and counted in
     ringlb_frontend_rejected_total{reason="sni"}; an unknown name on
     "strict" too.
- 4. A reload that sends alpha.test to beta and drops the default backend:
+ 4. Frontend "both": accept_proxy = v1 then the same sni rules: a PROXY
+    header, then a hello, each possibly cut up, route by the name; the
+    header is stripped (the handshake completes) and a hello without a
+    header is refused as reason="proxy".
+ 5. A reload that sends alpha.test to beta and drops the default backend:
     new hellos follow the new rules, and a connection made before the
     reload keeps its server.
 """
@@ -184,6 +188,7 @@ def main(t):
     adm = f"127.0.0.1:{lbtest.free_port()}"
     fe_tls = f"127.0.0.1:{lbtest.free_port()}"
     fe_strict = f"127.0.0.1:{lbtest.free_port()}"
+    fe_both = f"127.0.0.1:{lbtest.free_port()}"
     io, fwd = lbtest.MODES[t.mode]
 
     def ini(alpha_to="alpha", default="backend = dflt"):
@@ -192,12 +197,14 @@ def main(t):
                "", "[frontend tls]", f"bind = {fe_tls}", f"sni = alpha.test {alpha_to}",
                "sni = *.beta.test beta", default, "sni_timeout = 1s",
                "", "[frontend strict]", f"bind = {fe_strict}", "sni = ALPHA.test alpha",
-               "sni_timeout = 1s"]
+               "sni_timeout = 1s",
+               "", "[frontend both]", f"bind = {fe_both}", "accept_proxy = v1",
+               "sni = alpha.test alpha", "sni = *.beta.test beta", "backend = dflt"]
         for n in NAMES:
             out += ["", f"[backend {n}]", "health = none", f"server = {n} {srv[n].addr}"]
         return "\n".join(out) + "\n"
     path, _ = t.config(text=ini())
-    lb = lbtest.Ringlb(t, path, [[fe_tls], [fe_strict]], "ringlb0")
+    lb = lbtest.Ringlb(t, path, [[fe_tls], [fe_strict], [fe_both]], "ringlb0")
     t.lbs.append(lb)
     lb.wait_ready()
     # wait_ready's probes connected and closed without a byte: each is a
@@ -270,7 +277,28 @@ def main(t):
     # Everything still works after the rejections.
     check(cert_via_python(fe_tls, "x.beta.test") == srv["beta"].der, "beta still reachable")
 
-    # 4. Reload: alpha.test -> beta, no default backend any more.
+    # 4. A PROXY header, then the hello.
+    proxy = b"PROXY TCP4 192.0.2.7 192.0.2.1 5555 443\r\n"
+    for name, want, cut in (("alpha.test", "alpha", None), ("y.beta.test", "beta", 20),
+                            ("zzz.test", "dflt", 1)):
+        obj, inc, out, hello = hello_bio(name)
+        data = proxy + hello
+        with raw_conn(fe_both) as s:
+            step = cut or len(data)
+            for i in range(0, len(data), step):
+                s.sendall(data[i:i + step])
+            check(finish(s, obj, inc, out) == srv[want].der,
+                  f"PROXY header + hello for {name} (pieces of {step}) reaches {want}")
+    proxy_refused = lbtest.metric_sum(adm, "ringlb_frontend_rejected_total", frontend="both",
+                                      reason="proxy")
+    with raw_conn(fe_both) as s:
+        s.sendall(hello_bio("alpha.test")[3])
+        check(closed_without_data(s), "a hello without the PROXY header is closed")
+    lbtest.wait_until(lambda: lbtest.metric_sum(adm, "ringlb_frontend_rejected_total",
+                                                frontend="both", reason="proxy")
+                      == proxy_refused + 1, "and counted as reason=proxy")
+
+    # 5. Reload: alpha.test -> beta, no default backend any more.
     host, port = fe_tls.rsplit(":", 1)
     # (alpha's s_server serves nobody else while this one is open.)
     before = client_ctx().wrap_socket(socket.create_connection((host, int(port)), timeout=5),
