@@ -6,8 +6,9 @@ Servers are recorders: they keep every byte up to a line "END" and answer
 "ok". So what ringlb sent, header included, is compared byte for byte.
 
  1. send_proxy = v1 (backend key) and send_proxy=v2 (server option): the
-    exact header for a client from 127.0.0.2, then its bytes; a unix-socket
-    client gets "PROXY UNKNOWN"; 1 MiB after the header arrives whole
+    exact header for a client from 127.0.0.2 (and from ::1 when the host
+    has IPv6 loopback), then its bytes; a unix-socket client gets v1
+    "PROXY UNKNOWN" / v2 AF_UNSPEC; 1 MiB after the header arrives whole
     (splice and auto move it after the header).
  2. accept_proxy = any, server with send_proxy = v1: a v1 header and a v2
     (TCP6) header from the client come out as v1 headers carrying the
@@ -44,6 +45,15 @@ def recorder(s, info):
     s.sendall(b"ok\n")
 
 
+def has_v6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
 def exchange(addr, payload, src="127.0.0.1", bytewise=False):
     """Sends <payload> to <addr> from <src>; returns (reply, client port).
     A refused client gets a reset, which on loopback may come before
@@ -51,7 +61,7 @@ def exchange(addr, payload, src="127.0.0.1", bytewise=False):
     if addr.startswith("unix:"):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     else:
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s = socket.socket(socket.AF_INET6 if ":" in src else socket.AF_INET, socket.SOCK_STREAM)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.bind((src, 0))
     port = None
@@ -62,8 +72,7 @@ def exchange(addr, payload, src="127.0.0.1", bytewise=False):
                 s.connect(addr[5:])
             else:
                 host, p = addr.rsplit(":", 1)
-                port = s.getsockname()[1]
-                s.connect((host, int(p)))
+                s.connect((host.strip("[]"), int(p)))
                 port = s.getsockname()[1]
             for i in range(0, len(payload), 1 if bytewise else len(payload)):
                 s.sendall(payload[i:i + 1] if bytewise else payload)
@@ -96,12 +105,17 @@ def main(t):
     port = {n: lbtest.free_port() for n in ("send", "send2", "ap", "ap2", "hash")}
     fe = {n: f"127.0.0.1:{p}" for n, p in port.items()}
     usock = os.path.join(t.dir, "send.sock")
+    usock2 = os.path.join(t.dir, "send2.sock")
+    v6 = has_v6_loopback()
+    fe6 = f"[::1]:{lbtest.free_port('::1')}" if v6 else None
     io, fwd = lbtest.MODES[t.mode]
     ini = ["[global]", "workers = 2", f"io = {io}", f"forward = {fwd}", "log_level = info",
            f"admin = {adm}", "log_connections = yes",
            "", "[frontend send]", f"bind = {fe['send']}", f"bind = unix:{usock}",
+           *([f"bind = {fe6}"] if v6 else []),
            "backend = v1",
-           "", "[frontend send2]", f"bind = {fe['send2']}", "backend = v2",
+           "", "[frontend send2]", f"bind = {fe['send2']}", f"bind = unix:{usock2}",
+           "backend = v2",
            "", "[frontend ap]", f"bind = {fe['ap']}", "accept_proxy = any", "backend = v1",
            "deny = 192.0.2.66", "max_conns_per_source = 1",
            "", "[frontend ap2]", f"bind = {fe['ap2']}", "accept_proxy = v2",
@@ -113,7 +127,8 @@ def main(t):
            "", "[backend two]", "health = none", "balance = source",
            f"server = r3 {rec[3].addr}", f"server = r4 {rec[4].addr}"]
     path, _ = t.config(text="\n".join(ini) + "\n")
-    lb = lbtest.Ringlb(t, path, [[fe["send"], f"unix:{usock}"], [fe["send2"]], [fe["ap"]],
+    lb = lbtest.Ringlb(t, path, [[fe["send"], f"unix:{usock}"] + ([fe6] if v6 else []),
+                                 [fe["send2"], f"unix:{usock2}"], [fe["ap"]],
                                  [fe["ap2"]], [fe["hash"]]], "ringlb0")
     t.lbs.append(lb)
     lb.wait_ready()
@@ -122,7 +137,7 @@ def main(t):
     # "send" and "send2" reached r0 and r1 (empty).
     lbtest.wait_until(lambda: all(rejected(adm, f, "proxy") == 1 for f in ("ap", "ap2", "hash")),
                       "the start-up probes are counted")
-    lbtest.wait_until(lambda: len(rec[0].conns) == 2 and len(rec[1].conns) == 1 and
+    lbtest.wait_until(lambda: len(rec[0].conns) == (3 if v6 else 2) and len(rec[1].conns) == 2 and
                       all("closed" in c for r in rec[:2] for c in r.conns),
                       "the start-up probes reached the send_proxy servers")
 
@@ -143,6 +158,16 @@ def main(t):
     exchange(f"unix:{usock}", msg)
     got = last_data(rec[0], n)
     check(got == b"PROXY UNKNOWN\r\n" + msg, f"a unix client: PROXY UNKNOWN ({got!r})")
+    n = len(rec[1].conns)
+    exchange(f"unix:{usock2}", msg)
+    got = last_data(rec[1], n)
+    check(got == SIG + b"\x21\x00\x00\x00" + msg, f"a unix client: v2 AF_UNSPEC ({got!r})")
+    if v6:
+        n = len(rec[0].conns)
+        reply, cport = exchange(fe6, msg, src="::1")
+        want = b"PROXY TCP6 ::1 ::1 %d %d\r\n" % (cport, int(fe6.rsplit(":", 1)[1])) + msg
+        got = last_data(rec[0], n)
+        check(got == want, f"send_proxy v1 from ::1: {got!r}")
     bulk = b"x" * (1 << 20) + b"END\n"
     n = len(rec[0].conns)
     reply, cport = exchange(fe["send"], bulk)
