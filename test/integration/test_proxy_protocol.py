@@ -22,9 +22,16 @@ Servers are recorders: they keep every byte up to a line "END" and answer
     closed and counted (reason="proxy").
  4. balance = source behind accept_proxy: the PROXY address is what is
     hashed (one address, many real ports: one server; many addresses: both).
+ 5. Real peers end to end: client (from 127.0.0.2) -> HAProxy
+    (`send-proxy-v2`) -> ringlb (accept_proxy = v2, send_proxy = v1) ->
+    nginx (`listen ... proxy_protocol`, answering $proxy_protocol_addr):
+    the client's address arrives. Left out, with a note, where haproxy or
+    nginx is not installed (CI installs both and fails without them).
 """
 import os
+import shutil
 import socket
+import subprocess
 import struct
 import time
 
@@ -96,6 +103,91 @@ def rejected(adm, fe, reason):
 def v2_tcp4(src, dst, sport, dport):
     return (SIG + b"\x21\x11\x00\x0c" + socket.inet_aton(src) + socket.inet_aton(dst) +
             struct.pack(">HH", sport, dport))
+
+
+def port_open(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def start(t, name, argv, port):
+    """A server process of this test, stopped at the end, listening on <port>."""
+    log = open(os.path.join(t.dir, f"{name}.log"), "wb")
+    proc = lbtest._spawn(argv, subprocess.DEVNULL, log)
+
+    class Proc:
+        def stop(self):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            log.close()
+    t.backends.append(Proc())
+    lbtest.wait_until(lambda: proc.poll() is None and port_open(port),
+                      f"{name} listens on {port}")
+    return proc
+
+
+def real_peers(t):
+    """Section 5 (see the top of the file)."""
+    if not shutil.which("haproxy") or not shutil.which("nginx"):
+        why = "haproxy or nginx not installed (apt-get install haproxy nginx-light)"
+        if os.environ.get("CI"):
+            raise lbtest.Fail(f"{why}; CI must install them (.ci/deps test)")
+        lbtest.log(f"  note: {why}: the real-peer chain (section 5) is not tested here")
+        return
+    p_ng, p_lb, p_ha = (lbtest.free_port() for _ in range(3))
+    conf = os.path.join(t.dir, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off;
+master_process off;
+pid {t.dir}/nginx.pid;
+error_log stderr;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {t.dir}; proxy_temp_path {t.dir}; fastcgi_temp_path {t.dir};
+    uwsgi_temp_path {t.dir}; scgi_temp_path {t.dir};
+    server {{
+        listen 127.0.0.1:{p_ng} proxy_protocol;
+        location / {{ return 200 "client=$proxy_protocol_addr:$proxy_protocol_port\\n"; }}
+    }}
+}}
+""")
+    start(t, "nginx", ["nginx", "-p", t.dir, "-c", conf], p_ng)
+    io, fwd = lbtest.MODES[t.mode]
+    path, _ = t.config(text="\n".join([
+        "[global]", "workers = 1", f"io = {io}", f"forward = {fwd}", "admin =",
+        "[frontend fromha]", f"bind = 127.0.0.1:{p_lb}", "accept_proxy = v2",
+        "proxy_trusted = 127.0.0.1", "backend = ng",
+        "[backend ng]", "health = none", "send_proxy = v1", f"server = n 127.0.0.1:{p_ng}"]) + "\n")
+    lb = lbtest.Ringlb(t, path, [[f"127.0.0.1:{p_lb}"]], "ringlb-chain")
+    t.lbs.append(lb)
+    # No wait_ready: its probes would be refused (no header); wait for the
+    # log line instead.
+    lbtest.wait_log(lb, "frontend fromha: listening", 10)
+    hcfg = os.path.join(t.dir, "haproxy.cfg")
+    with open(hcfg, "w") as f:
+        f.write(f"""global
+    log stderr format raw local0 err
+defaults
+    mode tcp
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+frontend in
+    bind 127.0.0.1:{p_ha}
+    default_backend out
+backend out
+    server lb 127.0.0.1:{p_lb} send-proxy-v2
+""")
+    start(t, "haproxy", ["haproxy", "-db", "-f", hcfg], p_ha)
+    reply, cport = exchange(f"127.0.0.1:{p_ha}",
+                            b"GET / HTTP/1.0\r\nHost: x\r\n\r\n", src="127.0.0.2")
+    want = b"client=127.0.0.2:%d" % cport
+    check(want in reply, f"haproxy -> ringlb -> nginx: nginx saw {want!r} ({reply[-60:]!r})")
 
 
 def main(t):
@@ -271,6 +363,8 @@ def main(t):
     check(len(rec[3].conns) > before[0] + got[0] and len(rec[4].conns) > before[1] + got[1],
           "16 PROXY addresses spread over both servers")
     check(lb.alive(), "ringlb still runs")
+
+    real_peers(t)
 
 
 lbtest.run(main)
