@@ -1244,10 +1244,12 @@ void conn_accept(struct conn_set *set, int fd, uint32_t frontend)
         set->live->prev = c;
     set->live = c;
     set->nlive++;
-    /* Unix clients' addresses are kept too (a family without an IP): a
-     * PROXY header then says UNKNOWN, and the rules let them through. */
+    /* A unix client's family is kept too (its path is not): a PROXY header
+     * then says UNKNOWN, and the rules let it through. */
     if (ss.ss_family != AF_UNSPEC && sslen <= sizeof(c->peer))
         memcpy(&c->peer, &ss, sslen);
+    else if (ss.ss_family == AF_UNIX)
+        c->peer.sin6_family = AF_UNIX;
     if (pre) {
         c->pre->stage = fe->accept_proxy != PROXY_OFF ? PRE_PROXY : PRE_SNI;
         c->state = CS_PREAMBLE;
