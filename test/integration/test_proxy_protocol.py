@@ -22,7 +22,9 @@ Servers are recorders: they keep every byte up to a line "END" and answer
     closed and counted (reason="proxy").
  4. balance = source behind accept_proxy: the PROXY address is what is
     hashed (one address, many real ports: one server; many addresses: both).
- 5. Real peers end to end: client (from 127.0.0.2) -> HAProxy
+ 5. A reload that turns accept_proxy off on "ap2": bytes pass unchanged,
+    a PROXY header included (it is data now).
+ 6. Real peers end to end: client (from 127.0.0.2) -> HAProxy
     (`send-proxy-v2`) -> ringlb (accept_proxy = v2, send_proxy = v1) ->
     nginx (`listen ... proxy_protocol`, answering $proxy_protocol_addr):
     the client's address arrives. Left out, with a note, where haproxy or
@@ -30,6 +32,7 @@ Servers are recorders: they keep every byte up to a line "END" and answer
 """
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import struct
@@ -131,12 +134,12 @@ def start(t, name, argv, port):
 
 
 def real_peers(t):
-    """Section 5 (see the top of the file)."""
+    """Section 6 (see the top of the file)."""
     if not shutil.which("haproxy") or not shutil.which("nginx"):
         why = "haproxy or nginx not installed (apt-get install haproxy nginx-light)"
         if os.environ.get("CI"):
             raise lbtest.Fail(f"{why}; CI must install them (.ci/deps test)")
-        lbtest.log(f"  note: {why}: the real-peer chain (section 5) is not tested here")
+        lbtest.log(f"  note: {why}: the real-peer chain (section 6) is not tested here")
         return
     p_ng, p_lb, p_ha = (lbtest.free_port() for _ in range(3))
     conf = os.path.join(t.dir, "nginx.conf")
@@ -227,9 +230,11 @@ def main(t):
     # wait_ready's probe connections (no header, closed) on the three
     # accept_proxy frontends: each a rejection for reason=proxy. Those on
     # "send" and "send2" reached r0 and r1 (empty).
-    lbtest.wait_until(lambda: all(rejected(adm, f, "proxy") == 1 for f in ("ap", "ap2", "hash")),
+    # (At least one each: on a loaded machine a probe that timed out in
+    # connect() is retried, and the first may still be accepted.)
+    lbtest.wait_until(lambda: all(rejected(adm, f, "proxy") >= 1 for f in ("ap", "ap2", "hash")),
                       "the start-up probes are counted")
-    lbtest.wait_until(lambda: len(rec[0].conns) == (3 if v6 else 2) and len(rec[1].conns) == 2 and
+    lbtest.wait_until(lambda: len(rec[0].conns) >= (3 if v6 else 2) and len(rec[1].conns) >= 2 and
                       all("closed" in c for r in rec[:2] for c in r.conns),
                       "the start-up probes reached the send_proxy servers")
 
@@ -363,6 +368,18 @@ def main(t):
     check(len(rec[3].conns) > before[0] + got[0] and len(rec[4].conns) > before[1] + got[1],
           "16 PROXY addresses spread over both servers")
     check(lb.alive(), "ringlb still runs")
+
+    # 5. Reload: accept_proxy off on ap2.
+    with open(path, "w") as f:
+        f.write("\n".join(ini).replace("accept_proxy = v2", "accept_proxy = off") + "\n")
+    lb.signal(signal.SIGHUP)
+    lbtest.wait_until(lambda: lbtest.metric_sum(adm, "ringlb_config_generation") == 2,
+                      "the reload is in use (generation 2)")
+    n = len(rec[2].conns)
+    reply, _ = exchange(fe["ap2"], v2 + msg, src="127.0.0.3")
+    got = last_data(rec[2], n)
+    check(reply == b"ok\n" and got == v2 + msg,
+          f"after the reload ap2 forwards a PROXY header as data, from anyone ({got!r})")
 
     real_peers(t)
 

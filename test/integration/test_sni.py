@@ -211,8 +211,10 @@ def main(t):
     t.lbs.append(lb)
     lb.wait_ready()
     # wait_ready's probes connected and closed without a byte: each is a
-    # ClientHello cut short.
-    lbtest.wait_until(lambda: rejected(adm, "tls") == 1 and rejected(adm, "strict") == 1,
+    # ClientHello cut short. (At least one each: on a loaded machine a probe
+    # that timed out in connect() is retried, and the first may still be
+    # accepted.)
+    lbtest.wait_until(lambda: rejected(adm, "tls") >= 1 and rejected(adm, "strict") >= 1,
                       "the start-up probes are counted as sni rejections")
 
     # 1. Routing by name, Python's ssl and openssl s_client.
@@ -236,11 +238,12 @@ def main(t):
             s.sendall(hello[i:i + 1])
         check(finish(s, obj, inc, out) == srv["alpha"].der,
               f"a {len(hello)}-byte hello sent one byte at a time reaches alpha")
-    obj, inc, out, hello = hello_bio("two.beta.test")
-    with raw_conn(fe_tls) as s:
-        s.sendall(records(hello, 100))
-        check(finish(s, obj, inc, out) == srv["beta"].der,
-              "a hello in two TLS records reaches beta")
+    for cut in (100, 2):
+        obj, inc, out, hello = hello_bio("two.beta.test")
+        with raw_conn(fe_tls) as s:
+            s.sendall(records(hello, cut))
+            check(finish(s, obj, inc, out) == srv["beta"].der,
+                  f"a hello in two TLS records (the first of {cut} bytes) reaches beta")
     alpn = [f"proto-{i:03d}-" + "x" * 16 for i in range(100)]
     obj, inc, out, hello = hello_bio("alpha.test", alpn)
     check(len(hello) > 2400, f"the big hello is {len(hello)} bytes")
