@@ -59,6 +59,12 @@ def fresh_rtt(addr):
         return rtt(s)
 
 
+def best_rtt(addr, n=3):
+    """The fastest of <n> fresh connections' round trips: a fault's delay
+    shows in every one, a loaded machine's only in some."""
+    return min(fresh_rtt(addr) for _ in range(n))
+
+
 def echo_all(addr, payload, timeout=20.0):
     """Sends <payload> from a thread, reads until EOF or len(payload) bytes;
     returns (data, number of reads, seconds, error)."""
@@ -84,28 +90,30 @@ def main(t):
     be = t.backend("echo")
     lb, adm = lbtest.admin_ringlb(t, servers=[be], global_opts={"chaos": "on"})
     fe = lb.addr
-    base = max(fresh_rtt(fe) for _ in range(5))
-    lbtest.log(f"  round trip without faults: {base * 1000:.1f} ms at most")
+    base = best_rtt(fe, 5)
+    lbtest.log(f"  round trip without faults: {base * 1000:.1f} ms at best")
 
     # latency, downstream, frontend scope.
     add(adm, name="lat", type="latency", stream="downstream", attributes={"latency": 100})
     held = lbtest.connect(fe)
-    d = fresh_rtt(fe)
-    check(0.100 <= d <= 0.200 + base, f"latency 100 ms: round trip {d * 1000:.0f} ms")
+    rtts = [fresh_rtt(fe) for _ in range(3)]
+    check(min(rtts) >= 0.100 and min(rtts) <= 0.200 + base,
+          f"latency 100 ms: round trips {[round(x * 1000) for x in rtts]} ms")
     d = rtt(held)
     check(d >= 0.100, f"a connection opened under the fault is slowed ({d * 1000:.0f} ms)")
     delete(adm, "lat")
-    d = fresh_rtt(fe)
+    d = best_rtt(fe)
     check(d < 0.100, f"after DELETE a new connection is fast again ({d * 1000:.0f} ms)")
-    lbtest.wait_until(lambda: rtt(held) < 0.100,
+    lbtest.wait_until(lambda: min(rtt(held) for _ in range(3)) < 0.100,
                       "the connection opened under the fault lets go of it")
     held.close()
 
     # latency, upstream, server scope: applied once the server connection is up.
     add(adm, name="lat-up", type="latency", stream="upstream", attributes={"latency": 100},
         server="be0/s0")
-    d = fresh_rtt(fe)
-    check(0.100 <= d <= 0.200 + base, f"upstream latency on be0/s0: round trip {d * 1000:.0f} ms")
+    rtts = [fresh_rtt(fe) for _ in range(3)]
+    check(min(rtts) >= 0.100 and min(rtts) <= 0.200 + base,
+          f"upstream latency on be0/s0: round trips {[round(x * 1000) for x in rtts]} ms")
     delete(adm, "lat-up")
 
     # bandwidth: 400 KB at 100 KB/s.
@@ -159,7 +167,7 @@ def main(t):
     s.close()
     delete(adm, "sc")
     check(got == b"bye\n" and rest == b"", f"slow_close: data then EOF ({got!r}, {rest!r})")
-    check(t_data < 0.5 and t_eof >= 0.8,
+    check(t_eof >= 0.8 and t_eof - t_data >= 0.5,
           f"slow_close 800 ms: data after {t_data * 1000:.0f} ms, EOF after {t_eof * 1000:.0f} ms")
 
     # timeout 0: held until the fault goes.
@@ -192,7 +200,7 @@ def main(t):
 
     st, _, body = lbtest.admin_request(adm, "GET", "/api/faults")
     check(json.loads(body)["faults"] == [], "no fault left")
-    check(fresh_rtt(fe) < 0.100, "clean round trip at the end")
+    check(best_rtt(fe) < 0.100, "clean round trip at the end")
 
 
 if __name__ == "__main__":
