@@ -148,8 +148,8 @@ int rb_report_status(const struct rb_opts *o, const struct rb_result *r)
 
 /* ---------------------------------------------------------------- SVG */
 
-/* Margins: left, right, top, bottom. The left one holds "1000000 us" and,
- * clear of it, the rotated y label at x = 16. */
+/* Margins of the percentile plot: left, right, top, bottom. The left one
+ * holds "1000000 us" and, clear of it, the rotated y label at x = 16. */
 #define W         800
 #define H         460
 #define ML        110
@@ -161,7 +161,12 @@ int rb_report_status(const struct rb_opts *o, const struct rb_result *r)
 static const char *const colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
                                      "#9467bd", "#8c564b", "#e377c2", "#17becf"};
 
-static void xml_text(FILE *f, const char *s)
+const char *rb_svg_color(unsigned i)
+{
+    return colors[i % (sizeof(colors) / sizeof(colors[0]))];
+}
+
+void rb_svg_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         if (*s == '<')
@@ -170,6 +175,65 @@ static void xml_text(FILE *f, const char *s)
             fputs("&amp;", f);
         else
             fputc(*s, f);
+    }
+}
+
+void rb_svg_begin(FILE *f, int w, int h, int title_x, const char *title)
+{
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%d\" y=\"22\" font-size=\"15\">",
+            w, h, title_x);
+    rb_svg_text(f, title);
+    fputs("</text>\n", f);
+}
+
+int rb_svg_end(FILE *f)
+{
+    fputs("</svg>\n", f);
+    fflush(f);
+    return ferror(f) ? -EIO : 0;
+}
+
+void rb_svg_legend(FILE *f, int x, int y, const char *color, const char *name)
+{
+    fprintf(f,
+            "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>"
+            "<text x=\"%d\" y=\"%d\">",
+            x, y, x + 24, y, color, x + 30, y + 4);
+    rb_svg_text(f, name);
+    fputs("</text>\n", f);
+}
+
+void rb_svg_log_range(double *lo, double *hi)
+{
+    if (*hi <= 0) {
+        *lo = 1;
+        *hi = 10;
+    }
+    /* Whole decades, so the grid lines are 1, 10, 100 ... us. */
+    *lo = pow(10, floor(log10(*lo > 0.1 ? *lo : 0.1)));
+    *hi = pow(10, ceil(log10(*hi > *lo * 10 ? *hi : *lo * 10)));
+}
+
+double rb_svg_ylog(const struct rb_svg_area *a, double v, double lo, double hi)
+{
+    double t = (log10(v > lo ? v : lo) - log10(lo)) / (log10(hi) - log10(lo));
+
+    return a->y1 - (a->y1 - a->y0) * t;
+}
+
+void rb_svg_ylog_grid(FILE *f, const struct rb_svg_area *a, double lo, double hi)
+{
+    for (double d = lo; d <= hi * 1.001; d *= 10) {
+        double y = rb_svg_ylog(a, d, lo, hi);
+
+        fprintf(f,
+                "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.*f us</text>\n",
+                a->x0, y, a->x1, y, a->x0 - 6, y + 4, d < 1 ? 1 : 0, d); /* 0.1, 1 ... 1000000 */
     }
 }
 
@@ -186,16 +250,10 @@ static double xpos(double nines, int axis_nines)
     return ML + (W - ML - MR) * nines / axis_nines;
 }
 
-static double ypos(double v_us, double lo, double hi)
-{
-    double t = (log10(v_us) - log10(lo)) / (log10(hi) - log10(lo));
-
-    return H - MB - (H - MT - MB) * t;
-}
-
 int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
                        const struct rb_hist *const *hists, unsigned n)
 {
+    const struct rb_svg_area area = {ML, MT, W - MR, H - MB};
     double lo = 1e300, hi = 0, most = 1;
     int axis;
 
@@ -209,35 +267,15 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
         if ((double)hists[i]->max / 1e3 > hi)
             hi = (double)hists[i]->max / 1e3;
     }
-    if (hi <= 0) {
-        lo = 1;
-        hi = 10;
-    }
     /* The x axis ends at the first tick at or past where the longest line
      * ends (a twentieth of a decade short counts as there), not at
      * 99.9999% whatever the sample size: 10,000 requests end near 99.99%. */
     axis = (int)ceil(most - 0.05);
     if (axis < 1)
         axis = 1;
-    /* Whole decades, so the grid lines are 1, 10, 100 ... us. */
-    lo = pow(10, floor(log10(lo > 0.1 ? lo : 0.1)));
-    hi = pow(10, ceil(log10(hi > lo * 10 ? hi : lo * 10)));
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"12\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"%d\" y=\"22\" font-size=\"15\">",
-            W, H, ML);
-    xml_text(f, title);
-    fputs("</text>\n", f);
-    for (double d = lo; d <= hi * 1.001; d *= 10) {
-        double y = ypos(d, lo, hi);
-
-        fprintf(f,
-                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.*f us</text>\n",
-                ML, y, W - MR, y, ML - 6, y + 4, d < 1 ? 1 : 0, d); /* 0.1, 1 ... 1000000 */
-    }
+    rb_svg_log_range(&lo, &hi);
+    rb_svg_begin(f, W, H, ML, title);
+    rb_svg_ylog_grid(f, &area, lo, hi);
     for (int k = 0; k <= axis; k++) {
         static const char *const lab[] = {"0%",     "90%",     "99%",     "99.9%",
                                           "99.99%", "99.999%", "99.9999%"};
@@ -256,7 +294,7 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
             "text-anchor=\"middle\">latency (us, log)</text>\n",
             (ML + W - MR) / 2, H - 12, (MT + H - MB) / 2, (MT + H - MB) / 2);
     for (unsigned i = 0; i < n; i++) {
-        const char *col = colors[i % (sizeof(colors) / sizeof(colors[0]))];
+        const char *col = rb_svg_color(i);
         const struct rb_hist *h = hists[i];
         double maxn = data_nines(h) < axis ? data_nines(h) : axis;
 
@@ -267,19 +305,11 @@ int rb_svg_percentiles(FILE *f, const char *title, const char *const *names,
                 double p = 100.0 * (1.0 - pow(10, -nines));
                 double v = (double)rb_hist_percentile(h, p) / 1e3;
 
-                fprintf(f, "%.1f,%.1f ", xpos(nines, axis), ypos(v > lo ? v : lo, lo, hi));
+                fprintf(f, "%.1f,%.1f ", xpos(nines, axis), rb_svg_ylog(&area, v, lo, hi));
             }
             fputs("\"/>\n", f);
         }
-        fprintf(f,
-                "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>"
-                "<text x=\"%d\" y=\"%d\">",
-                W - MR + 12, MT + 10 + 20 * (int)i, W - MR + 36, MT + 10 + 20 * (int)i, col,
-                W - MR + 42, MT + 14 + 20 * (int)i);
-        xml_text(f, names[i]);
-        fputs("</text>\n", f);
+        rb_svg_legend(f, W - MR + 12, MT + 10 + 20 * (int)i, col, names[i]);
     }
-    fputs("</svg>\n", f);
-    fflush(f);
-    return ferror(f) ? -EIO : 0;
+    return rb_svg_end(f);
 }
