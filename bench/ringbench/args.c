@@ -23,6 +23,7 @@ const char rb_usage[] =
     "  throughput --target ADDR [--streams N] [--direction both|up|down]\n"
     "             [--duration D] [--warmup D]\n"
     "  compare    --config FILE [--md FILE] [--svg FILE]\n"
+    "  chaos      --scenario FILE [--out DIR] [--ringlb PATH]\n"
     "\n"
     "  measuring commands also take: --json, --hist FILE, --workers N,\n"
     "  --io auto|uring|epoll, --busy-poll\n"
@@ -93,11 +94,27 @@ static const char usage_compare[] =
     "  --quiet             accepted for symmetry; compare prints one line per run\n"
     "exit: 0 every run measured; 1 a run failed or fell behind; 2 bad flags or config\n";
 
+static const char usage_chaos[] =
+    "usage: ringbench chaos --scenario FILE [FLAGS]\n"
+    "Starts what the scenario names (ringlb, echo backends), runs its load while\n"
+    "playing its timeline (faults, kill, stop, cont, restart, reload, hooks), then\n"
+    "checks its assertions; prints a markdown summary.\n"
+    "  --scenario FILE     the scenario (format in ringbench(1), bench/chaos/README.md)\n"
+    "  --out DIR           also write DIR/NAME.json (per-second timeline), NAME.md and\n"
+    "                      NAME.svg (the timeline with the fault windows shaded)\n"
+    "  --ringlb PATH       the ringlb to start (default: ringlb next to ringbench)\n"
+    "  --json              the JSON timeline on stdout instead of the summary\n"
+    "  --io auto|uring|epoll  the load's event loop (default auto)\n"
+    "  --quiet             no progress line on stderr\n"
+    "exit: 0 every assertion and step passed; 1 one failed (or ringlb died, or\n"
+    "      interrupted); 2 bad flags or a bad scenario\n";
+
 #define S       (1u << RB_CMD_SERVE)
 #define L       (1u << RB_CMD_LATENCY)
 #define CR      (1u << RB_CMD_CONNRATE)
 #define TP      (1u << RB_CMD_THROUGHPUT)
 #define CP      (1u << RB_CMD_COMPARE)
+#define CH      (1u << RB_CMD_CHAOS)
 #define CLIENTS (L | CR | TP)
 
 enum kind { K_FLAG, K_STR, K_ADDR, K_U32, K_SIZE, K_DUR, K_RATE, K_MODE, K_DIR, K_IO };
@@ -140,18 +157,21 @@ static const struct flag flags[] = {
     FN("--warmup", CLIENTS, K_DUR, warmup_ns, 0, RB_MAX_DUR_NS),
     F("--direction", TP, K_DIR, direction),
     FN("--workers", S | CLIENTS, K_U32, workers, 1, RB_MAX_WORKERS),
-    F("--io", S | CLIENTS, K_IO, io),
+    F("--io", S | CLIENTS | CH, K_IO, io),
     F("--busy-poll", S | CLIENTS, K_FLAG, busy_poll),
-    F("--json", CLIENTS | CP, K_FLAG, json),
+    F("--json", CLIENTS | CP | CH, K_FLAG, json),
     F("--hist", L | CR, K_STR, hist_path), /* throughput has no latencies */
     F("--config", CP, K_STR, config_path),
     F("--md", CP, K_STR, md_path),
     F("--svg", CP, K_STR, svg_path),
-    F("--quiet", CLIENTS | CP, K_FLAG, quiet),
+    F("--quiet", CLIENTS | CP | CH, K_FLAG, quiet),
+    F("--scenario", CH, K_STR, scenario_path),
+    F("--out", CH, K_STR, out_dir),
+    F("--ringlb", CH, K_STR, ringlb_path),
 };
 
-static const char *const cmd_names[] = {"",         "serve",      "latency",
-                                        "connrate", "throughput", "compare"};
+static const char *const cmd_names[] = {"",           "serve",   "latency", "connrate",
+                                        "throughput", "compare", "chaos"};
 static const char *const mode_names[] = {"echo", "sink", "http", "name", "source", "sockperf"};
 static const char *const dir_names[] = {"both", "up", "down"};
 static const char *const io_names[] = {"auto", "uring", "epoll"};
@@ -174,6 +194,8 @@ const char *rb_cmd_usage(enum rb_cmd c)
         return usage_throughput;
     case RB_CMD_COMPARE:
         return usage_compare;
+    case RB_CMD_CHAOS:
+        return usage_chaos;
     default:
         return rb_usage;
     }
@@ -440,6 +462,10 @@ static int check_required(struct rb_opts *o, char *err, size_t errlen)
         if (!o->config_path)
             return fail(err, errlen, "ringbench compare: --config FILE is required");
         break;
+    case RB_CMD_CHAOS:
+        if (!o->scenario_path)
+            return fail(err, errlen, "ringbench chaos: --scenario FILE is required");
+        break;
     default:
         break;
     }
@@ -454,11 +480,11 @@ int rb_args_parse(int argc, char **argv, struct rb_opts *o, bool resolve, char *
     if (argc < 1 || !argv[0])
         return fail(err, errlen,
                     "ringbench: missing command (serve, latency, connrate, "
-                    "throughput, compare)");
+                    "throughput, compare, chaos)");
     if (pick(argv[0], cmd_names + 1, sizeof(cmd_names) / sizeof(cmd_names[0]) - 1, &c) < 0)
         return fail(err, errlen,
                     "ringbench: unknown command '%s' (serve, latency, connrate, throughput, "
-                    "compare)",
+                    "compare, chaos)",
                     argv[0]);
     o->cmd = (enum rb_cmd)(c + 1);
     /* Help first, whatever else the line holds: a user asking for it is

@@ -23,7 +23,8 @@ enum rb_cmd {
     RB_CMD_LATENCY,
     RB_CMD_CONNRATE,
     RB_CMD_THROUGHPUT,
-    RB_CMD_COMPARE
+    RB_CMD_COMPARE,
+    RB_CMD_CHAOS
 };
 
 /* RB_MODE_SOCKPERF: an echo that answers sockperf's message header the way
@@ -78,8 +79,12 @@ struct rb_opts {
     const char *config_path;
     const char *md_path;
     const char *svg_path;
-    bool quiet; /* no progress line (compare's inner runs) */
-    bool help;  /* -h/--help after the subcommand: print rb_cmd_usage() and exit 0 */
+    /* chaos */
+    const char *scenario_path;
+    const char *out_dir;     /* where NAME.json, NAME.md and NAME.svg go */
+    const char *ringlb_path; /* the daemon a scenario starts */
+    bool quiet;              /* no progress line (compare's inner runs) */
+    bool help;               /* -h/--help after the subcommand: print rb_cmd_usage() and exit 0 */
 };
 
 /*

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "chaos.h"
 #include "client.h"
 #include "compare.h"
 #include "report.h"
@@ -87,6 +88,8 @@ int main(int argc, char **argv)
         return rb_serve_main(&o);
     case RB_CMD_COMPARE:
         return rb_compare_main(&o);
+    case RB_CMD_CHAOS:
+        return rb_chaos_main(&o);
     default:
         return run_client(&o);
     }
