@@ -176,6 +176,14 @@ $(RB_TESTS): $(BUILD)/test/%: $(BUILD)/obj/test/unit/%.o $(RB_LIB) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(CMOCKA_LIBS) -lm
 
+# make chaos: every bench/chaos/*.scn (SCENARIOS="a b" for some), one after
+# the other (a minute or two each), into bench/results/chaos.md and its
+# plots in bench/results/chaos/.
+.PHONY: chaos
+chaos: all
+	bench/chaos/run-all.sh $(BUILD)/ringbench $(BUILD)/ringlb bench/results/chaos \
+	    $(foreach s,$(SCENARIOS),bench/chaos/$(s).scn)
+
 .PHONY: bench-ringbench
 bench-ringbench: all
 	@.ci/deps bench

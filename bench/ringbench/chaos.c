@@ -50,7 +50,9 @@
 #define METRICS_MAX     (1u << 20)
 #define MAX_WINDOWS     64
 #define DESC_MAX        1200
-#define WORK_MAX        512 /* the work folder: short, so that paths in it always fit */
+/* /metrics is read this often when an assertion needs it. */
+#define SAMPLE_NS (250 * MS_NS)
+#define WORK_MAX  512 /* the work folder: short, so that paths in it always fit */
 
 /* ================================================================ the load */
 
@@ -62,6 +64,27 @@ struct ld_cfg {
 };
 
 enum lc_state { LC_CONNECTING = 0, LC_IDLE, LC_WAITING };
+
+/* Failures counted by what went wrong, the first few kinds by name. */
+#define NREASONS 6
+struct reasons {
+    char what[NREASONS][96];
+    uint64_t n[NREASONS];
+    uint64_t other;
+};
+
+static void reasons_add(struct reasons *r, const char *what, uint64_t n)
+{
+    for (unsigned i = 0; i < NREASONS; i++) {
+        if (!r->what[i][0])
+            snprintf(r->what[i], sizeof(r->what[i]), "%s", what);
+        if (strcmp(r->what[i], what) == 0) {
+            r->n[i] += n;
+            return;
+        }
+    }
+    r->other += n;
+}
 
 struct ld;
 struct slot;
@@ -99,6 +122,7 @@ struct ld {
     struct timer start_t; /* connrate: the next start */
     bool stopping;
     char first_error[160];
+    struct reasons why;
 };
 
 static uint32_t tick_of(const struct ld *ld, uint64_t now)
@@ -126,17 +150,17 @@ static void ld_fail(struct ld *ld, uint64_t now, const char *fmt, ...)
 static void ld_fail(struct ld *ld, uint64_t now, const char *fmt, ...)
 {
     va_list ap;
-    int n;
+    char what[96];
 
     ld->failed[tick_of(ld, now)]++;
     atomic_fetch_add_explicit(&ld->w->p_errors, 1, memory_order_relaxed);
-    if (ld->first_error[0])
-        return;
-    n = snprintf(ld->first_error, sizeof(ld->first_error),
-                 "%.1f s: ", now > ld->cfg->t0 ? (double)(now - ld->cfg->t0) / 1e9 : 0.0);
     va_start(ap, fmt);
-    vsnprintf(ld->first_error + n, sizeof(ld->first_error) - (size_t)n, fmt, ap);
+    vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
+    reasons_add(&ld->why, what, 1);
+    if (!ld->first_error[0])
+        snprintf(ld->first_error, sizeof(ld->first_error), "%.1f s: %s",
+                 now > ld->cfg->t0 ? (double)(now - ld->cfg->t0) / 1e9 : 0.0, what);
 }
 
 static struct lconn *lc_of(struct loop_op *op, size_t off)
@@ -544,6 +568,7 @@ struct chaos {
     unsigned nsecs;
     uint64_t total_ok, total_failed;
     char first_error[160];
+    struct reasons why;
     struct rb_scn_verdict verdicts[RB_SCN_MAX_ASSERTS];
     bool pass;
 };
@@ -1317,6 +1342,8 @@ static void sample(struct chaos *c, uint64_t now)
                                              a->backend, NULL, &sm->backend_conns) > 0;
         sm->ok = sm->ok && rb_scn_metric_sum(c->mbuf, len, "ringlb_server_up", a->backend,
                                              a->server, &up) == 1;
+        sm->ok = sm->ok && rb_scn_metric_sum(c->mbuf, len, "ringlb_server_state_changes_total",
+                                             a->backend, a->server, &sm->changes) == 1;
         sm->up = up > 0.5;
     }
 }
@@ -1359,7 +1386,7 @@ static void play(struct chaos *c, struct rb_run *run)
             run_step(c, next++, now);
         if (now >= next_sample && next_sample < end) {
             sample(c, now);
-            next_sample += SEC_NS;
+            next_sample += SAMPLE_NS;
         }
         if (now >= next_prog) {
             progress(c, run, now, &last_c, &last_e);
@@ -1420,6 +1447,9 @@ static int merge(struct chaos *c, struct rb_run *run, const struct ld_cfg *cfg)
         }
         if (ld->first_error[0] && !c->first_error[0])
             memcpy(c->first_error, ld->first_error, sizeof(c->first_error));
+        for (unsigned i = 0; i < NREASONS && ld->why.what[i][0]; i++)
+            reasons_add(&c->why, ld->why.what[i], ld->why.n[i]);
+        c->why.other += ld->why.other;
     }
     for (unsigned t = 0; t < c->nticks; t++) {
         c->secs[t / TICKS_PER_SEC].ok += c->tick_ok[t];
@@ -1513,8 +1543,9 @@ static void stop_proc(struct chaos *c, struct proc *p, uint64_t grace)
     }
 }
 
-/* Stops everything the run started, ringlb last (it may still be handing
- * connections to backends), then whatever else is left among its children. */
+/* Stops everything the run started: hooks, then ringlb (before its
+ * backends, so that their end runs no on_down hook), the backends, and
+ * whatever else is left among its children. */
 static void teardown(struct chaos *c)
 {
     uint64_t end;
@@ -1529,8 +1560,6 @@ static void teardown(struct chaos *c)
         }
     }
     hooks_settle(c, true);
-    for (unsigned i = 0; i < c->s->nbackends; i++)
-        stop_proc(c, &c->backends[i], 3 * SEC_NS);
     if (c->ringlb.state == PS_RUNNING || c->ringlb.state == PS_STOPPED) {
         bool was_up = c->ringlb.state == PS_RUNNING && !c->fatal[0];
 
@@ -1542,6 +1571,8 @@ static void teardown(struct chaos *c)
             set_fatal(c, "ringlb %s on SIGTERM at the end (log %s)", how, c->ringlb.log);
         }
     }
+    for (unsigned i = 0; i < c->s->nbackends; i++)
+        stop_proc(c, &c->backends[i], 3 * SEC_NS);
     /* Orphans: an on_down hook's backend, a hook's children. */
     end = rb_now_ns() + 5 * SEC_NS;
     while (signal_children(SIGKILL) && rb_now_ns() < end) {
@@ -1621,17 +1652,22 @@ static void load_line(const struct chaos *c, char *buf, size_t len)
                  l->rate, l->size, (double)l->timeout_ns / 1e6);
 }
 
-/* The first sample of <a> at second <t>, or NULL. */
+/* The sample of <a> nearest second <t> (within half a sampling period),
+ * or NULL. */
 static const struct rb_scn_sample *sample_at(const struct chaos *c, unsigned a, unsigned t)
 {
-    for (unsigned i = 0; i < c->nsamples[a]; i++) {
-        uint64_t st = c->samples[a][i].t_ns;
+    const struct rb_scn_sample *best = NULL;
+    uint64_t at = (uint64_t)t * SEC_NS, best_d = SAMPLE_NS / 2 + 1;
 
-        if (c->samples[a][i].ok && st + SEC_NS / 2 >= (uint64_t)t * SEC_NS &&
-            st < (uint64_t)t * SEC_NS + SEC_NS / 2)
-            return &c->samples[a][i];
+    for (unsigned i = 0; i < c->nsamples[a]; i++) {
+        uint64_t st = c->samples[a][i].t_ns, d = st > at ? st - at : at - st;
+
+        if (c->samples[a][i].ok && d < best_d) {
+            best = &c->samples[a][i];
+            best_d = d;
+        }
     }
-    return NULL;
+    return best;
 }
 
 /* The first assertion of each server its samples stand for. */
@@ -1680,6 +1716,16 @@ static void write_json(const struct chaos *c, FILE *f)
         json_str(f, c->first_error);
     else
         fputs("null", f);
+    fputs(", \"failures\": {", f);
+    for (unsigned i = 0; i < NREASONS && c->why.what[i][0]; i++) {
+        fputs(i ? ", " : "", f);
+        json_str(f, c->why.what[i]);
+        fprintf(f, ": %llu", (unsigned long long)c->why.n[i]);
+    }
+    if (c->why.other)
+        fprintf(f, "%s\"other\": %llu", c->why.what[0][0] ? ", " : "",
+                (unsigned long long)c->why.other);
+    fputc('}', f);
     fputs(",\n \"steps\": [", f);
     for (unsigned i = 0; i < c->s->nsteps; i++) {
         const struct step_result *r = &c->res[i];
@@ -1783,7 +1829,13 @@ static void write_md(const struct chaos *c, FILE *f, const char *svg_name)
     if (c->first_error[0]) {
         fputs(" (first: ", f);
         md_cell(f, c->first_error);
-        fputc(')', f);
+        fputs(")\n- failures by kind:", f);
+        for (unsigned i = 0; i < NREASONS && c->why.what[i][0]; i++) {
+            fprintf(f, "%s %llu × ", i ? ";" : "", (unsigned long long)c->why.n[i]);
+            md_cell(f, c->why.what[i]);
+        }
+        if (c->why.other)
+            fprintf(f, "; %llu of other kinds", (unsigned long long)c->why.other);
     }
     fprintf(f, "\n- result: **%s**", c->pass ? "PASS" : "FAIL");
     if (c->fatal[0]) {
@@ -2065,7 +2117,7 @@ static int run_scenario(struct chaos *c)
     prctl(PR_SET_CHILD_SUBREAPER, 1);
     net_raise_nofile();
     c->mbuf = lb_malloc(METRICS_MAX);
-    c->sample_cap = (unsigned)(c->s->duration_ns / SEC_NS) + 4;
+    c->sample_cap = (unsigned)(c->s->duration_ns / SAMPLE_NS) + 8;
     for (unsigned i = 0; i < c->s->nasserts; i++) {
         if (needs_samples(&c->s->asserts[i]))
             c->samples[i] = lb_calloc(c->sample_cap, sizeof(struct rb_scn_sample));

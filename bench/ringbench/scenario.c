@@ -981,15 +981,22 @@ static void judge_serving(const struct rb_scn_assert *a, const struct rb_scn_rec
 {
     const struct rb_scn_sample *sm = r->samples ? r->samples[idx] : NULL;
     unsigned n = r->nsamples ? r->nsamples[idx] : 0;
-    const struct rb_scn_sample *prev = NULL;
+    const struct rb_scn_sample *prev = NULL, *before = NULL;
     bool seen_down = false;
 
+    /* Down is seen in a sample, or told by a state change counted since
+     * the last sample before <from>: a server can go down and come back
+     * between two scrapes. */
     for (unsigned i = 0; i < n; i++) {
         if (!sm[i].ok)
             continue;
+        if (sm[i].t_ns < a->from_ns)
+            before = &sm[i];
         if (sm[i].t_ns >= a->from_ns) {
-            if (!sm[i].up)
+            if (!sm[i].up || (before && sm[i].changes > before->changes))
                 seen_down = true;
+            if (!sm[i].up)
+                prev = NULL;
             else if (seen_down && prev && sm[i].server_conns > prev->server_conns) {
                 v->measured = true;
                 v->value = (double)(sm[i].t_ns - a->from_ns) / 1e9;

@@ -194,6 +194,7 @@ struct rb_scn_sample {
     bool ok;                            /* the scrape worked */
     double server_conns, backend_conns; /* ringlb_server_connections_total */
     bool up;                            /* ringlb_server_up */
+    double changes;                     /* ringlb_server_state_changes_total */
 };
 
 /* What a run recorded, for judging. */
