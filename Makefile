@@ -131,6 +131,8 @@ FUZZ_SRCS_pgsql := health/pgsql.c health/dbwire.c -lcrypto
 FUZZ_SRCS_mysql := health/mysql.c health/dbwire.c -lcrypto
 FUZZ_SRCS_sni := core/sni.c
 FUZZ_SRCS_proxy := core/proxy_proto.c
+FUZZ_SRCS_scenario := bench/ringbench/scenario.c bench/ringbench/args.c bench/ringbench/hist.c \
+                      config/values.c -lm
 .PHONY: $(FUZZ_NAMES:%=fuzz-%)
 fuzz: $(FUZZ_NAMES:%=fuzz-%)
 $(FUZZ_NAMES:%=fuzz-%): fuzz-%: test/fuzz/fuzz_%.c

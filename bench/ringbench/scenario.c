@@ -80,8 +80,8 @@ static bool is_blank(char c)
 }
 
 /* The next word of <*pp> into <w> (<wlen> bytes); "" at the end of the
- * line, NULL when the word does not fit. */
-static const char *word(const char **pp, char *w, size_t wlen)
+ * line, NULL (with the error set) when the word does not fit. */
+static const char *word(struct ps *ps, const char **pp, char *w, size_t wlen)
 {
     const char *p = *pp;
     size_t n = 0;
@@ -89,8 +89,11 @@ static const char *word(const char **pp, char *w, size_t wlen)
     while (is_blank(*p))
         p++;
     while (*p && !is_blank(*p)) {
-        if (n + 1 >= wlen)
+        if (n + 1 >= wlen) {
+            w[0] = 0;
+            perr(ps, "'%.20s...': a word longer than %zu bytes", *pp, wlen - 1);
             return NULL;
+        }
         w[n++] = *p++;
     }
     w[n] = 0;
@@ -211,7 +214,7 @@ static int d_backend(struct ps *p, const char *rest)
     if (s->nbackends == RB_SCN_MAX_BACKENDS)
         return perr(p, "backend: at most %d backends", RB_SCN_MAX_BACKENDS);
     b = &s->backends[s->nbackends];
-    if (!word(&rest, w, sizeof(w)) || !valid_name(w))
+    if (!word(p, &rest, w, sizeof(w)) || !valid_name(w))
         return perr(p, "backend: '%s' is not a name (letters, digits, _ - ., up to 31)",
                     w[0] ? w : "(none)");
     if (find_backend(s, w) >= 0)
@@ -228,7 +231,7 @@ static int d_backend(struct ps *p, const char *rest)
     while (*rest) {
         char v[RB_SCN_MAX_TEXT];
 
-        if (!word(&rest, w, sizeof(w)) || !word(&rest, v, sizeof(v)) || !*v)
+        if (!word(p, &rest, w, sizeof(w)) || !word(p, &rest, v, sizeof(v)) || !*v)
             return perr(p, "backend %s: expected KEY VALUE pairs (listen ADDR, delay D)", b->name);
         if (strcmp(w, "listen") == 0) {
             struct cfg_addr a;
@@ -265,7 +268,7 @@ static int d_var(struct ps *p, const char *rest)
     if (s->nvars == RB_SCN_MAX_VARS)
         return perr(p, "var: at most %d variables", RB_SCN_MAX_VARS);
     v = &s->vars[s->nvars];
-    if (!word(&rest, w, sizeof(w)) || !valid_name(w))
+    if (!word(p, &rest, w, sizeof(w)) || !valid_name(w))
         return perr(p, "var: '%s' is not a name (letters, digits, _ - ., up to 31)",
                     w[0] ? w : "(none)");
     if (reserved_var(w) || find_backend(s, w) >= 0)
@@ -291,7 +294,7 @@ static int d_load(struct ps *p, const char *rest)
     if (p->have_load)
         return perr(p, "load: given twice");
     p->have_load = true;
-    if (!word(&rest, w, sizeof(w)) || (strcmp(w, "latency") != 0 && strcmp(w, "connrate") != 0))
+    if (!word(p, &rest, w, sizeof(w)) || (strcmp(w, "latency") != 0 && strcmp(w, "connrate") != 0))
         return perr(p, "load: '%s': expected latency or connrate", w);
     l->kind = w[0] == 'l' ? RB_LOAD_LATENCY : RB_LOAD_CONNRATE;
     l->conns = 1;
@@ -302,7 +305,7 @@ static int d_load(struct ps *p, const char *rest)
         uint64_t u;
         uint32_t u32;
 
-        if (!word(&rest, w, sizeof(w)) || !word(&rest, v, sizeof(v)) || !*v)
+        if (!word(p, &rest, w, sizeof(w)) || !word(p, &rest, v, sizeof(v)) || !*v)
             return perr(p, "load: expected KEY VALUE pairs (rate, conns, size, timeout, workers)");
         if (strcmp(w, "rate") == 0) {
             if (rb_parse_rate(v, &l->rate) < 0 || l->rate > 1e6)
@@ -350,18 +353,18 @@ static int d_at(struct ps *p, const char *rest)
     st = &s->steps[s->nsteps];
     memset(st, 0, sizeof(*st));
     st->line = p->line;
-    if (!word(&rest, w, sizeof(w)) || parse_time(p, w, "at", &st->at_ns) < 0)
+    if (!word(p, &rest, w, sizeof(w)) || parse_time(p, w, "at", &st->at_ns) < 0)
         return -EINVAL;
-    if (!word(&rest, w, sizeof(w)) || !*w)
+    if (!word(p, &rest, w, sizeof(w)) || !*w)
         return perr(p, "at: expected an action (fault, kill, stop, cont, restart, reload, hook)");
     if (strcmp(w, "fault") == 0) {
-        if (!word(&rest, w, sizeof(w)))
+        if (!word(p, &rest, w, sizeof(w)))
             return perr(p, "fault: expected add, remove or clear");
         if (strcmp(w, "clear") == 0) {
             st->act = RB_ACT_FAULT_CLEAR;
         } else if (strcmp(w, "add") == 0 || strcmp(w, "remove") == 0) {
             st->act = w[0] == 'a' ? RB_ACT_FAULT_ADD : RB_ACT_FAULT_REMOVE;
-            if (!word(&rest, w, sizeof(w)) || !valid_name(w))
+            if (!word(p, &rest, w, sizeof(w)) || !valid_name(w))
                 return perr(p, "fault %s: expected a fault name (letters, digits, _ - ., up to 31)",
                             rb_scn_act_name(st->act) + 6);
             strcpy(st->name, w);
@@ -411,7 +414,7 @@ static int d_at(struct ps *p, const char *rest)
                         "hook)",
                         w);
         st->act = (enum rb_scn_act)i;
-        if (!word(&rest, w, sizeof(w)) || (st->backend = find_backend(s, w)) < 0)
+        if (!word(p, &rest, w, sizeof(w)) || (st->backend = find_backend(s, w)) < 0)
             return perr(p, "%s: '%s' is not a backend defined above", act_names[i],
                         w[0] ? w : "(none)");
     }
@@ -435,23 +438,24 @@ static int d_assert(struct ps *p, const char *rest)
     a->line = p->line;
     a->to_ns = UINT64_MAX;
     snprintf(a->text, sizeof(a->text), "%s", rest);
-    if (!word(&rest, w, sizeof(w)) || !*w)
+    if (!word(p, &rest, w, sizeof(w)) || !*w)
         return perr(p, "assert: expected failed, recovered, p50..max, share or serving");
     if (strcmp(w, "recovered") == 0 || strcmp(w, "serving") == 0) {
         a->check = w[0] == 'r' ? RB_CHK_RECOVERED : RB_CHK_SERVING;
         a->cmp = RB_CMP_LE;
-        if (a->check == RB_CHK_SERVING && (!word(&rest, v, sizeof(v)) || parse_server(p, v, a) < 0))
+        if (a->check == RB_CHK_SERVING &&
+            (!word(p, &rest, v, sizeof(v)) || parse_server(p, v, a) < 0))
             return -EINVAL;
-        if (!word(&rest, v, sizeof(v)) || strcmp(v, "within") != 0 || !word(&rest, v, sizeof(v)) ||
-            parse_time(p, v, "within", &a->within_ns) < 0)
+        if (!word(p, &rest, v, sizeof(v)) || strcmp(v, "within") != 0 ||
+            !word(p, &rest, v, sizeof(v)) || parse_time(p, v, "within", &a->within_ns) < 0)
             return p->err[0] ? -EINVAL : perr(p, "%s: expected 'within T after S'", w);
-        if (!word(&rest, v, sizeof(v)) || strcmp(v, "after") != 0 || !word(&rest, v, sizeof(v)) ||
-            parse_time(p, v, "after", &a->from_ns) < 0)
+        if (!word(p, &rest, v, sizeof(v)) || strcmp(v, "after") != 0 ||
+            !word(p, &rest, v, sizeof(v)) || parse_time(p, v, "after", &a->from_ns) < 0)
             return p->err[0] ? -EINVAL : perr(p, "%s: expected 'within T after S'", w);
         a->limit = (double)a->within_ns / 1e9;
         if (a->check == RB_CHK_RECOVERED && *rest) {
-            if (!word(&rest, v, sizeof(v)) || strcmp(v, "until") != 0 ||
-                !word(&rest, v, sizeof(v)) || parse_time(p, v, "until", &a->to_ns) < 0)
+            if (!word(p, &rest, v, sizeof(v)) || strcmp(v, "until") != 0 ||
+                !word(p, &rest, v, sizeof(v)) || parse_time(p, v, "until", &a->to_ns) < 0)
                 return p->err[0] ? -EINVAL : perr(p, "recovered: expected 'until T' at the end");
             if (a->to_ns <= a->from_ns)
                 return perr(p, "recovered: until %s is not after %.1fs", v, a->from_ns / 1e9);
@@ -461,7 +465,7 @@ static int d_assert(struct ps *p, const char *rest)
             a->check = RB_CHK_FAILED;
         } else if (strcmp(w, "share") == 0) {
             a->check = RB_CHK_SHARE;
-            if (!word(&rest, v, sizeof(v)) || parse_server(p, v, a) < 0)
+            if (!word(p, &rest, v, sizeof(v)) || parse_server(p, v, a) < 0)
                 return -EINVAL;
         } else {
             static const struct {
@@ -483,9 +487,9 @@ static int d_assert(struct ps *p, const char *rest)
             a->check = RB_CHK_LATENCY;
             a->pct = pcts[i].pct;
         }
-        if (!word(&rest, v, sizeof(v)) || parse_cmp(p, v, &a->cmp) < 0)
+        if (!word(p, &rest, v, sizeof(v)) || parse_cmp(p, v, &a->cmp) < 0)
             return -EINVAL;
-        if (!word(&rest, v, sizeof(v)) || !*v)
+        if (!word(p, &rest, v, sizeof(v)) || !*v)
             return perr(p, "%s: expected a value after the comparison", w);
         if (a->check == RB_CHK_FAILED) {
             uint32_t n;
@@ -509,8 +513,8 @@ static int d_assert(struct ps *p, const char *rest)
             a->limit = (double)ns / 1e6; /* judged in ms, as reported */
         }
         if (*rest) {
-            if (!word(&rest, v, sizeof(v)) || strcmp(v, "during") != 0 ||
-                !word(&rest, v, sizeof(v)) || parse_window(p, v, &a->from_ns, &a->to_ns) < 0)
+            if (!word(p, &rest, v, sizeof(v)) || strcmp(v, "during") != 0 ||
+                !word(p, &rest, v, sizeof(v)) || parse_window(p, v, &a->from_ns, &a->to_ns) < 0)
                 return p->err[0] ? -EINVAL
                                  : perr(p, "%s: expected 'during START-END' at the end", w);
         } else if (a->check == RB_CHK_SHARE) {
@@ -553,7 +557,7 @@ static int directive(struct ps *p, const char *line)
     const char *rest = line;
     char key[16];
 
-    if (!word(&rest, key, sizeof(key)))
+    if (!word(p, &rest, key, sizeof(key)))
         return perr(p, "'%.20s...': not a directive", line);
     if (strcmp(key, "title") == 0)
         return copy_rest(p, key, rest, s->title, sizeof(s->title));
@@ -579,7 +583,7 @@ static int directive(struct ps *p, const char *line)
         if (p->have_duration)
             return perr(p, "duration: given twice");
         p->have_duration = true;
-        if (!word(&rest, w, sizeof(w)) || *rest)
+        if (!word(p, &rest, w, sizeof(w)) || *rest)
             return perr(p, "duration: expected one time");
         if (parse_time(p, w, "duration", &s->duration_ns) < 0)
             return -EINVAL;
@@ -659,8 +663,9 @@ int rb_scn_parse(const char *text, size_t len, const char *path, struct rb_scn *
 
     memset(s, 0, sizeof(*s));
     snprintf(s->path, sizeof(s->path), "%s", path);
-    if (errlen)
-        err[0] = 0;
+    if (!errlen)
+        return -EINVAL;
+    err[0] = 0;
     if (len > RB_SCN_MAX_BYTES)
         return perr(&p, "longer than %d bytes", RB_SCN_MAX_BYTES);
     while (off < len) {
@@ -687,8 +692,11 @@ int rb_scn_parse(const char *text, size_t len, const char *path, struct rb_scn *
             if ((unsigned char)*c < 0x20 && *c != '\t')
                 return perr(&p, "a control character (0x%02x) in the line", (unsigned char)*c);
         }
-        if (directive(&p, b) < 0)
+        if (directive(&p, b) < 0) {
+            if (!err[0])
+                perr(&p, "malformed line");
             return -EINVAL;
+        }
     }
     if (!s->title[0]) {
         const char *base = strrchr(path, '/');
@@ -981,26 +989,29 @@ static void judge_serving(const struct rb_scn_assert *a, const struct rb_scn_rec
 {
     const struct rb_scn_sample *sm = r->samples ? r->samples[idx] : NULL;
     unsigned n = r->nsamples ? r->nsamples[idx] : 0;
-    const struct rb_scn_sample *prev = NULL, *before = NULL;
+    const struct rb_scn_sample *prev = NULL;
     bool seen_down = false;
 
-    /* Down is seen in a sample, or told by a state change counted since
-     * the last sample before <from>: a server can go down and come back
-     * between two scrapes. */
+    /*
+     * Down is seen in a sample, or told by a state change counted between
+     * two samples (a server can go down and come back between scrapes).
+     * Serving again: up in two samples in a row with no state change
+     * between them and more connections in the second; its time is an
+     * upper bound, within one scrape interval.
+     */
     for (unsigned i = 0; i < n; i++) {
+        bool changed;
+
         if (!sm[i].ok)
             continue;
-        if (sm[i].t_ns < a->from_ns)
-            before = &sm[i];
+        changed = prev && sm[i].changes > prev->changes;
         if (sm[i].t_ns >= a->from_ns) {
-            if (!sm[i].up || (before && sm[i].changes > before->changes))
+            if (!sm[i].up || changed)
                 seen_down = true;
-            if (!sm[i].up)
-                prev = NULL;
-            else if (seen_down && prev && sm[i].server_conns > prev->server_conns) {
+            else if (seen_down && prev && prev->up && sm[i].server_conns > prev->server_conns) {
                 v->measured = true;
                 v->value = (double)(sm[i].t_ns - a->from_ns) / 1e9;
-                snprintf(v->shown, sizeof(v->shown), "%.1f s", v->value);
+                snprintf(v->shown, sizeof(v->shown), "%.2f s", v->value);
                 return;
             }
         }
