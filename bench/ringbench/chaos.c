@@ -1427,11 +1427,15 @@ static int merge(struct chaos *c, struct rb_run *run, const struct ld_cfg *cfg)
             set_fatal(c, "load worker %u did not stop within 10 s", w);
         if (!ld)
             continue;
+        /* What completes after the end (in the spare last tick) is not
+         * part of the run: the totals are the timeline's. */
         for (unsigned t = 0; t < c->nticks; t++) {
             c->tick_ok[t] += ld->ok[t];
             c->tick_failed[t] += ld->failed[t];
-            c->total_ok += ld->ok[t];
-            c->total_failed += ld->failed[t];
+            if (t < c->nsecs * TICKS_PER_SEC) {
+                c->total_ok += ld->ok[t];
+                c->total_failed += ld->failed[t];
+            }
         }
         for (unsigned s = 0; s <= c->nsecs; s++) {
             struct rb_scn_second *sec = &c->secs[s];
