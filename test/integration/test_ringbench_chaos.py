@@ -2,14 +2,16 @@
 """ringbench chaos (issue 13): the resilience runner against the ringlb under
 test, in this test's mode (its io and forward go into the lb.ini template).
 
-- A tiny scenario (4 s): two echo backends, a connection-rate load, backend
-  a killed at 1.5 s. ringbench chaos exits 0; its JSON has one timeline
+- A tiny scenario (4 s): two echo backends, a connection-rate load, a
+  hook step at 1 s (it writes $CHAOS_FRONTEND to a file), backend a
+  killed at 1.5 s. ringbench chaos exits 0; its JSON has one timeline
   entry per second with requests in each, the kill step ran on time and
   ok, a shaded window "a killed" from 1.5 s to the end, every assertion
   measured and passed; the markdown and the SVG (with the window shaded)
   are written next to it.
-- The same with an impossible assertion (p99 under 1 us): exit 1, the JSON
-  says fail and names the assertion that failed with what it measured.
+- The same with an impossible assertion (p99 under 1 us) and a hook that
+  exits 3: exit 1, the JSON says fail, names the assertion that failed
+  with what it measured, and the hook's step as failed ("exited 3").
 - A malformed scenario: exit 2 and a FILE:LINE error.
 - SIGINT in the middle of a run: exit 1, "interrupted" in the JSON.
 - After each run no process the runner started is left: this test makes
@@ -62,6 +64,7 @@ backend   a
 backend   b
 load      connrate rate 100 size 64 timeout 1s
 duration  4s
+at 1s     hook echo "$CHAOS_FRONTEND" > {hook_out}
 at 1.5s   kill a
 assert    failed <= 0 during 0s-1s
 assert    recovered within 500ms after 1.5s
@@ -149,7 +152,8 @@ def main(t):
     with open(os.path.join(t.dir, "lb.tpl"), "w") as f:
         f.write(TEMPLATE.format(io=io, fwd=fwd))
 
-    rc, d, err = chaos(t, SCENARIO, "tiny")
+    hook_out = os.path.join(t.dir, "hook.out")
+    rc, d, err = chaos(t, SCENARIO.format(hook_out=hook_out), "tiny")
     check(rc == 0 and d is not None,
           f"tiny kill scenario exits 0 (rc {rc}, {err.strip()[-600:]}, "
           f"{d and [a for a in d['assertions'] if not a['pass']]}, {d and d['fatal']})")
@@ -164,8 +168,12 @@ def main(t):
           and sum(e["failed"] for e in tl) == d["failed"],
           f"the timeline adds up to the totals ({d['requests']} ok, {d['failed']} failed)")
     st = d["steps"]
-    check(len(st) == 1 and st[0]["step"] == "kill a" and st[0]["ok"]
-          and 1.5 <= st[0]["ran_s"] < 2.0, f"the kill ran at {st[0]['ran_s']} s, ok")
+    check(len(st) == 2 and st[1]["step"] == "kill a" and st[1]["ok"]
+          and 1.5 <= st[1]["ran_s"] < 2.0, f"the kill ran at {st[1]['ran_s']} s, ok")
+    with open(hook_out) as f:
+        told = f.read().strip()
+    check(st[0]["ok"] and told == d["load"]["target"],
+          f"the hook step ran, told where the frontend is ({told!r})")
     check(d["windows"] and d["windows"][0]["label"] == "a killed"
           and d["windows"][0]["from_s"] >= 1.5, f"a shaded window from the kill {d['windows']}")
     check(len(d["assertions"]) == 4 and all(a["pass"] for a in d["assertions"]),
@@ -180,19 +188,23 @@ def main(t):
           "the markdown summary lists the step, the verdicts and the plot")
     no_leftovers("tiny kill")
 
-    impossible = SCENARIO.replace("assert    p99 < 1s", "assert    p99 < 1us")
+    impossible = SCENARIO.replace("assert    p99 < 1s", "assert    p99 < 1us").format(
+        hook_out="/dev/null; exit 3")
     rc, d, err = chaos(t, impossible, "impossible")
     check(rc == 1, f"an impossible assertion exits 1 (rc {rc})")
     bad = [a for a in d["assertions"] if not a["pass"]]
     check(d["result"] == "fail" and len(bad) == 1 and bad[0]["assert"] == "p99 < 1us"
           and "ms" in bad[0]["measured"], f"the JSON names it with what it measured ({bad})")
+    check(not d["steps"][0]["ok"] and "exited 3" in d["steps"][0]["error"],
+          f"a hook that exits 3 fails its step ({d['steps'][0]['error']})")
     no_leftovers("impossible assertion")
 
-    rc, d, err = chaos(t, SCENARIO.replace("kill a", "kill z"), "bad")
-    check(rc == 2 and d is None and re.search(r"bad\.scn:8: kill: 'z' is not a backend", err),
+    rc, d, err = chaos(t, SCENARIO.replace("kill a", "kill z").format(hook_out="/dev/null"),
+                       "bad")
+    check(rc == 2 and d is None and re.search(r"bad\.scn:9: kill: 'z' is not a backend", err),
           f"a malformed scenario exits 2 with FILE:LINE ({rc}, {err.strip()[:200]})")
 
-    long = SCENARIO.replace("duration  4s", "duration  30s")
+    long = SCENARIO.replace("duration  4s", "duration  30s").format(hook_out="/dev/null")
     t0 = time.monotonic()
     rc, d, err = chaos(t, long, "sigint", interrupt=True)
     check(rc == 1 and d and d["interrupted"] and time.monotonic() - t0 < 25,
