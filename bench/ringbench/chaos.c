@@ -1202,7 +1202,7 @@ static void hooks_settle(struct chaos *c, bool final)
     for (unsigned i = 0; i < c->s->nsteps; i++) {
         struct step_result *r = &c->res[i];
         struct proc *p;
-        char how[64];
+        char how[64], msg[sizeof(r->error)];
 
         if (!r->done || r->hook < 0)
             continue;
@@ -1211,7 +1211,9 @@ static void hooks_settle(struct chaos *c, bool final)
             !r->error[0]) {
             describe_status(p->status, how, sizeof(how));
             r->ok = false;
-            snprintf(r->error, sizeof(r->error), "hook %s (log %s)", how, p->log);
+            /* Through a copy: gcc cannot tell r->error and p->log apart. */
+            snprintf(msg, sizeof(msg), "hook %s (log %s)", how, p->log);
+            memcpy(r->error, msg, sizeof(msg));
         } else if (final && p->state == PS_RUNNING && !r->error[0]) {
             r->ok = false;
             snprintf(r->error, sizeof(r->error), "hook still running at the end (killed)");
