@@ -1908,7 +1908,13 @@ static void write_svg(const struct chaos *c, FILE *f)
         most = fmax(most, (double)(s->ok > s->failed ? s->ok : s->failed));
     }
     rb_svg_log_range(&lo, &hi);
-    most *= 1.15;
+    /* The axis ends at 1, 2 or 5 times a power of ten, in five steps. */
+    for (double p = pow(10, floor(log10(most * 1.05))), m = 1;; m = m == 1 ? 2 : m == 2 ? 5 : 10) {
+        if (m * p >= most * 1.05) {
+            most = m * p;
+            break;
+        }
+    }
     snprintf(title, sizeof(title), "%s: %s (%s)", c->name, c->s->title, c->pass ? "PASS" : "FAIL");
     rb_svg_begin(f, TW, TH, TML, title);
     for (unsigned i = 0; i < c->nwin; i++) {
@@ -1924,13 +1930,13 @@ static void write_svg(const struct chaos *c, FILE *f)
         fputs("</text>\n", f);
     }
     rb_svg_ylog_grid(f, &top, lo, hi);
-    for (int k = 0; k <= 4; k++) {
-        double y = bot.y1 - (bot.y1 - bot.y0) * k / 4;
+    for (int k = 0; k <= 5; k++) {
+        double y = bot.y1 - (bot.y1 - bot.y0) * k / 5;
 
         fprintf(f,
                 "<line x1=\"%.0f\" y1=\"%.1f\" x2=\"%.0f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
                 "<text x=\"%.0f\" y=\"%.1f\" text-anchor=\"end\">%.0f</text>\n",
-                bot.x0, y, bot.x1, y, bot.x0 - 6, y + 4, most * k / 4);
+                bot.x0, y, bot.x1, y, bot.x0 - 6, y + 4, most * k / 5);
     }
     while (c->nsecs / step > 15)
         step = step < 5 ? 5 : step * 2;
