@@ -325,8 +325,9 @@ static int d_load(struct ps *p, const char *rest)
                 l->timeout_ns > 60 * SEC_NS)
                 return perr(p, "load: timeout: '%s' is not a duration in 10ms..60s", v);
         } else if (strcmp(w, "workers") == 0) {
-            if (cfg_parse_uint(v, &u32) < 0 || u32 < 1 || u32 > 16)
-                return perr(p, "load: workers: '%s' is not a number in 1..16", v);
+            /* Each keeps a histogram a second: 4 x 600 x 35 KB at most. */
+            if (cfg_parse_uint(v, &u32) < 0 || u32 < 1 || u32 > 4)
+                return perr(p, "load: workers: '%s' is not a number in 1..4", v);
             l->workers = u32;
         } else {
             return perr(p, "load %s: unknown key '%s' (rate, %ssize, timeout, workers)",
