@@ -34,6 +34,16 @@ import lbtest
 from lbtest import check
 
 
+def joined(t, backend, bind, g):
+    """Starts a second instance on <bind>, which the first one serves
+    already, and waits until its own workers run (its sockets are in the
+    group then): a connection to <bind> cannot tell the two apart."""
+    lb = t.ringlb(servers=[backend], binds=[bind], global_opts=g)
+    # Logged once the workers run, after every socket was bound.
+    lbtest.wait_log(lb, r"health: ", 20)
+    return lb
+
+
 def migrate_req():
     try:
         with open("/proc/sys/net/ipv4/tcp_migrate_req") as f:
@@ -140,7 +150,7 @@ def pair_kill(t):
     bind = f"127.0.0.1:{lbtest.free_port()}"
     g = {"share_binds": "yes"}
     a = t.ringlb(servers=[ba], binds=[bind], global_opts=g)
-    b = t.ringlb(servers=[bb], binds=[bind], global_opts=g)
+    b = joined(t, bb, bind, g)
     check("tcp_migrate_req = 0" not in b.log_text(), "no warning with tcp_migrate_req = 1")
     longs = [lbtest.who(bind) for _ in range(16)]
     on_a = [s for s, n in longs if n == "a"]
@@ -245,7 +255,7 @@ def main(t):
     # 3. share_binds = yes: both serve
     g = {"share_binds": "yes"}
     a = t.ringlb(servers=[ba], binds=[bind], global_opts=g)
-    b = t.ringlb(servers=[bb], binds=[bind], global_opts=g)
+    b = joined(t, bb, bind, g)
     names = lbtest.spread(bind, 64)
     check(names["a"] > 0 and names["b"] > 0,
           f"with share_binds = yes both instances serve the bind ({dict(names)})")
