@@ -914,7 +914,8 @@ int admin_start(const struct config *cfg, int fd)
         ret = -ret;
         goto err;
     }
-    log_info("admin: listening on %s (/stats, /metrics, /healthz, /api/backends)", a->addr_text);
+    log_info("admin: %s %s (/stats, /metrics, /healthz, /api/backends)",
+             fd >= 0 ? "took over the listener on" : "listening on", a->addr_text);
     return 0;
 err:
     admin_free(a);

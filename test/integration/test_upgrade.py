@@ -239,6 +239,8 @@ def main(t):
         check(new.alive(), f"upgrade {j}: the new process runs")
         # The old process answers 503 from now on: 200 is the new one, on
         # the admin socket it took over.
+        check(f"admin: took over the listener on {adm}" in new.log_text(),
+              f"upgrade {j}: the new process took the admin listener over")
         check(healthz(adm) == 200, f"upgrade {j}: /healthz on the taken-over admin socket is 200")
         lbtest.wait_until(lambda: load.ok > before + 20, f"upgrade {j}: short connections go on")
         if j == 1:
