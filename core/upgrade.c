@@ -438,6 +438,9 @@ int upgrade_begin(const char *path, struct upgrade **out)
         goto err;
     }
     u->c.fd = fd;
+    /* Bounds connect() too: a process that does not accept (stopped,
+     * stuck) leaves it waiting on a full backlog otherwise. */
+    set_send_timeout(fd);
     if (connect(fd, (struct sockaddr *)&un, sizeof(un)) < 0) {
         ret = -errno;
         log_error("upgrade: cannot reach the running ringlb at %s: %s%s", path, strerror(-ret),
@@ -446,7 +449,6 @@ int upgrade_begin(const char *path, struct upgrade **out)
                                          : "");
         goto err;
     }
-    set_send_timeout(fd);
     m.pid = (uint32_t)getpid();
     copy_str(m.text, sizeof(m.text), RINGLB_VERSION);
     ret = conn_send(&u->c, &m, -1);

@@ -5,7 +5,9 @@ sockets of the ringlb whose upgrade_socket is PATH.
 1. Failed upgrades leave the running process serving, and the new one
    exits 1 with a clear message: a bad lb.ini, a wrong socket path, and an
    lb.ini whose extra bind is taken (it fails after the sockets were handed
-   over: the old process must notice the new one going away).
+   over: the old process must notice the new one going away). A client
+   speaking another upgrade protocol version gets an ERROR saying so, and
+   one sending garbage is disconnected; the old process serves on.
 2. 20 upgrades in a row under load: a client thread opens short
    connections in a loop (connect, echo, close) for the whole run, and a
    long-lived stream is opened before each upgrade and keeps echoing across
@@ -25,6 +27,7 @@ sockets of the ringlb whose upgrade_socket is PATH.
 import os
 import random
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -196,7 +199,24 @@ def failed_upgrades(t, cur, path, fe, sock, adm, echo):
     check(r.returncode == 1 and taken in r.stderr,
           f"an upgrade that cannot bind {taken} exits 1 naming it ({r.stderr.strip()[-300:]})")
     lbtest.wait_log(cur, r"upgrade: the new process went away.*keeps serving", 10)
-    check(cur.alive(), "after three failed upgrades the running ringlb still runs")
+    # a client of another upgrade protocol version is told so and refused
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(sock)
+        version = b"9.9.9"
+        payload = struct.pack(">HI", 99, os.getpid()) + bytes([len(version)]) + version
+        c.sendall(bytes([1, 0]) + struct.pack(">H", len(payload)) + payload)
+        answer = lbtest.recv_until_eof(c)
+    check(answer[:1] == b"\x03" and b"protocol version mismatch" in answer,
+          f"a HELLO of protocol 99 gets an ERROR that says why ({answer!r})")
+    # and garbage ends the conversation
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+        c.settimeout(10)
+        c.connect(sock)
+        c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        check(lbtest.recv_until_eof(c) == b"", "a malformed message is answered by a close")
+    lbtest.wait_log(cur, r"malformed message; this process keeps serving", 10)
+    check(cur.alive(), "after five failed upgrades the running ringlb still runs")
     check(lbtest.echoes(cur.addr), "and still serves")
     check(healthz(adm) == 200, "and its admin server says serving")
 
