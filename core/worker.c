@@ -160,6 +160,17 @@ static void on_backoff(struct timer *t, uint64_t now)
     listener_step(l, ACC_EV_TIMER);
 }
 
+/*
+ * Serves client <fd> of <frontend> even over max_conns: a stopping worker
+ * of a hand-over has no later moment to serve a client it holds, and the
+ * client was as good as queued in the backlog the new process took.
+ */
+static void serve_anyway(struct worker *w, int fd, uint32_t frontend)
+{
+    atomic_fetch_add_explicit(&lb_rt.active, 1, memory_order_relaxed);
+    conn_accept(&w->cs, fd, frontend);
+}
+
 /* A client accepted on <l>: served, held until a slot frees, or closed. */
 static void accept_client(struct wlistener *l, int fd)
 {
@@ -168,11 +179,14 @@ static void accept_client(struct wlistener *l, int fd)
     atomic_fetch_add_explicit(&w->accepted, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&backend_table_get()->frontends[l->frontend].stats->accepted, 1,
                               memory_order_relaxed);
-    /* On a hand-over the client came off a backlog that the new process
-     * accepts from now: serve it, unless the loop is over (only the
-     * cancellations are being collected, and nothing would serve it). */
-    if (w->stopping && (w->leaving || !atomic_load_explicit(&w->hand_over, memory_order_relaxed))) {
-        close(fd);
+    if (w->stopping) {
+        /* On a hand-over the client came off a backlog that the new
+         * process accepts from now: serve it, unless the loop is over
+         * (only the cancellations are being collected). */
+        if (!w->leaving && atomic_load_explicit(&w->hand_over, memory_order_relaxed))
+            serve_anyway(w, fd, l->frontend);
+        else
+            close(fd);
     } else if (!w->nheld && slot_take()) {
         conn_accept(&w->cs, fd, l->frontend);
     } else if (hold(w, fd, l->frontend) < 0) {
@@ -329,8 +343,7 @@ static void held_drop(struct worker *w)
             close(w->held[i].fd);
             continue;
         }
-        atomic_fetch_add_explicit(&lb_rt.active, 1, memory_order_relaxed);
-        conn_accept(&w->cs, w->held[i].fd, w->held[i].frontend);
+        serve_anyway(w, w->held[i].fd, w->held[i].frontend);
     }
 }
 

@@ -146,15 +146,25 @@ class LongStream:
         return self.done and self.error is None
 
 
-def notes(ns):
-    """The sd_notify datagrams received so far on <ns>."""
-    out = []
-    ns.setblocking(False)
-    while True:
-        try:
-            out.append(ns.recv(4096).decode())
-        except BlockingIOError:
-            return out
+class Notes:
+    """sd_notify datagrams, as a stand-in $NOTIFY_SOCKET receives them."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.sock.setblocking(False)
+        self.got = []
+
+    def all(self):
+        """Every datagram received so far."""
+        while True:
+            try:
+                self.got.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.got
+
+    def has(self, text):
+        return any(text in n.split("\n") for n in self.all())
 
 
 def healthz(adm):
@@ -229,19 +239,20 @@ def main(t):
     g = {"upgrade_socket": sock, "admin": adm, "shutdown_grace": "60s"}
     bopts = {"health": "tcp", "health_interval": "200ms", "fall": "1", "rise": "1"}
     path, fe = t.config(servers=[echo, dead], backend_opts=bopts, global_opts=g)
-    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    ns.bind(os.path.join(t.dir, "notify.sock"))
-    t.held.append(ns)
+    ns = Notes(os.path.join(t.dir, "notify.sock"))
+    t.held.append(ns.sock)
     os.environ["NOTIFY_SOCKET"] = os.path.join(t.dir, "notify.sock")
     cur = lbtest.Ringlb(t, path, fe, "ringlb0")
     t.lbs.append(cur)
     cur.wait_ready()
-    check(any("READY=1" in n for n in notes(ns)), "the first process sent READY=1")
+    lbtest.wait_until(lambda: ns.has("READY=1"), "the first process sends READY=1")
     check(oct(os.stat(sock).st_mode & 0o777) == "0o600", "upgrade_socket is owner-only")
     lbtest.wait_log(cur, r"s1.*(down|DOWN)", 10)
 
     failed_upgrades(t, cur, path, fe, sock, adm, echo)
-    notes(ns)  # the failed upgrades' (none reach READY=1)
+    check(len([n for n in ns.all() if "READY=1" in n]) == 1,
+          "none of the failed upgrades said READY=1")
+    ns.got = []
 
     load = ShortLoad(cur.addr)
     load.start()
@@ -265,10 +276,8 @@ def main(t):
         lbtest.wait_until(lambda: load.ok > before + 20, f"upgrade {j}: short connections go on")
         if j == 1:
             del os.environ["NOTIFY_SOCKET"]  # the first two processes only
-            got = notes(ns)
-            check(any(f"MAINPID={new.proc.pid}" in n for n in got)
-                  and any("READY=1" in n for n in got),
-                  f"the new process sent MAINPID={new.proc.pid} and READY=1 ({got})")
+            lbtest.wait_until(lambda: ns.has(f"MAINPID={new.proc.pid}") and ns.has("READY=1"),
+                              f"the new process sends MAINPID={new.proc.pid} and READY=1")
         olds.append(cur)
         cur = new
         for st, owner, end in streams:
@@ -288,9 +297,8 @@ def main(t):
     for k, old in enumerate(olds):
         rc = old.wait_exit(30)
         check(rc == 0, f"old process {k} exited 0 once its streams were done (exit {rc})")
-    got = notes(ns)
-    check(not any("STOPPING=1" in n for n in got),
-          f"the handed-over process did not tell systemd it stops ({got})")
+    check(not ns.has("STOPPING=1"),
+          f"the handed-over processes did not tell systemd they stop ({ns.all()})")
     # 3. the dead server came over down
     check("1 server(s) start down" in cur.log_text(),
           "the server that was down in the old process starts down in the new one")
