@@ -44,8 +44,8 @@
 /*
  * For tests: 1 when leastconn's index of <pool> holds exactly its servers'
  * loads (every leaf its server's, every node the least below it), 0 when
- * not, -1 when the pool keeps no index. Exact only while no take, put or
- * state change runs.
+ * not, -1 when the pool keeps no index (small, or not leastconn). Exact
+ * only while no take, put or state change runs.
  */
 int lb__lc_verify(const struct pool *pool);
 

@@ -300,10 +300,18 @@ static void lc_update(struct pool *pool, struct server *s)
     lc_fix(b, x, x->hdr.len + i - 1);
 }
 
+extern const struct lb_ops lb_leastconn_ops;
+
+/* <pool>'s index; NULL when it keeps none, or is not leastconn's. */
+static struct lc_index *lc_index_of(const struct pool *pool)
+{
+    return pool->ops == &lb_leastconn_ops ? (struct lc_index *)lc_index(pool->lb) : NULL;
+}
+
 int lb__lc_verify(const struct pool *pool)
 {
     const struct lb__base *b = pool->lb;
-    struct lc_index *x = (struct lc_index *)lc_index(b);
+    struct lc_index *x = lc_index_of(pool);
 
     if (!x)
         return -1;
@@ -320,7 +328,7 @@ int lb__lc_verify(const struct pool *pool)
 
 uint64_t lb__lc_scans(const struct pool *pool)
 {
-    const struct lc_index *x = lc_index(pool->lb);
+    const struct lc_index *x = lc_index_of(pool);
 
     return x ? atomic_load_explicit(&x->scans, memory_order_relaxed) : 0;
 }

@@ -440,6 +440,7 @@ static void test_reload(void **state)
     random_walk(&lt, 3000, 8, false, &l);
     reload(&lt, ini("roundrobin", 150, 300, 5, 0, 1000));
     assert_int_equal(atomic_load(&app()->servers[0]->lb_index), 0);
+    assert_int_equal(lb__lc_verify(app()), -1);
     for (uint32_t k = 0; k < 2000; k++) {
         struct server *s = app()->servers[k % 300];
 
