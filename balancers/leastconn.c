@@ -55,8 +55,9 @@
  * Two different loads a/w and b/v differ by at least 1/(w v), more than
  * 2^-LC_SHIFT when both weights are at most LC_WEIGHT_MAX: their keys then
  * differ and compare as lb__lighter() compares the fractions, equal loads
- * get equal keys. Keys saturate just below LC_KEY_NONE (a million
- * connections at weight 1): past that, servers tie.
+ * get equal keys. Keys saturate just below LC_KEY_NONE, at 2^20
+ * connections per unit of effective weight (lb.ini's weight 1 is 16
+ * units): past that, servers tie.
  */
 _Static_assert((uint64_t)LC_WEIGHT_MAX *LC_WEIGHT_MAX < (UINT64_C(1) << LC_SHIFT),
                "leastconn keys would not order every pair of weights exactly");
