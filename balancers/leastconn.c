@@ -22,7 +22,11 @@
  * from its children and swapped in, twice at most (Jayanti's refresh, as
  * in lock-free f-arrays): if both swaps lose, the winner read the children
  * after this change and carries it up itself. A walk stops where a node's
- * key comes out unchanged, so most updates touch a level or two.
+ * key comes out unchanged, so with many ties most updates touch a level or
+ * two (without ties they climb further: see bench/README.md). The version
+ * keeps a refresher that read the children before another's swap from
+ * swapping its older view in; only one delayed across 65,536 swaps of the
+ * same node could, and the pick's checks below repair what that leaves.
  *
  * What that guarantees: once take/put/state calls stop, the tree is exact
  * (quiescent consistency). While they run, a pick sees each server's load
@@ -59,7 +63,7 @@
  * connections per unit of effective weight (lb.ini's weight 1 is 16
  * units): past that, servers tie.
  */
-_Static_assert((uint64_t)LC_WEIGHT_MAX *LC_WEIGHT_MAX < (UINT64_C(1) << LC_SHIFT),
+_Static_assert(LC_WEIGHT_MAX < (1u << (LC_SHIFT / 2)), /* so w v < 2^LC_SHIFT */
                "leastconn keys would not order every pair of weights exactly");
 
 /* Picks that find the index stale and repair it before the scan takes over. */
