@@ -11,9 +11,10 @@
  * whatever changed the counts. Larger pools keep an index of the loads, a
  * tournament tree (HAProxy keeps an ebtree under a lock; this one has no
  * lock): each leaf holds a primary's load as a 48-bit key, each inner node
- * the smallest key below it. A pick reads the root and walks down to the
- * first leaf at or after the cursor that holds that key: O(log n), about
- * 2 log2(n) cache-resident words, against n server lines for a scan.
+ * the smallest key of its 8 children (one cache line). A pick reads the
+ * root and walks to the first leaf at or after the cursor that holds that
+ * key: a few lines per level, 4 levels at 1,000 servers, against n server
+ * lines for a scan.
  *
  * Who writes it: server_take/server_put (through ops->active_changed, on
  * the worker) and server_state (checker, admin) recompute the server's leaf
@@ -69,17 +70,34 @@ _Static_assert(LC_WEIGHT_MAX < (1u << (LC_SHIFT / 2)), /* so w v < 2^LC_SHIFT */
 /* Picks that find the index stale and repair it before the scan takes over. */
 #define LC_PICK_TRIES 4
 
+/* Children per node: 8 keys fill one cache line, so a node is recomputed
+ * from one line and 1,000 servers need 4 levels (a binary tree: 10).
+ * -DLC_FAN_BITS=1 builds the binary tree, to compare (bench/README.md). */
+#ifndef LC_FAN_BITS
+#define LC_FAN_BITS 3
+#endif
+#define LC_FAN (1u << LC_FAN_BITS)
+
 struct lc_index {
-    struct lb__tab hdr;     /* hdr.len: leaves, a power of two >= the primaries */
+    struct lb__tab hdr;     /* hdr.len: leaves, a power of LC_FAN >= the primaries */
     _Atomic uint64_t scans; /* picks that fell back to the scan (tests read it) */
-    /* node[1] is the root, node[j]'s children are node[2j] and node[2j+1],
-     * leaf i (primary i, or padding past the primaries) is node[len + i]. */
-    _Atomic uint64_t node[];
+    /* node[1] is the root; node[j]'s children are node[LC_FAN j] to
+     * node[LC_FAN j + LC_FAN - 1], one aligned line; leaf i (primary i, or
+     * padding past the primaries) is node[len + i]. Level d holds
+     * node[LC_FAN^d] to node[2 LC_FAN^d - 1]: the words between levels
+     * are not used. */
+    _Atomic uint64_t node[] __attribute__((aligned(64)));
 };
 
 static inline uint64_t lc_key(uint64_t word)
 {
     return word >> LC_VER_BITS;
+}
+
+/* True when node[j] belongs to a level (see struct lc_index). */
+static inline bool lc_used(uint32_t j)
+{
+    return (31 - __builtin_clz(j)) % LC_FAN_BITS == 0;
 }
 
 static const struct lc_index *lc_index(const struct lb__base *b)
@@ -100,18 +118,21 @@ static uint64_t lc_load(const struct server *s)
 }
 
 /* What node <j> should hold: its server's load for a leaf, else the
- * smaller of its children's keys. */
+ * least of its children's keys. */
 static uint64_t lc_want(const struct lb__base *b, struct lc_index *x, uint32_t j)
 {
-    uint64_t l, r;
+    uint64_t min = LC_KEY_NONE;
 
     if (j >= x->hdr.len) {
         j -= x->hdr.len;
         return j < b->n[LB__PRIMARY] ? lc_load(b->cls[LB__PRIMARY][j]) : LC_KEY_NONE;
     }
-    l = lc_key(atomic_load(&x->node[2 * j]));
-    r = lc_key(atomic_load(&x->node[2 * j + 1]));
-    return l < r ? l : r;
+    for (uint32_t c = LC_FAN * j; c < LC_FAN * j + LC_FAN; c++) {
+        uint64_t k = lc_key(atomic_load(&x->node[c]));
+
+        min = k < min ? k : min;
+    }
+    return min;
 }
 
 /*
@@ -123,7 +144,7 @@ static uint64_t lc_want(const struct lb__base *b, struct lc_index *x, uint32_t j
 static void lc_fix(const struct lb__base *b, struct lc_index *x, uint32_t j)
 {
     atomic_thread_fence(memory_order_seq_cst); /* the caller's store to <active> first */
-    for (; j; j >>= 1) {
+    for (; j; j /= LC_FAN) {
         uint64_t old = 0, want = 0;
         int tries;
 
@@ -148,35 +169,42 @@ static void lc_fix(const struct lb__base *b, struct lc_index *x, uint32_t j)
 }
 
 /*
- * The first leaf at or after <from> whose key is at most <min>: climbs to
- * the first right subtree holding one, then goes down its left-most path.
- * -1 when there is none (or when a concurrent update moved it).
+ * The first leaf at or after <from> whose key is at most <min>: searches the
+ * rest of the leaf's line, then the lines to the right one level up, and so
+ * on (nodes of one level are in leaf order), then goes down to the first
+ * child holding such a key at each level. -1 when there is none (or when a
+ * concurrent update moved it).
  */
 static int64_t lc_first(const struct lc_index *x, uint32_t from, uint64_t min)
 {
     struct lc_index *w = (struct lc_index *)x;
     uint32_t len = x->hdr.len, j = len + from;
 
-    if (lc_key(atomic_load_explicit(&w->node[j], memory_order_relaxed)) <= min)
-        return from;
     for (;;) {
-        if (j == 1)
-            return -1;
-        if (!(j & 1) &&
-            lc_key(atomic_load_explicit(&w->node[j + 1], memory_order_relaxed)) <= min) {
-            j++;
-            break;
-        }
-        j >>= 1;
+        do {
+            if (lc_key(atomic_load_explicit(&w->node[j], memory_order_relaxed)) <= min)
+                goto down;
+        } while (++j % LC_FAN);
+        /* Up from the line just searched, to its parent's right; a parent
+         * last in its own line sends the search one more level up. */
+        do {
+            j = (j - 1) / LC_FAN;
+            if (j == 1)
+                return -1;
+        } while (++j % LC_FAN == 0);
     }
+down:
     while (j < len) {
-        j *= 2;
-        if (lc_key(atomic_load_explicit(&w->node[j], memory_order_relaxed)) > min)
-            j++;
+        uint32_t end = LC_FAN * j + LC_FAN;
+
+        for (j = LC_FAN * j; j < end; j++) {
+            if (lc_key(atomic_load_explicit(&w->node[j], memory_order_relaxed)) <= min)
+                break;
+        }
+        if (j == end)
+            return -1;
     }
-    return lc_key(atomic_load_explicit(&w->node[j], memory_order_relaxed)) <= min
-               ? (int64_t)(j - len)
-               : -1;
+    return (int64_t)(j - len);
 }
 
 /* The exact pick: every primary from <start> on, the first of the lightest. */
@@ -251,12 +279,14 @@ static struct server *lc_choose(const struct lb__base *b, const struct lb_pick_c
 /* Builds the index of <b>'s primaries and tells them their leaf. */
 static int lc_index_build(struct lb__base *b)
 {
-    uint32_t n = b->n[LB__PRIMARY], len = 1;
+    uint32_t n = b->n[LB__PRIMARY], len;
     struct lc_index *x;
 
-    while (len < n)
-        len *= 2;
-    x = lb_malloc(sizeof(*x) + 2 * (size_t)len * sizeof(x->node[0]));
+    /* At least one level under the root: lc_first never searches the
+     * root's line. */
+    for (len = LC_FAN; len < n;)
+        len *= LC_FAN;
+    x = lb_aligned_alloc(64, sizeof(*x) + 2 * (size_t)len * sizeof(x->node[0]));
     if (!x)
         return -ENOMEM;
     x->hdr.len = len;
@@ -268,7 +298,7 @@ static int lc_index_build(struct lb__base *b)
      * replaces, not this one: counts that move before then are caught by
      * lc_choose's checks. */
     for (uint32_t j = 2 * len - 1; j >= 1; j--)
-        atomic_init(&x->node[j], lc_want(b, x, j) << LC_VER_BITS);
+        atomic_init(&x->node[j], lc_used(j) ? lc_want(b, x, j) << LC_VER_BITS : 0);
     atomic_store_explicit(&b->tab, &x->hdr, memory_order_release);
     return 0;
 }
@@ -325,7 +355,7 @@ int lb__lc_verify(const struct pool *pool)
             return 0;
     }
     for (uint32_t j = 2 * x->hdr.len - 1; j >= 1; j--) {
-        if (lc_key(atomic_load(&x->node[j])) != lc_want(b, x, j))
+        if (lc_used(j) && lc_key(atomic_load(&x->node[j])) != lc_want(b, x, j))
             return 0;
     }
     return 1;
