@@ -251,8 +251,7 @@ struct fresh {
 };
 
 static int pool_fill(struct pool *pool, uint32_t slot, const struct cfg_backend *cb,
-                     const struct pool *old, bool reload, struct fresh *fresh,
-                     struct backend_diff *d)
+                     const struct pool *old, struct fresh *fresh, struct backend_diff *d)
 {
     /* config/ names the algorithms without linking them: validation checked
      * the name against config_algo_find(), and test_config checks that the
@@ -279,10 +278,11 @@ static int pool_fill(struct pool *pool, uint32_t slot, const struct cfg_backend 
             d->kept++;
             d->changed += server_update(s, cs);
         } else {
-            /* At start-up servers are presumed up, as HAProxy does, so
-             * ringlb serves at once; one added to a running process is
-             * checked first when its backend has health checks. */
-            s = server_new(cs, reload && cb->health != HEALTH_NONE ? SRV_CHECKING : SRV_UP);
+            /* A server of a backend with health checks is checked before
+             * it takes a client: at start-up ringlb waits for that first
+             * verdict before it accepts (hc_wait_first_round), so no
+             * client reaches a down or wrong-role server. */
+            s = server_new(cs, cb->health != HEALTH_NONE ? SRV_CHECKING : SRV_UP);
             if (!s)
                 return -ENOMEM;
             /* A server that stays keeps its backend, hence its slot. */
@@ -445,7 +445,7 @@ static int table_build(const struct config *cfg, const struct lb_table *old, str
         struct pool *pool = &t->pools[slot];
         const struct pool *op = old && (uint32_t)slot < old->npools ? &old->pools[slot] : NULL;
 
-        ret = pool_fill(pool, (uint32_t)slot, cb, op, old != NULL, &fresh, d);
+        ret = pool_fill(pool, (uint32_t)slot, cb, op, &fresh, d);
         if (ret < 0)
             goto err;
         ret = pool->ops->init(pool);

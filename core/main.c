@@ -435,11 +435,21 @@ int main(int argc, char **argv)
     log_info("ringlb %s: %u worker(s), io %s, forward %s, max_conns %u", RINGLB_VERSION, nworkers,
              lb_rt.backend == LOOP_URING ? "io_uring" : "epoll",
              metrics_forward_name(cfg->global.forward), atomic_load(&lb_rt.max_conns));
-    if (workers_start(ws, nworkers) < 0 || hc_start(cfg) < 0) {
+    /* The checker first: servers with health checks start in state
+     * checking, and the workers accept once the first probe round has its
+     * verdicts (at most health_timeout), so no client is sent to a down or
+     * wrong-role server at start-up. */
+    ret = hc_start(cfg);
+    if (ret == 0) {
+        hc_wait_first_round(cfg);
+        ret = workers_start(ws, nworkers);
+    }
+    if (ret < 0) {
         if (upg)
             workers_hand_over(ws, nworkers);
         workers_stop(ws, nworkers);
         workers_join(ws, nworkers);
+        hc_stop();
         goto out_table;
     }
     if (upg) {

@@ -52,6 +52,14 @@ static _Atomic bool kicked;
 
 enum hc_change hc_fsm_step(struct hc_fsm *f, bool ok, uint32_t rise, uint32_t fall)
 {
+    if (f->checking && f->first) {
+        f->checking = f->first = false;
+        f->up = ok;
+        f->ok = f->fail = 0;
+        if (!ok)
+            f->fail = 1;
+        return ok ? HC_WENT_UP : HC_WENT_DOWN;
+    }
     if (f->checking) {
         if (ok) {
             f->fail = 0;
@@ -266,6 +274,7 @@ void hc__result(struct hc_srv *h, bool ok, const char *why)
     uint64_t us = (mono_ns() - h->started_ns) / 1000;
     uint32_t passive = 0;
     enum hc_change ch;
+    bool first;
 
     atomic_store_explicit(&s->check_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us,
                           memory_order_relaxed);
@@ -276,7 +285,10 @@ void hc__result(struct hc_srv *h, bool ok, const char *why)
 
     if (ok && atomic_load_explicit(&s->fails, memory_order_relaxed))
         atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
+    first = h->fsm.first;
     ch = hc_fsm_step(&h->fsm, ok, h->cb->rise, h->cb->fall);
+    if (first && !h->fsm.first && --h->hc->first_left == 0)
+        sem_post(&h->hc->first_round);
     if (ch == HC_SAME && !ok) {
         passive = atomic_load_explicit(&s->fails, memory_order_relaxed);
         ch = hc_fsm_passive(&h->fsm, passive, h->cb->fall);
@@ -418,6 +430,8 @@ static int update_build(const struct config *cfg, const struct hc *hc, struct hc
 
                 h->fsm.up = st == SRV_UP;
                 h->fsm.checking = st == SRV_CHECKING;
+                /* At start-up (no checker yet) the first probe decides. */
+                h->fsm.first = h->fsm.checking && !hc;
             }
             u->srvs[u->n] = h;
             u->fresh[u->n++] = true;
@@ -508,9 +522,11 @@ static void *hc_main(void *arg)
     if (ret < 0)
         return NULL;
     hc->qsbr_slot = qsbr_register();
-    /* The first probes spread over one interval, not all at start-up. */
+    /* The first probes spread over one interval, not all at once, but a
+     * starting server's goes now: ringlb accepts once they are in. */
     for (uint32_t i = 0; i < hc->nsrvs; i++)
-        first_probe(hc, hc->srvs[i], hc->srvs[i]->cb->health_interval_ms);
+        first_probe(hc, hc->srvs[i],
+                    hc->srvs[i]->fsm.first ? 0 : hc->srvs[i]->cb->health_interval_ms);
     while (!atomic_load_explicit(&hc->stop, memory_order_acquire)) {
         u = atomic_exchange_explicit(&hc->update, NULL, memory_order_acquire);
         if (u) {
@@ -576,6 +592,7 @@ static void hc_free(struct hc *hc)
         close(hc->wake_fd);
     sem_destroy(&hc->ready);
     sem_destroy(&hc->reloaded);
+    sem_destroy(&hc->first_round);
     lb_free(hc);
 }
 
@@ -604,13 +621,18 @@ int hc_start(const struct config *cfg)
     hc->qsbr_slot = -1;
     sem_init(&hc->ready, 0, 0);
     sem_init(&hc->reloaded, 0, 0);
+    sem_init(&hc->first_round, 0, 0);
     clock_gettime(CLOCK_MONOTONIC, &ts);
     hc->rng = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
     /* Taken over whole: the thread schedules the first probes. */
     hc->srvs = u->srvs;
     hc->nsrvs = u->n;
-    for (uint32_t i = 0; i < u->n; i++)
+    for (uint32_t i = 0; i < u->n; i++) {
         u->srvs[i]->hc = hc;
+        hc->first_left += u->srvs[i]->fsm.first;
+    }
+    if (!hc->first_left)
+        sem_post(&hc->first_round);
     u->srvs = NULL;
     update_free(u, false);
     hc->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -673,6 +695,43 @@ int hc_reload(const struct config *cfg)
     }
     log_info("health: checking %u server(s)", hc->nsrvs);
     return 0;
+}
+
+uint32_t hc_wait_first_round(const struct config *cfg)
+{
+    struct hc *hc = checker;
+    uint32_t wait_ms = 0, left = 0;
+    struct timespec until, t0, t1;
+
+    if (!hc)
+        return 0;
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        if (cfg->backends[i].health != HEALTH_NONE && cfg->backends[i].health_timeout_ms > wait_ms)
+            wait_ms = cfg->backends[i].health_timeout_ms;
+    /* The probe's own deadline, plus room for the checker to be scheduled
+     * and a hook-free verdict to be recorded. */
+    wait_ms += 500;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += wait_ms / 1000;
+    until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (sem_timedwait(&hc->first_round, &until) < 0 && errno == EINTR)
+        ;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (uint32_t i = 0; i < hc->nsrvs; i++)
+        left += atomic_load_explicit(&hc->srvs[i]->s->health, memory_order_relaxed) == SRV_CHECKING;
+    if (left)
+        log_warn("health: %u server(s) still checking after %u ms: they take clients once a "
+                 "probe passes",
+                 left, wait_ms);
+    else
+        log_info("health: first probe round done in %ld ms",
+                 (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+    return left;
 }
 
 void hc_stop(void)

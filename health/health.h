@@ -30,6 +30,16 @@ struct config;
 int hc_start(const struct config *cfg);
 
 /*
+ * Waits until every server the checker started with has its first verdict
+ * (servers of backends with health checks start in state checking and
+ * take no client before it), or until the longest health_timeout (plus a
+ * margin for scheduling) has passed. Main thread, after hc_start() and
+ * before the workers accept: no client is sent to a down or wrong-role
+ * server at start-up. Returns how many servers are still checking.
+ */
+uint32_t hc_wait_first_round(const struct config *cfg);
+
+/*
  * Hands the checker the servers of <cfg> after a reload (main thread; the
  * new backend table is published). Servers that stay keep their rise/fall
  * state, slow start and running probe; added ones (SRV_CHECKING) get their
@@ -59,7 +69,10 @@ struct hc_fsm {
     uint32_t ok;   /* consecutive successes while down */
     uint32_t fail; /* consecutive failures while up (or that took it down) */
     bool up;
-    bool checking; /* added by a reload, not yet judged (up is false) */
+    bool checking; /* not yet judged (up is false): added by a reload, or starting */
+    /* Starting: the first verdict decides, up or down (a reload's added
+     * servers need <rise> or <fall> like any other). */
+    bool first;
 };
 
 enum hc_change { HC_SAME = 0, HC_WENT_UP, HC_WENT_DOWN };

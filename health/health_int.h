@@ -70,6 +70,10 @@ struct hc {
     pthread_t thread;
     sem_t ready;
     int start_err;
+    /* Servers still waiting for their first verdict at start-up; the
+     * last one posts <first_round> (hc_wait_first_round). */
+    uint32_t first_left;
+    sem_t first_round;
     _Atomic bool stop;
     struct hc_srv **srvs;
     uint32_t nsrvs;

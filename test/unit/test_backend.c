@@ -163,10 +163,12 @@ static void test_first_snapshot(void **state)
     assert_int_equal(atomic_load(&a->user_weight), 2 * SRV_WEIGHT_SCALE);
     assert_false(a->backup);
     assert_true(c->backup);
-    /* At start-up every server is presumed up, with or without checks. */
+    /* At start-up a server without checks is up; one whose backend has
+     * checks is checking, and takes no client before its first verdict. */
     assert_int_equal(atomic_load(&a->state), SRV_UP);
-    assert_int_equal(atomic_load(&p->state), SRV_UP);
+    assert_int_equal(atomic_load(&p->state), SRV_CHECKING);
     assert_true(server_usable(a));
+    assert_false(server_usable(p));
 }
 
 static void test_reload_keeps_slots_and_servers(void **state)

@@ -93,6 +93,27 @@ static void test_fsm_checking(void **state)
     assert_true(f.checking);
 }
 
+/* At start-up the first verdict decides either way; then the usual
+ * rise/fall rules apply. */
+static void test_fsm_first(void **state)
+{
+    struct hc_fsm f = {.checking = true, .first = true};
+
+    (void)state;
+    assert_int_equal(hc_fsm_step(&f, true, 3, 3), HC_WENT_UP);
+    assert_true(f.up);
+    assert_false(f.checking || f.first);
+    assert_int_equal(hc_fsm_step(&f, false, 3, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, false, 3, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, false, 3, 3), HC_WENT_DOWN);
+    f = (struct hc_fsm){.checking = true, .first = true};
+    assert_int_equal(hc_fsm_step(&f, false, 3, 3), HC_WENT_DOWN);
+    assert_false(f.up || f.checking || f.first);
+    assert_int_equal(hc_fsm_step(&f, true, 3, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, true, 3, 3), HC_SAME);
+    assert_int_equal(hc_fsm_step(&f, true, 3, 3), HC_WENT_UP);
+}
+
 static void test_fsm_one(void **state)
 {
     struct hc_fsm f = {.up = true};
@@ -303,10 +324,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fsm_fall),       cmocka_unit_test(test_fsm_rise),
         cmocka_unit_test(test_fsm_one),        cmocka_unit_test(test_fsm_passive),
-        cmocka_unit_test(test_fsm_checking),   cmocka_unit_test(test_http_complete),
-        cmocka_unit_test(test_http_partial),   cmocka_unit_test(test_http_malformed),
-        cmocka_unit_test(test_http_oversized), cmocka_unit_test(test_expect),
-        cmocka_unit_test(test_printable),      cmocka_unit_test(test_hook_expand),
+        cmocka_unit_test(test_fsm_checking),   cmocka_unit_test(test_fsm_first),
+        cmocka_unit_test(test_http_complete),  cmocka_unit_test(test_http_partial),
+        cmocka_unit_test(test_http_malformed), cmocka_unit_test(test_http_oversized),
+        cmocka_unit_test(test_expect),         cmocka_unit_test(test_printable),
+        cmocka_unit_test(test_hook_expand),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
