@@ -14,7 +14,7 @@
  * across pg_feed() calls, the verdict, the bytes to send and every result
  * are the same (the unit tests and test/fuzz/fuzz_pgsql.c check that).
  * Crypto (MD5, HMAC, PBKDF2, SHA-256, the nonce) is libcrypto's. No
- * socket, no allocation, no logging.
+ * socket, no logging, no allocation but libcrypto's own.
  */
 #ifndef LB_PGSQL_H
 #define LB_PGSQL_H
