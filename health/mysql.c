@@ -329,7 +329,7 @@ static void on_greeting(struct my_check *c, const uint8_t *b, size_t n)
     if (put_auth(c, true) < 0)
         return;
     /* Every server since 4.1 takes a schema here; one that did not say so
-     * is not sent one (the check then runs in none). */
+     * is not sent one (the check then connects to no schema). */
     if (c->par->db && caps & CLIENT_CONNECT_WITH_DB)
         dbw_put_str0(&c->out, c->par->db);
     if (caps & CLIENT_PLUGIN_AUTH)
