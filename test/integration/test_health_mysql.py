@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# run-once: the checks run in the checker thread and the mariadb clients only need a connection through ringlb, whatever the workers' io mode
 """health = mysql: role-aware checks against real MariaDB 10.11 servers.
 
 The test makes its own MariaDB data dir (mariadb-install-db) in a temp dir

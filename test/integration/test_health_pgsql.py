@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# run-once: the checks run in the checker thread and the psql clients only need a connection through ringlb, whatever the workers' io mode
 """health = pgsql: role-aware checks against real PostgreSQL 15 servers.
 
 The test makes its own cluster in a temp dir on free loopback ports: P, a
