@@ -200,14 +200,18 @@ def main(t):
     try:
         run(t, d)
     finally:
-        for s in d.servers:
-            s.stop()
-        for s in d.servers:
-            try:
-                shutil.copy(s.logpath, os.path.join(t.dir, f"mariadb-{s.name}.err"))
-            except OSError:
-                pass
-        d.remove()
+        # The dir goes even when the runner's SIGTERM cuts the stops short
+        # (t.cleanup() then kills what still runs).
+        try:
+            for s in d.servers:
+                s.stop()
+            for s in d.servers:
+                try:
+                    shutil.copy(s.logpath, os.path.join(t.dir, f"mariadb-{s.name}.err"))
+                except OSError:
+                    pass
+        finally:
+            d.remove()
 
 
 def run(t, d):

@@ -198,15 +198,19 @@ def main(t):
     try:
         run(t, cl)
     finally:
-        for s in cl.servers:
-            s.stop()
-        # Keep the servers' logs next to ringlb's for a failed run.
-        for s in cl.servers:
-            try:
-                shutil.copy(s.logpath, os.path.join(t.dir, f"postgres-{s.name}.log"))
-            except OSError:
-                pass
-        cl.remove()
+        # The dir goes even when the runner's SIGTERM cuts the stops short
+        # (t.cleanup() then kills what still runs).
+        try:
+            for s in cl.servers:
+                s.stop()
+            # Keep the servers' logs next to ringlb's for a failed run.
+            for s in cl.servers:
+                try:
+                    shutil.copy(s.logpath, os.path.join(t.dir, f"postgres-{s.name}.log"))
+                except OSError:
+                    pass
+        finally:
+            cl.remove()
 
 
 def run(t, cl):
