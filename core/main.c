@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -166,6 +167,12 @@ static void hand_over(struct upgrade_srv *up, struct worker *ws, uint32_t n)
     atomic_store_explicit(&lb_rt.draining, true, memory_order_relaxed);
     workers_hand_over(ws, n);
     admin_hand_over();
+    /* RELEASED means that no accept of ours can take a wake-up any more
+     * (see workers_sweep): each worker's cancellations take one loop turn,
+     * and a worker that does not report within the bound is not waited
+     * for (the new process sweeps all the same). */
+    for (int i = 0; i < 200 && !workers_released(ws, n); i++)
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
     upgrade_srv_released(up);
     log_info("upgrade: stopping (grace %u ms)", lb_rt.cfg->global.shutdown_grace_ms);
 }
@@ -460,6 +467,9 @@ int main(int argc, char **argv)
         upgrade_commit(upg);
         upgrade_end(upg);
         upg = NULL;
+        /* Clients whose wake-up the old process's accepts took as they
+         * were cancelled wait in our backlogs with nobody woken for them. */
+        workers_sweep(ws, nworkers);
     }
     ret = sdnotify_send("READY=1\nSTATUS=serving");
     if (ret < 0)

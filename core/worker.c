@@ -259,6 +259,24 @@ static bool listeners_busy(const struct worker *w)
     return false;
 }
 
+/* What workers_sweep() asks for: every client waiting in a backlog of
+ * <w>'s listeners, taken now (bounded: the backlog's size per listener). */
+static void listeners_sweep(struct worker *w)
+{
+    for (uint32_t i = 0; i < w->nls && !w->stopping; i++) {
+        struct wlistener *l = w->ls[i];
+
+        for (int k = 0; k < NET_BACKLOG && l->fd >= 0; k++) {
+            int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+            if (fd < 0)
+                break;
+            accept_client(l, fd);
+        }
+    }
+    accept_sync(w);
+}
+
 static void listeners_close(struct worker *w)
 {
     for (uint32_t i = 0; i < w->nls; i++)
@@ -418,6 +436,11 @@ static void *worker_main(void *arg)
                 (!listeners_busy(w) || loop_now(w->loop) >= w->stop_deadline))
                 break;
         }
+        if (w->stopping && !listeners_busy(w))
+            atomic_store_explicit(&w->released, true, memory_order_release);
+        if (atomic_load_explicit(&w->sweep, memory_order_relaxed) &&
+            atomic_exchange_explicit(&w->sweep, false, memory_order_acquire))
+            listeners_sweep(w);
         if (atomic_load_explicit(&w->update, memory_order_relaxed) && !w->stopping) {
             listeners_update(w, atomic_exchange_explicit(&w->update, NULL, memory_order_acquire));
             sem_post(&w->updated);
@@ -883,6 +906,24 @@ void workers_hand_over(struct worker *ws, uint32_t n)
     for (uint32_t i = 0; i < n; i++)
         atomic_store_explicit(&ws[i].hand_over, true, memory_order_relaxed);
     workers_stop(ws, n);
+}
+
+bool workers_released(struct worker *ws, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (!atomic_load_explicit(&ws[i].released, memory_order_acquire) &&
+            !atomic_load_explicit(&ws[i].done, memory_order_acquire))
+            return false;
+    }
+    return true;
+}
+
+void workers_sweep(struct worker *ws, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        atomic_store_explicit(&ws[i].sweep, true, memory_order_release);
+        worker_wake(&ws[i]);
+    }
 }
 
 int workers_join(struct worker *ws, uint32_t n)

@@ -82,6 +82,8 @@ struct worker {
 
     _Atomic bool stop;      /* set by main on SIGTERM/SIGINT */
     _Atomic bool hand_over; /* with stop: a new process took the listeners over */
+    _Atomic bool released;  /* stopping, and no accept of ours is in flight any more */
+    _Atomic bool sweep;     /* set by main: accept what waits in our backlogs now */
     _Atomic bool done;      /* set by the worker when its thread ends */
     bool stopping;
     bool leaving; /* its loop has ended: only cancellations are collected */
@@ -162,6 +164,20 @@ void workers_stop(struct worker *ws, uint32_t n);
  * and a client a cancelled accept still brings is served, not closed.
  */
 void workers_hand_over(struct worker *ws, uint32_t n);
+
+/* Whether every worker stopping after workers_hand_over() has no accept
+ * in flight any more (or has ended). Main thread. */
+bool workers_released(struct worker *ws, uint32_t n);
+
+/*
+ * Asks every worker to accept at once whatever waits in its listeners'
+ * backlogs, without waiting for a wake-up. A hot upgrade's new process
+ * does it once the old one has released the sockets: io_uring arms an
+ * accept as an exclusive waiter, so a wake-up that went to the old
+ * process's accept as it was being cancelled wakes nobody else, and the
+ * client would wait for the next one to arrive.
+ */
+void workers_sweep(struct worker *ws, uint32_t n);
 /* Joins the workers and closes what is left of their listeners; returns
  * non-zero if one failed. */
 int workers_join(struct worker *ws, uint32_t n);
