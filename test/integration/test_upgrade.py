@@ -16,7 +16,8 @@ sockets of the ringlb whose upgrade_socket is PATH.
    wrong data), every stream completes intact (all bytes echoed, clean
    EOF), every old process exits 0 once its streams are done, and each new
    process answers on the admin listener it took over (/healthz 200, which
-   the old one, draining, would answer 503).
+   the old one, draining, would answer 503) and on a unix bind (the same
+   socket and file, which no old process removes as it exits).
    Under systemd: the first new process sends MAINPID=<its pid> and
    READY=1 over $NOTIFY_SOCKET, and the old one, handed over, does not send
    STOPPING=1 (systemd would take the service for stopping).
@@ -238,7 +239,9 @@ def main(t):
     dead = t.refused_addr()
     g = {"upgrade_socket": sock, "admin": adm, "shutdown_grace": "60s"}
     bopts = {"health": "tcp", "health_interval": "200ms", "fall": "1", "rise": "1"}
-    path, fe = t.config(servers=[echo, dead], backend_opts=bopts, global_opts=g)
+    unix_bind = "unix:" + os.path.join(t.dir, "web.sock")
+    path, fe = t.config(servers=[echo, dead], backend_opts=bopts, global_opts=g,
+                        binds=[f"127.0.0.1:{lbtest.free_port()}", unix_bind])
     ns = Notes(os.path.join(t.dir, "notify.sock"))
     t.held.append(ns.sock)
     os.environ["NOTIFY_SOCKET"] = os.path.join(t.dir, "notify.sock")
@@ -273,6 +276,7 @@ def main(t):
         check(f"admin: took over the listener on {adm}" in new.log_text(),
               f"upgrade {j}: the new process took the admin listener over")
         check(healthz(adm) == 200, f"upgrade {j}: /healthz on the taken-over admin socket is 200")
+        check(lbtest.echoes(unix_bind), f"upgrade {j}: the unix listener it took over serves")
         lbtest.wait_until(lambda: load.ok > before + 20, f"upgrade {j}: short connections go on")
         if j == 1:
             del os.environ["NOTIFY_SOCKET"]  # the first two processes only
