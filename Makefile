@@ -108,6 +108,14 @@ bench: all
 asan ubsan tsan:
 	$(MAKE) BUILD=build-$@ SAN=$@ all $(UNIT_BINS:$(BUILD)/%=build-$@/%)
 
+# The high-availability topologies (test/ha/: keepalived VRRP, BIRD BGP
+# ECMP) in network namespaces: needs root (skips with exit 77 otherwise);
+# as root, .ci/deps ha installs keepalived, bird2 and curl when missing.
+.PHONY: test-ha
+test-ha: all
+	@[ "$$(id -u)" -ne 0 ] || .ci/deps ha
+	RINGLB=$(BUILD)/ringlb test/ha/run.sh
+
 test-asan test-ubsan test-tsan:
 	$(MAKE) BUILD=build-$(@:test-%=%) SAN=$(@:test-%=%) OPT=-O1 unit integration
 
