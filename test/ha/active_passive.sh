@@ -7,8 +7,9 @@
 #   be1 10.0.0.21 ──┤ backends: :9000 answers "NAME BALANCER", :9001 echo
 #   be2 10.0.0.22 ──┘
 #
-# keepalived tracks ringlb through a vrrp_script (interval 1 s, fall 1), and
-# both instances are `state BACKUP` + `nopreempt`. Phases:
+# Both ringlb bind the VIP with `freebind`; keepalived tracks ringlb through
+# a vrrp_script on /healthz (interval 1 s, fall 1), and both instances are
+# `state BACKUP` + `nopreempt`. Phases:
 #  1. failover: new connections to the VIP at 50/s (0.5 s timeout each);
 #     after 25 answers, kill -9 lb1's ringlb. lb1's check fails, keepalived
 #     goes to FAULT and sends priority 0, lb2 takes the VIP. Measured: the
@@ -34,14 +35,10 @@ VIP=10.0.0.100
 LB1=10.0.0.2
 LB2=10.0.0.3
 VRID=51
-# What each ringlb listens on, and how keepalived decides that ringlb
-# serves: ringlb has neither `bind ... freebind` nor GET /healthz yet, so
-# both bind the wildcard address (the backup cannot bind a VIP it does not
-# hold) and the check is that the admin server answers /metrics, which
-# fails at once when ringlb is gone.
-LB_BIND_HOST=0.0.0.0
-LB_BIND_OPTS=
-CHECK_URL=http://127.0.0.1:8406/metrics
+# Both ringlb listen on the VIP itself, the backup before it holds it
+# (`freebind`), and keepalived asks ringlb's /healthz whether it serves
+# (200 serving; 503 draining once it stops; refused when it is dead).
+CHECK_URL=http://127.0.0.1:8406/healthz
 
 lbconf() { # file
     cat >"$1" <<EOF
@@ -51,11 +48,11 @@ admin = 127.0.0.1:8406
 shutdown_grace = 1s
 
 [frontend who]
-bind = $LB_BIND_HOST:8080 $LB_BIND_OPTS
+bind = $VIP:8080 freebind
 backend = who
 
 [frontend echo]
-bind = $LB_BIND_HOST:8081 $LB_BIND_OPTS
+bind = $VIP:8081 freebind
 backend = echo
 
 [backend who]
