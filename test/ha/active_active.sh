@@ -126,19 +126,20 @@ done
 ha_port be1 eth0 10.0.0.21/24
 ha_port be2 eth0 10.0.0.22/24
 
-ha_backend be1 be1 10.0.0.21
-ha_backend be2 be2 10.0.0.22
+ha_backends be1:10.0.0.21 be2:10.0.0.22
 lbconf "$HA_TMP/lb.ini"
-for lb in lb1 lb2; do
-    ha_start $lb-ringlb $lb "$RINGLB" -c "$HA_TMP/lb.ini"
-    ha_wait_port $lb $VIP 8080
-done
 rtconf "$HA_TMP/rt-bird.conf"
 lbbird "$HA_TMP/lb1-bird.conf" $LB1
 lbbird "$HA_TMP/lb2-bird.conf" $LB2
+# BGP comes up while ringlb starts: the route is only waited for after
+# ringlb listens, so no client is sent to a balancer that does not yet.
 start_bird rt
 start_bird lb1
 start_bird lb2
+ha_start lb1-ringlb lb1 "$RINGLB" -c "$HA_TMP/lb.ini"
+ha_start lb2-ringlb lb2 "$RINGLB" -c "$HA_TMP/lb.ini"
+ha_wait_port lb1 $VIP 8080
+ha_wait_port lb2 $VIP 8080
 ha_wait 30 '^2$' "$(route) | grep -c 'nexthop via'"
 ha_log "ECMP route: $(ip -n "$HA_PREFIX-rt" route show $VIP/32 | tr -s '\n\t ' ' ')"
 

@@ -107,9 +107,11 @@ vrrp_instance VI_1 {
 EOF
 }
 
-start_ringlb() { # lb
-    ha_start "$1-ringlb" "$1" "$RINGLB" -c "$HA_TMP/$1.ini"
-    ha_wait 10 ok "ip netns exec $HA_PREFIX-$1 curl -sf -m 1 -o /dev/null $CHECK_URL && echo ok"
+start_ringlb() { # lb...
+    for lb in "$@"; do ha_start "$lb-ringlb" "$lb" "$RINGLB" -c "$HA_TMP/$lb.ini"; done
+    for lb in "$@"; do
+        ha_wait 10 ok "ip netns exec $HA_PREFIX-$lb curl -sf -m 1 -o /dev/null $CHECK_URL && echo ok"
+    done
 }
 start_ka() { # lb
     ha_start "$1-keepalived" "$1" keepalived -n -l -D -G -P -f "$HA_TMP/$1-keepalived.conf" \
@@ -139,13 +141,11 @@ echo "\$4" >"$HA_TMP/state.\$1"
 EOF
 chmod 755 "$HA_TMP/notify.sh"
 
-ha_backend be1 be1 10.0.0.21
-ha_backend be2 be2 10.0.0.22
+ha_backends be1:10.0.0.21 be2:10.0.0.22
 # Both ringlb run from the start; the VIP decides which one serves.
-for lb in lb1 lb2; do
-    lbconf "$HA_TMP/$lb.ini"
-    start_ringlb $lb
-done
+lbconf "$HA_TMP/lb1.ini"
+lbconf "$HA_TMP/lb2.ini"
+start_ringlb lb1 lb2
 kaconf "$HA_TMP/lb1-keepalived.conf" lb1 150 no
 kaconf "$HA_TMP/lb2-keepalived.conf" lb2 100 no
 # lb1 first, so that it is the master when the test starts.

@@ -43,12 +43,12 @@ ha_require() { # tool...
         exit 77
     fi
     ip netns del "$HA_PREFIX-probe"
+    PATH=$PATH:/usr/sbin:/sbin
     for t in "$@"; do
-        command -v "$t" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$t" >/dev/null ||
-            {
-                echo "$HA_NAME: $t is missing: run .ci/deps ha (keepalived, bird2, curl)" >&2
-                exit 1
-            }
+        command -v "$t" >/dev/null || {
+            echo "$HA_NAME: $t is missing: run .ci/deps ha (keepalived, bird2, curl)" >&2
+            exit 1
+        }
     done
     [ -x "$RINGLB" ] || {
         echo "$HA_NAME: $RINGLB is missing (run make first)" >&2
@@ -212,14 +212,19 @@ ha_wait_port() { # ns addr port
     ha_wait 10 ok "ip netns exec $HA_PREFIX-$1 timeout 1 bash -c ': </dev/tcp/$2/$3' 2>/dev/null && echo ok"
 }
 
-# Backends: hatool serve (answers "NAME BALANCER") on :9000 and an echo
-# server (bench/backend.py) on :9001 in namespace NS.
-ha_backend() { # ns name addr
-    ha_start "$2-who" "$1" $HATOOL serve --listen "$3:9000" --name "$2"
-    ha_start "$2-echo" "$1" "$PYTHON" -S -u "$HA_REPO/bench/backend.py" --listen "$3:9001" \
-        --mode echo --name "$2"
-    ha_wait_port "$1" "$3" 9000
-    ha_wait_port "$1" "$3" 9001
+# Backends: in each namespace NS (named like the backend) at ADDR, hatool
+# serve (answers "NAME BALANCER") on :9000 and an echo server
+# (bench/backend.py) on :9001. All start at once, then are waited for.
+ha_backends() { # ns:addr...
+    for b in "$@"; do
+        ha_start "${b%%:*}-who" "${b%%:*}" $HATOOL serve --listen "${b#*:}:9000" --name "${b%%:*}"
+        ha_start "${b%%:*}-echo" "${b%%:*}" "$PYTHON" -S -u "$HA_REPO/bench/backend.py" \
+            --listen "${b#*:}:9001" --mode echo --name "${b%%:*}"
+    done
+    for b in "$@"; do
+        ha_wait_port "${b%%:*}" "${b#*:}" 9000
+        ha_wait_port "${b%%:*}" "${b#*:}" 9001
+    done
 }
 
 
