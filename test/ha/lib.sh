@@ -80,8 +80,9 @@ ha_reap_stale() {
     for p in $(ip netns list 2>/dev/null | awk '{print $1}' | sed -n 's/^\(rlbha[0-9]*\)-.*/\1/p' |
         sort -u); do
         kill -0 "${p#rlbha}" 2>/dev/null && continue
-        ha_log "removing namespaces left by a dead run ($p)"
+        ha_log "removing namespaces and files left by a dead run ($p)"
         ha_reap_prefix "$p"
+        rm -rf "${TMPDIR:-/tmp}/ringlb-ha.$p".*
     done
 }
 
@@ -113,7 +114,7 @@ ha_init() { # name tool...
     HA_NAME=$1
     shift
     ha_require "$@"
-    HA_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ringlb-ha.XXXXXX")
+    HA_TMP=$(mktemp -d "${TMPDIR:-/tmp}/ringlb-ha.$HA_PREFIX.XXXXXX")
     chmod 755 "$HA_TMP"
     trap ha_cleanup EXIT
     trap 'exit 130' INT TERM
