@@ -200,6 +200,49 @@ bench-ringbench: all
 	bench/compare-ringbench.sh
 # ---- end ringbench ----------------------------------------------------------
 
+# ---- bench-libs (issue 18): libraries vs hand-written code ------------------
+# make bench-libs builds bench/libs/*.c into $(BUILD)/bench-libs and runs
+# bench/libs/run.sh (see bench/libs/README.md). The programs link the
+# libraries they compare (liburcu-qsbr, libmicrohttpd, libsystemd: .ci/deps
+# bench-libs installs them) and never jemalloc: json_bench counts malloc.
+BL       := $(BUILD)/bench-libs
+BL_CC     = $(CC) $(OPT) -g -std=gnu11 -D_GNU_SOURCE -pthread $(WARN)
+BL_BINS  := $(addprefix $(BL)/,qsbr_bench json_bench mhd_admin http_probe sdnotify_hand \
+                                sdnotify_lib)
+FMT_SRCS += $(wildcard bench/libs/*.c)
+
+.PHONY: bench-libs
+bench-libs:
+	@.ci/deps bench-libs
+	$(MAKE) $(BUILD)/ringlb $(BL_BINS)
+	bench/libs/run.sh $(BUILD)
+
+$(BL)/qsbr_bench: bench/libs/qsbr_bench.c core/qsbr.c core/qsbr.h
+	@mkdir -p $(dir $@)
+	$(BL_CC) -o $@ $(filter %.c,$^) $(shell $(PKG_CONFIG) --cflags --libs liburcu-qsbr)
+
+$(BL)/json_bench: bench/libs/json_bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(BL_CC) -o $@ $^ $(shell $(PKG_CONFIG) --libs liburing inih jansson) -lm
+
+$(BL)/mhd_admin: bench/libs/mhd_admin.c
+	@mkdir -p $(dir $@)
+	$(BL_CC) -o $@ $< $(shell $(PKG_CONFIG) --cflags --libs libmicrohttpd)
+
+$(BL)/http_probe: bench/libs/http_probe.c
+	@mkdir -p $(dir $@)
+	$(BL_CC) -o $@ $<
+
+$(BL)/sdnotify_hand: bench/libs/sdnotify_bench.c core/sdnotify.c core/sdnotify.h
+	@mkdir -p $(dir $@)
+	$(BL_CC) -o $@ $(filter %.c,$^)
+
+$(BL)/sdnotify_lib: bench/libs/sdnotify_bench.c core/sdnotify.c core/sdnotify.h
+	@mkdir -p $(dir $@)
+	$(BL_CC) -DWITH_LIBSYSTEMD -o $@ $(filter %.c,$^) \
+	    $(shell $(PKG_CONFIG) --cflags --libs libsystemd)
+# ---- end bench-libs ---------------------------------------------------------
+
 # ---- install (issue 6) -------------------------------------------------------
 # make install PREFIX=/usr/local DESTDIR=  installs the binaries, the systemd
 # unit (paths filled in), the man pages and the sample config. An existing
