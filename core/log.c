@@ -1,5 +1,10 @@
 /*
  * log.c - levelled logging to stderr (one write(2) per line) or syslog.
+ *
+ * The journal's "<N>" priority prefix is written here rather than through
+ * libsystemd: it is the documented stderr protocol (sd-daemon(3)), and
+ * libsystemd would only add its string macros or sd_journal_print, which
+ * bypasses stderr (see bench/libs/README.md).
  */
 #include "log.h"
 

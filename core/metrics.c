@@ -4,6 +4,13 @@
  *
  * Renderers read atomics with relaxed loads: each value is exact, a scrape
  * is not one consistent cut across counters, as in every exporter.
+ *
+ * The JSON of /api/backends is rendered by hand, not with jansson
+ * (measured, see bench/libs/README.md): for 1,000 servers jansson takes
+ * 2.2x the instructions, 3.5x the time and 57,469 allocations against 8,
+ * on the admin thread. metrics_json_str relies on strings being ASCII
+ * (config names are checked, check reasons go through hc_printable).
+ * Parsing JSON (POST /api/faults) is jansson's job (fault_json.c).
  */
 #include "metrics.h"
 

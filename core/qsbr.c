@@ -4,6 +4,14 @@
  * A global epoch counts retirements. Each reader slot records the epoch it
  * last saw at a quiescent point; 0 marks a free slot. Something retired at
  * epoch E is safe once every active slot has recorded an epoch >= E.
+ *
+ * Why hand-written and not liburcu's qsbr flavour (measured, see
+ * bench/libs/README.md): liburcu's announcement is ~1 ns cheaper per loop
+ * turn, below anything a turn with I/O can see, but it ends grace periods
+ * early only for threads that go offline around every wait (~90 ns a turn
+ * with its barriers), and its writer either blocks (synchronize_rcu) or
+ * hands frees to a call_rcu thread. Here writers never block: they retire
+ * and poll on their own loop turns, and free on their own thread.
  */
 #include "qsbr.h"
 

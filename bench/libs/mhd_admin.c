@@ -5,8 +5,9 @@
  * with ringlb's limits where MHD has a knob for them: 64 connections
  * (ADMIN_MAX_CLIENTS), a 5 s timeout (ADMIN_REQ_TIMEOUT_MS) and 12 KiB of
  * memory per connection (ADMIN_HEAD_MAX + ADMIN_BODY_MAX), strict parsing
- * (MHD_OPTION_STRICT_FOR_CLIENT 1). GET /metrics answers a fixed body of
- * the size of a small ringlb /metrics page; anything else 404, after MHD
+ * (MHD_OPTION_STRICT_FOR_CLIENT 1). GET /metrics answers a fixed
+ * 16 KiB body; anything else 404 (what http_probe's requests/s measure:
+ * the server, not a renderer), after MHD
  * has read the body, so that http_probe sees how MHD framed it.
  *
  *   mhd_admin PORT    serves on 127.0.0.1:PORT until stdin closes
@@ -41,10 +42,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (strcmp(method, "GET") == 0 && strcmp(url, "/metrics") == 0)
+        r = MHD_create_response_from_buffer(sizeof(body), body, MHD_RESPMEM_PERSISTENT),
         status = 200;
-    r = MHD_create_response_from_buffer(status == 200 ? sizeof(body) : 10,
-                                        status == 200 ? body : "not found\n",
-                                        MHD_RESPMEM_PERSISTENT);
+    else
+        r = MHD_create_response_from_buffer(10, "not found\n", MHD_RESPMEM_PERSISTENT);
     ret = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return ret;

@@ -31,7 +31,7 @@ want() { case " $only " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Instructions (Ir) of function <fn>, inclusive, from a callgrind profile.
 cg_ir() {
-    callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+    callgrind_annotate --inclusive=yes --threshold=100 "$1" 2>/dev/null |
         awk -v fn="$2" '$0 ~ ":" fn " \\[" { gsub(",", "", $1); print $1; exit }'
 }
 
@@ -105,12 +105,12 @@ EOF
     # mhd_admin serves until its stdin closes: a fifo we hold open.
     mport=$(free_port)
     mkfifo "$tmp/mhd.in"
-    "$b/mhd_admin" "$mport" <"$tmp/mhd.in" &
+    "$b/mhd_admin" "$mport" <"$tmp/mhd.in" 2>"$tmp/mhd.err" &
     pids="$pids $!"
     exec 9>"$tmp/mhd.in"
     "$b/http_probe" wait "$aport" || { cat "$tmp/ringlb.err" >&2; exit 1; }
     "$b/http_probe" wait "$mport"
-    echo "Requests/s, GET /metrics, one connection per request (median of $rounds interleaved rounds of ${secs} s; errors summed):"
+    echo "Requests/s, GET /nothing (a 404: the server itself, no page rendering), one connection per request (median of $rounds interleaved rounds of ${secs} s; errors summed):"
     echo
     echo "| clients | ringlb | libmicrohttpd | ratio ringlb/mhd |"
     echo "| ---: | ---: | ---: | ---: |"
@@ -166,10 +166,10 @@ if want size; then
     for so in libjansson.so.4 libmicrohttpd.so.12 liburcu-qsbr.so.8 libsystemd.so.0; do
         path=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')
         [ -n "$path" ] || { echo "| $so | not installed | - |"; continue; }
-        deps=$(ldd "$path" | awk '$3 ~ /^\// { print $3 }' | grep -v -e '/libc\.so' -e 'ld-linux')
+        deps=$(ldd "$path" | awk '$3 ~ /^\// && $3 !~ /\/libc\.so|ld-linux/ { print $3 }')
         names=$(for d in $deps; do basename "$d"; done | tr '\n' ' ')
         bytes=$(for f in "$path" $deps; do stat -L -c %s "$f"; done | awk '{ s += $1 } END { print s }')
-        echo "| $so | $(echo "$deps" | grep -c . || true): ${names:-none} | $bytes |"
+        echo "| $so | $(echo "$deps" | awk 'NF' | wc -l): ${names:-none} | $bytes |"
     done
     echo
     echo "Hand-written code it would replace (lines, wc -l):"
