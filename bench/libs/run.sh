@@ -72,7 +72,8 @@ fi
 if want json; then
     echo "## JSON: /api/backends by hand (core/metrics.c) vs jansson $(dpkg-query -W -f='${Version}' libjansson-dev 2>/dev/null)"
     echo
-    valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.json" "$b/json_bench" callgrind >/dev/null 2>&1
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.json" "$b/json_bench" callgrind \
+        >/dev/null 2>"$tmp/json.err" || { grep -v '^==' "$tmp/json.err" >&2; exit 1; }
     echo "| what (1,000 servers) | instructions (callgrind) |"
     echo "| --- | ---: |"
     for f in one_hand one_jansson one_fault; do
