@@ -30,6 +30,7 @@ static const char *ini_v1 = "[frontend web]\n"
                             "bind = 127.0.0.1:18081\n"
                             "backend = pg\n"
                             "[backend app]\n"
+                            "health = none ; up at once: no checker runs here\n"
                             "server = a 127.0.0.1:9001 weight=2\n"
                             "server = b-1.x_y 127.0.0.1:9002\n"
                             "server = c 127.0.0.1:9003 backup\n"
@@ -41,6 +42,7 @@ static const char *ini_v2 = "[frontend web]\n"
                             "bind = 127.0.0.1:18080\n"
                             "backend = app\n"
                             "[backend app]\n"
+                            "health = none ; up at once: no checker runs here\n"
                             "server = a 127.0.0.1:9001 weight=2\n";
 
 static struct config *load(const char *text)
