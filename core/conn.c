@@ -62,6 +62,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../balancers/lb.h"
@@ -526,6 +527,20 @@ static void on_fault_timer(struct timer *t, uint64_t now)
 }
 
 /*
+ * The time a fault stamps an arrival with: read now and rounded up, where
+ * loop_now() is the start of the loop turn, rounded down. Timers fire on
+ * the loop's clock, so a stamp from this one is never early: a 100 ms
+ * latency holds bytes at least 100 ms. Faulted directions only.
+ */
+static uint64_t fault_clock(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + ((uint64_t)ts.tv_nsec + 999999) / 1000000;
+}
+
+/*
  * Lets a fault of <fe> (frontend scope) or of server <srv> of backend
  * <be> take direction <h>, if one applies and the direction is plain copy
  * (a splicing direction is left alone: a fault must see every byte).
@@ -533,7 +548,7 @@ static void on_fault_timer(struct timer *t, uint64_t now)
 static void half_fault_attach(struct conn *c, struct half *h, const char *fe, const char *be,
                               const char *srv)
 {
-    uint64_t now = loop_now(c->set->loop);
+    uint64_t now = fault_clock();
     struct half_fault *hf;
     struct fault *f;
 
@@ -767,7 +782,7 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
             loop_bufq_push(c->set->loop, &h->q, op->bid, (uint32_t)res);
             copy_note_read(c, h, (uint32_t)res);
             if (h->fault)
-                shaper_recv(&h->fault->s, (uint32_t)res, loop_now(c->set->loop));
+                shaper_recv(&h->fault->s, (uint32_t)res, fault_clock());
         } else
             h->in_pipe += (uint32_t)res;
         h->bytes += (uint64_t)res;
@@ -778,7 +793,7 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
     } else if (res == 0) {
         h->eof = 1;
         if (h->fault)
-            shaper_eof(&h->fault->s, loop_now(c->set->loop));
+            shaper_eof(&h->fault->s, fault_clock());
     } else if (res != -ECANCELED) {
         half_fail(c, h, res);
         return;

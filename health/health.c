@@ -255,7 +255,7 @@ void hc__probe_started(struct hc_srv *h)
  */
 static const char *check_status(const struct hc_srv *h, bool ok, const char *why)
 {
-    bool l4 = h->ended_in != HC_IO, tout = strstr(why, "timeout") != NULL;
+    bool l4 = h->ended_in == HC_CONNECT, tout = strstr(why, "timeout") != NULL;
 
     if (ok)
         return l4 ? "L4OK" : "L7OK";

@@ -253,8 +253,11 @@ def run(t, d):
     _, line = lbtest.wait_log(lb, r"server be2/s0 is DOWN", 15)
     check("error 1045 28000: Access denied for user 'probe'@'127.0.0.1'" in line,
           f"a wrong password: down with the server's reason: {line.strip()}")
-    check(servers(adm)[("be2", "s0")]["check_failures_total"] >= 2,
-          "be2: its checks count as failed in /api/backends")
+    srv = servers(adm)[("be2", "s0")]
+    check(srv["check_failures_total"] >= 1 and srv["check_status"] == "L7RSP" and
+          "1045" in srv["check_reason"],
+          f"be2: its failed check in /api/backends ({srv['check_status']} "
+          f"{srv['check_reason']!r})")
 
     only_reaches(rw, a, "role = primary")
     only_reaches(ro, b, "role = replica")

@@ -268,11 +268,15 @@ def run(t, cl):
     _, line = lbtest.wait_log(lb, r"server be4/s0 is DOWN", 15)
     check('error 3D000: database "nope" does not exist' in line,
           f"a missing health_db: down with the server's reason: {line.strip()}")
-    # /api/backends has the state (waited on above) and the failure count;
-    # the reason is in the log line (core keeps no reason per server).
-    for k in (("be3", "s0"), ("be4", "s0")):
-        check(servers(adm)[k]["check_failures_total"] >= 2,
-              f"{k}: its checks count as failed in /api/backends")
+    # /api/backends has the state (waited on above), the failure count and
+    # the last check's status and reason (at start-up the first verdict
+    # decides, so one failed check is enough to be down).
+    for k, why in ((("be3", "s0"), "28P01"), (("be4", "s0"), "3D000")):
+        srv = servers(adm)[k]
+        check(srv["check_failures_total"] >= 1 and srv["check_status"] == "L7RSP" and
+              why in srv["check_reason"],
+              f"{k}: its failed check in /api/backends ({srv['check_status']} "
+              f"{srv['check_reason']!r})")
 
     # Clients through each frontend reach the server of its role.
     for _ in range(2):
