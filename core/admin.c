@@ -33,9 +33,9 @@
  * framings that this one refuses (Content-Length with Transfer-Encoding:
  * read as a second request), its handler thread has no loop turn to
  * announce QSBR quiescence from, and Debian's build links GnuTLS and 8
- * more libraries. The same measurement found this server answering 408 to
- * just-accepted clients under 48+ concurrent ones (pick_victim): to fix
- * here, not a reason to switch.
+ * more libraries. The same measurement found this server evicting (408)
+ * clients whose request was still in flight under 48+ concurrent ones
+ * (client_slot/pick_victim): to fix here, not a reason to switch.
  */
 #include "admin.h"
 
