@@ -27,9 +27,10 @@
  * balancer table, which this thread frees through qsbr_poll().
  *
  * Why hand-written and not libmicrohttpd (measured, see
- * bench/libs/README.md): MHD answers more requests per second, but under
- * slowloris it makes a real client wait for its connection timeout where
- * this server evicts the idle one at once, it accepts several ambiguous
+ * bench/libs/README.md): MHD answers more requests per second with many
+ * clients, but under slowloris it makes a real client wait for its
+ * connection timeout where this server evicts the idle one at once, it
+ * accepts several ambiguous
  * framings that this one refuses (Content-Length with Transfer-Encoding:
  * read as a second request), its handler thread has no loop turn to
  * announce QSBR quiescence from, and Debian's build links GnuTLS and 8
