@@ -160,7 +160,8 @@ ip -n "$HA_PREFIX-rt" route flush table 100
 ecmp=$(ha_in cli $HATOOL who --target $VIP:8080 --sources "$SOURCES" --per-source 4 \
     --min-balancers 2 --expect-map "$HA_TMP/map.json") || ha_fail "through ECMP: $ecmp"
 echo "$ecmp"
-spread=$(echo "$ecmp" | sed -n 's/.*backends \({.*}\), balancers \({.*}\),.*/backends \1, balancers \2/p')
+spread=$(echo "$ecmp" |
+    sed -n 's/.*backends \({.*}\), balancers \({.*}\),.*/backends \1, balancers \2/p')
 ha_row "same backend per source via lb1 / lb2 (pinned)" "16 sources x 1 each way" "same" ok
 ha_row "same backend per source via ECMP (4 each)" "$spread" "same, both lbs" ok
 
@@ -168,7 +169,8 @@ ha_row "same backend per source via ECMP (4 each)" "$spread" "same, both lbs" ok
 ha_log "phase 2: lb1 fails (link down, ringlb and bird killed -9) under 50 new connections/s"
 ha_in cli $HATOOL loop --label failover --target $VIP:8080 --sources "$SOURCES" --rate 50 \
     --timeout 0.5 --after-ok 25 \
-    --event-cmd "ip -n $HA_PREFIX-lb1 link set eth0 down; kill -9 $(ha_pid lb1-ringlb) $(ha_pid lb1-bird)" \
+    --event-cmd "ip -n $HA_PREFIX-lb1 link set eth0 down;
+                 kill -9 $(ha_pid lb1-ringlb) $(ha_pid lb1-bird)" \
     --mark-cmd "$(route)" --mark-regex "^$VIP via $LB2 " --settle-ok 50 --max-seconds 20 \
     --expect-outage-under 3 --expect-map "$HA_TMP/map.json" --expect-balancer-after-mark $LB2 \
     --json "$HA_TMP/failover.json" --vars "$HA_TMP/failover.vars" ||

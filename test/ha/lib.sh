@@ -210,7 +210,8 @@ ha_wait() { # timeout_s re cmd...
 
 # Waits until NS accepts TCP connections on ADDR:PORT.
 ha_wait_port() { # ns addr port
-    ha_wait 10 ok "ip netns exec $HA_PREFIX-$1 timeout 1 bash -c ': </dev/tcp/$2/$3' 2>/dev/null && echo ok"
+    ha_wait 10 ok \
+        "ip netns exec $HA_PREFIX-$1 timeout 1 bash -c ': </dev/tcp/$2/$3' 2>/dev/null && echo ok"
 }
 
 # Backends: in each namespace NS (named like the backend) at ADDR, hatool
@@ -240,5 +241,6 @@ ha_table() {
         { w1 = length($1) > w1 ? length($1) : w1; w2 = length($2) > w2 ? length($2) : w2
           w3 = length($3) > w3 ? length($3) : w3; r[NR] = $0 }
         END { fmt = "%-" w1 "s  %-" w2 "s  %-" w3 "s  %s\n"
-              for (i = 1; i <= NR; i++) { split(r[i], f, "|"); printf fmt, f[1], f[2], f[3], f[4] } }'
+              for (i = 1; i <= NR; i++) {
+                  split(r[i], f, "|"); printf fmt, f[1], f[2], f[3], f[4] } }'
 }
