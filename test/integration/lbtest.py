@@ -1050,13 +1050,10 @@ def http_pool(t, n, backend_opts, backups=0, global_opts=None):
 
 def restart_backend(t, lb, addr, i, up_timeout=5):
     """Starts http backend b<i> again on <addr>; returns (time it listens,
-    time ringlb logged server s<i> UP). The first is taken once it has
-    said it listens: starting a Python process on a loaded machine can
-    take seconds, which are not ringlb's."""
-    t_spawn = time.time()
-    t.backend("http", name=f"b{i}", listen=addr)
+    time ringlb logged server s<i> UP)."""
     t_back = time.time()
-    t_up, _ = wait_log(lb, rf"server be0/s{i} is UP", up_timeout, after=t_spawn)
+    t.backend("http", name=f"b{i}", listen=addr)
+    t_up, _ = wait_log(lb, rf"server be0/s{i} is UP", up_timeout, after=t_back)
     return t_back, t_up
 
 
