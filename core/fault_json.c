@@ -44,20 +44,23 @@ static const struct {
     struct attr attrs[4];
     bool probes; /* whether probes = true is allowed, and its default */
 } types[FT_COUNT] = {
-    [FT_LATENCY] = {"latency",
-                    {A32("latency", latency_ms, 0, MS_MAX, true),
-                     A32("jitter", jitter_ms, 0, MS_MAX, false)}},
-    [FT_BANDWIDTH] = {"bandwidth", {A32("rate", rate_kbs, 1, 10000000, true)}},
-    [FT_SLOW_CLOSE] = {"slow_close", {A32("delay", delay_ms, 0, MS_MAX, true)}},
-    [FT_TIMEOUT] = {"timeout", {A32("timeout", timeout_ms, 0, MS_MAX, false)}, true},
-    [FT_RESET_PEER] = {"reset_peer", {A32("timeout", timeout_ms, 0, MS_MAX, false)}, true},
-    [FT_SLICER] = {"slicer",
-                   {A32("average_size", average_size, 1, 1u << 20, true),
-                    A32("size_variation", size_variation, 0, 1u << 20, false),
-                    A32("delay", delay_us, 0, 10000000, false)}},
-    [FT_LIMIT_DATA] = {"limit_data", {A64("bytes", bytes, 0, 1ull << 53, true)}},
-    [FT_REFUSE] = {"refuse", {{0}}, true},
-    [FT_CONNECT_DELAY] = {"connect_delay", {A32("delay", delay_ms, 1, MS_MAX, true)}},
+#define TYPE(n, probes, ...)                                                                       \
+    {                                                                                              \
+        n, {__VA_ARGS__}, probes                                                                   \
+    }
+    [FT_LATENCY] = TYPE("latency", false, A32("latency", latency_ms, 0, MS_MAX, true),
+                        A32("jitter", jitter_ms, 0, MS_MAX, false)),
+    [FT_BANDWIDTH] = TYPE("bandwidth", false, A32("rate", rate_kbs, 1, 10000000, true)),
+    [FT_SLOW_CLOSE] = TYPE("slow_close", false, A32("delay", delay_ms, 0, MS_MAX, true)),
+    [FT_TIMEOUT] = TYPE("timeout", true, A32("timeout", timeout_ms, 0, MS_MAX, false)),
+    [FT_RESET_PEER] = TYPE("reset_peer", true, A32("timeout", timeout_ms, 0, MS_MAX, false)),
+    [FT_SLICER] = TYPE("slicer", false, A32("average_size", average_size, 1, 1u << 20, true),
+                       A32("size_variation", size_variation, 0, 1u << 20, false),
+                       A32("delay", delay_us, 0, 10000000, false)),
+    [FT_LIMIT_DATA] = TYPE("limit_data", false, A64("bytes", bytes, 0, 1ull << 53, true)),
+    [FT_REFUSE] = TYPE("refuse", true, {0}),
+    [FT_CONNECT_DELAY] = TYPE("connect_delay", false, A32("delay", delay_ms, 1, MS_MAX, true)),
+#undef TYPE
 };
 
 const char *fault_type_name(enum fault_type t)
