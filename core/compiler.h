@@ -12,4 +12,8 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A branch the data path almost never takes (a fault, a prefix to send):
+ * the compiler keeps it out of the straight line. */
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
 #endif

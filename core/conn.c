@@ -548,7 +548,7 @@ static uint64_t fault_clock(void)
 static void half_fault_attach(struct conn *c, struct half *h, const char *fe, const char *be,
                               const char *srv)
 {
-    uint64_t now = fault_clock();
+    uint64_t now = loop_now(c->set->loop);
     struct half_fault *hf;
     struct fault *f;
 
@@ -569,10 +569,15 @@ static void half_fault_attach(struct conn *c, struct half *h, const char *fe, co
     hf->f = f;
     hf->h = h;
     timer_init(&hf->timer, on_fault_timer);
-    shaper_init(&hf->s, f->spec.type, &f->spec.p, now, h->q.bytes,
+    /* The fault's own clock (reset_peer's and timeout's deadlines) starts
+     * on the loop's; bytes already queued arrive now, stamped as on_rx
+     * stamps them. */
+    shaper_init(&hf->s, f->spec.type, &f->spec.p, now, 0,
                 f->spec.seed ^ (uint64_t)(uintptr_t)h ^ now);
+    if (h->q.bytes)
+        shaper_recv(&hf->s, h->q.bytes, fault_clock());
     if (h->eof)
-        shaper_eof(&hf->s, now);
+        shaper_eof(&hf->s, fault_clock());
     h->fault = hf;
     half_set_mode(c, h, HM_SHAPED);
     fault_arm(c, h, SHAPE_NEVER);
@@ -625,6 +630,46 @@ static bool fault_limit_reached(struct conn *c, struct half *h)
     return true;
 }
 
+/*
+ * The sends of a direction in a mode of its own, kept out of copy_pump so
+ * that the common path pays one compare: PREFIX sends what the connection
+ * holds first; SHAPED sends what its fault allows now (fault_allow) and
+ * the FIN when it allows (slow_close), and ends the connection once
+ * limit_data's bytes are out.
+ */
+static __attribute__((noinline)) void copy_send_special(struct conn *c, struct half *h)
+{
+    struct loop *loop = c->set->loop;
+    const void *data;
+    uint32_t limit, len;
+
+    if (h->mode == HM_PREFIX) {
+        prefix_send(c, h);
+        return;
+    }
+    if (fault_limit_reached(c, h))
+        return;
+    if (!h->q.bytes) {
+        if (h->eof && fault_fin_ok(c, h)) {
+            half_forward_fin(c, h);
+            conn_check_done(c);
+        }
+        return;
+    }
+    limit = fault_allow(c, h);
+    if (limit == 0)
+        return;
+    len = loop_bufq_peek(loop, &h->q, &data);
+    if (len >= limit || len == h->q.bytes) {
+        loop_submit_send(loop, &h->tx, half_dst(c, h), data, len < limit ? len : limit);
+        return;
+    }
+    h->msg.msg_iov = h->iov;
+    h->msg.msg_iovlen = (size_t)loop_bufq_iov(loop, &h->q, h->iov, SEND_IOV);
+    iov_trim(h->iov, &h->msg.msg_iovlen, limit);
+    loop_submit_sendmsg(loop, &h->tx, half_dst(c, h), &h->msg);
+}
+
 static void copy_pump(struct conn *c, struct half *h)
 {
     struct loop *loop = c->set->loop;
@@ -642,31 +687,22 @@ static void copy_pump(struct conn *c, struct half *h)
     }
     if (h->tx.inflight || c->state != CS_ESTABLISHED)
         return;
-    if (h->mode == HM_PREFIX) {
-        prefix_send(c, h);
+    if (unlikely(half_mode_special(h->mode))) {
+        copy_send_special(c, h);
         return;
     }
-    if (h->fault && fault_limit_reached(c, h))
-        return;
     if (h->q.bytes) {
-        uint32_t limit = h->fault ? fault_allow(c, h) : h->q.bytes;
         const void *data;
-        uint32_t len;
+        uint32_t len = loop_bufq_peek(loop, &h->q, &data);
 
-        if (limit == 0)
-            return;
-        len = loop_bufq_peek(loop, &h->q, &data);
-        if (len >= limit || len == h->q.bytes) {
-            loop_submit_send(loop, &h->tx, half_dst(c, h), data, len < limit ? len : limit);
+        if (len == h->q.bytes) {
+            loop_submit_send(loop, &h->tx, half_dst(c, h), data, len);
             return;
         }
         h->msg.msg_iov = h->iov;
         h->msg.msg_iovlen = (size_t)loop_bufq_iov(loop, &h->q, h->iov, SEND_IOV);
-        iov_trim(h->iov, &h->msg.msg_iovlen, limit);
         loop_submit_sendmsg(loop, &h->tx, half_dst(c, h), &h->msg);
     } else if (h->eof) {
-        if (h->fault && !fault_fin_ok(c, h))
-            return;
         half_forward_fin(c, h);
         conn_check_done(c);
     }
@@ -781,7 +817,7 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
         } else if (flags & LOOP_F_BUF) {
             loop_bufq_push(c->set->loop, &h->q, op->bid, (uint32_t)res);
             copy_note_read(c, h, (uint32_t)res);
-            if (h->fault)
+            if (unlikely(h->fault != NULL))
                 shaper_recv(&h->fault->s, (uint32_t)res, fault_clock());
         } else
             h->in_pipe += (uint32_t)res;
@@ -814,6 +850,17 @@ static void on_rx(struct loop_op *op, int res, unsigned flags)
     half_pump(c, h);
 }
 
+/* What a send of a PREFIX or SHAPED direction took (see copy_send_special). */
+static __attribute__((noinline)) void tx_sent_special(struct conn *c, struct half *h, uint32_t n)
+{
+    if (h->mode == HM_PREFIX) {
+        prefix_sent(c, h, n);
+        return;
+    }
+    loop_bufq_consume(c->set->loop, &h->q, n);
+    shaper_sent(&h->fault->s, n, loop_now(c->set->loop));
+}
+
 static void on_tx(struct loop_op *op, int res, unsigned flags)
 {
     struct half *h = container_of(op, struct half, tx);
@@ -834,14 +881,12 @@ static void on_tx(struct loop_op *op, int res, unsigned flags)
         half_fail(c, h, res < 0 ? res : -EPIPE);
         return;
     }
-    if (h->mode == HM_PREFIX)
-        prefix_sent(c, h, (uint32_t)res);
+    if (unlikely(half_mode_special(h->mode)))
+        tx_sent_special(c, h, (uint32_t)res);
     else if (half_splices(h))
         h->in_pipe -= (uint32_t)res;
     else
         loop_bufq_consume(c->set->loop, &h->q, (uint32_t)res);
-    if (h->fault)
-        shaper_sent(&h->fault->s, (uint32_t)res, loop_now(c->set->loop));
     half_pump(c, h);
 }
 

@@ -47,6 +47,14 @@ static inline bool half_mode_splices(enum half_mode m)
     return m == HM_SPLICE || m == HM_STARVED;
 }
 
+/* Whether the sends of mode <m> are not plain copy (a fault shapes them,
+ * or a prefix goes first): the modes after STARVED, so that the common
+ * path pays one compare for all of them. */
+static inline bool half_mode_special(enum half_mode m)
+{
+    return m >= HM_SHAPED;
+}
+
 /* Whether mode <m> drains the copy path before splicing. */
 static inline bool half_mode_draining(enum half_mode m)
 {

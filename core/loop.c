@@ -70,17 +70,6 @@ void loop__update_now(struct loop *loop)
     loop->now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int loop__timeout(struct loop *loop, uint32_t max_ms)
-{
-    uint64_t next = timer_next(&loop->timers);
-
-    if (next == TIMER_NONE)
-        return (int)max_ms;
-    if (next <= loop->now)
-        return 0;
-    return next - loop->now < max_ms ? (int)(next - loop->now) : (int)max_ms;
-}
-
 int loop_run_once(struct loop *loop, uint32_t max_wait_ms)
 {
     int ret = loop->vt->run_once(loop, loop__timeout(loop, max_wait_ms));

@@ -44,8 +44,18 @@ int loop__init(struct loop *loop, enum loop_backend backend, const struct loop_v
                const struct loop_params *p);
 void loop__fini(struct loop *loop);
 void loop__update_now(struct loop *loop);
-/* Milliseconds until the next timer, capped at <max_ms>; 0 if one is due. */
-int loop__timeout(struct loop *loop, uint32_t max_ms);
+/* Milliseconds until the next timer, capped at <max_ms>; 0 if one is due
+ * (inline: asked once or twice per loop turn). */
+static inline int loop__timeout(struct loop *loop, uint32_t max_ms)
+{
+    uint64_t next = timer_next(&loop->timers);
+
+    if (next == TIMER_NONE)
+        return (int)max_ms;
+    if (next <= loop->now)
+        return 0;
+    return next - loop->now < max_ms ? (int)(next - loop->now) : (int)max_ms;
+}
 
 int loop__uring_create(const struct loop_params *p, struct loop **out);
 int loop__epoll_create(const struct loop_params *p, struct loop **out);

@@ -108,11 +108,6 @@ void timer_disarm(struct timer_heap *h, struct timer *t)
         sift_down(h, i);
 }
 
-uint64_t timer_next(const struct timer_heap *h)
-{
-    return h->n ? h->v[0]->deadline : TIMER_NONE;
-}
-
 unsigned timer_run(struct timer_heap *h, uint64_t now)
 {
     unsigned fired = 0;
