@@ -287,8 +287,6 @@ void hc__result(struct hc_srv *h, bool ok, const char *why)
         atomic_store_explicit(&s->fails, 0, memory_order_relaxed);
     first = h->fsm.first;
     ch = hc_fsm_step(&h->fsm, ok, h->cb->rise, h->cb->fall);
-    if (first && !h->fsm.first && --h->hc->first_left == 0)
-        sem_post(&h->hc->first_round);
     if (ch == HC_SAME && !ok) {
         passive = atomic_load_explicit(&s->fails, memory_order_relaxed);
         ch = hc_fsm_passive(&h->fsm, passive, h->cb->fall);
@@ -300,6 +298,10 @@ void hc__result(struct hc_srv *h, bool ok, const char *why)
     else if (!ok)
         log_debug("server %s/%s: check failed: %s (%s)", h->cb->name, s->name, why,
                   h->fsm.up ? "still up" : "down");
+    /* Only once the verdict is published: main starts the workers when the
+     * last one is in, and they must find the server's new state. */
+    if (first && !h->fsm.first && --h->hc->first_left == 0)
+        sem_post(&h->hc->first_round);
     schedule(h);
 }
 
