@@ -158,26 +158,38 @@ def pair_kill(t):
     check(on_a and on_b, f"long-lived connections on both ({len(on_a)} on A, {len(on_b)} on B)")
     load = NamedLoad(bind)
     lbtest.wait_until(lambda: load.ok >= 50, "new connections flow through the pair")
-    a.proc.send_signal(signal.SIGSTOP)
-    # About half the new connections hash to A's listeners: soon every
-    # client thread waits on one, queued where A no longer accepts.
-    lbtest.wait_until(lambda: load.stuck(0.5), "clients queued on the stopped instance")
-    # Which of the waiting clients A had accepted already (it was stopped
-    # in the middle of serving them: established on A, lost with it) and
-    # which wait in an accept queue, accepted by no process yet.
     port = bind.rsplit(":", 1)[1]
-    r = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
-                       capture_output=True, text=True, check=True)
-    queued = 0
-    for line in r.stdout.splitlines():
-        f = line.split()
-        if len(f) < 4:
-            continue
-        peer = int(f[3].rsplit(":", 1)[1])
-        if f"pid={a.proc.pid}," in line:
-            load.accepted_by_a.add(peer)
-        elif "pid=" not in line and peer in load.port:
-            queued += 1
+    # Stop A until a client waits in one of its accept queues. The client
+    # threads may all be stuck on connections A had accepted just before
+    # the stop instead (established on A, nothing queued): then let A run
+    # again and stop it anew, a bounded number of times.
+    for attempt in range(6):
+        a.proc.send_signal(signal.SIGSTOP)
+        # About half the new connections hash to A's listeners: soon every
+        # client thread waits on one, queued where A no longer accepts.
+        lbtest.wait_until(lambda: load.stuck(0.5), "clients queued on the stopped instance")
+        # Which of the waiting clients A had accepted already (it was
+        # stopped in the middle of serving them: established on A, lost
+        # with it) and which wait in an accept queue, accepted by no
+        # process yet.
+        r = subprocess.run(["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],
+                           capture_output=True, text=True, check=True)
+        queued = 0
+        for line in r.stdout.splitlines():
+            f = line.split()
+            if len(f) < 4:
+                continue
+            peer = int(f[3].rsplit(":", 1)[1])
+            if f"pid={a.proc.pid}," in line:
+                load.accepted_by_a.add(peer)
+            elif "pid=" not in line and peer in load.port:
+                queued += 1
+        if queued:
+            break
+        lbtest.log(f"  stop {attempt + 1}: no client queued yet, A runs again")
+        a.proc.send_signal(signal.SIGCONT)
+        before = load.ok
+        lbtest.wait_until(lambda: load.ok >= before + 20, "new connections flow again")
     check(queued > 0, f"some clients wait in an accept queue ({queued}; "
           f"{len(load.accepted_by_a)} accepted by A)")
     a.proc.kill()
