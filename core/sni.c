@@ -82,7 +82,7 @@ static bool rd_skip(struct rd *r, size_t n)
 /* A vector with a 1- or 2-byte length: its contents become <*sub>. */
 static bool rd_vec(struct rd *r, int lenbytes, struct rd *sub)
 {
-    size_t n;
+    size_t n = 0; /* set by rd_u8/rd_u16 when they succeed; gcc -O1 cannot tell */
 
     if (!(lenbytes == 1 ? rd_u8(r, &n) : rd_u16(r, &n)))
         return false;
