@@ -1277,6 +1277,31 @@ def admin_json(addr):
     return json.loads(body)
 
 
+def admin_servers(adm):
+    """{(backend, server): server dict} from /api/backends (read quietly:
+    admin_json() logs every call, and this is polled)."""
+    status, _, body = admin_request(adm, "GET", "/api/backends")
+    if status != 200:
+        raise Fail(f"GET /api/backends answered {status}")
+    return {(b["name"], s["name"]): s
+            for b in json.loads(body)["backends"] for s in b["servers"]}
+
+
+def wait_server_states(adm, want, what, timeout=60):
+    """Waits until /api/backends shows every (backend, server) of <want>
+    in its state; on a timeout, says what the states were."""
+    last = {}
+
+    def ok():
+        last.clear()
+        last.update({k: s["state"] for k, s in admin_servers(adm).items()})
+        return all(last.get(k) == v for k, v in want.items())
+    try:
+        wait_until(ok, what, timeout=timeout, interval=0.2)
+    except Fail:
+        raise Fail(f"{what}: states {last}, wanted {want}")
+
+
 def admin_post(addr, backend, server, action, expect=200):
     st, _, body = admin_request(addr, "POST",
                                 f"/api/backends/{backend}/servers/{server}/{action}")

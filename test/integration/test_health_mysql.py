@@ -32,7 +32,6 @@ mariadb-client, and with CI set in the environment a missing one fails the
 test instead. Debian's package may start its own server on 3306: nothing
 here uses it.
 """
-import json
 import os
 import pwd
 import shutil
@@ -157,29 +156,6 @@ def through(addr):
     return int(p), int(ro)
 
 
-def servers(adm):
-    """{(backend, server): server dict} from /api/backends (read quietly:
-    lbtest.admin_json() logs every call, and this is polled)."""
-    status, _, body = lbtest.admin_request(adm, "GET", "/api/backends")
-    if status != 200:
-        raise lbtest.Fail(f"GET /api/backends answered {status}")
-    return {(b["name"], s["name"]): s
-            for b in json.loads(body)["backends"] for s in b["servers"]}
-
-
-def wait_states(adm, want, what, timeout=60):
-    last = {}
-
-    def ok():
-        last.clear()
-        last.update({k: s["state"] for k, s in servers(adm).items()})
-        return all(last.get(k) == v for k, v in want.items())
-    try:
-        lbtest.wait_until(ok, what, timeout=timeout, interval=0.2)
-    except lbtest.Fail:
-        raise lbtest.Fail(f"{what}: states {last}, wanted {want}")
-
-
 def only_reaches(addr, server, what, n=4):
     got = [through(addr) for _ in range(n)]
     check(all(g == (server.port, 0 if server.name == "A" else 1) for g in got) or
@@ -242,7 +218,7 @@ def run(t, d):
     lb, adm = lbtest.admin_ringlb(t, frontends=fe)
     rw, ro = lb.fe[0][0], lb.fe[1][0]
 
-    wait_states(adm, {("be0", "s0"): "up", ("be0", "s1"): "down",
+    lbtest.wait_server_states(adm, {("be0", "s0"): "up", ("be0", "s1"): "down",
                       ("be1", "s0"): "down", ("be1", "s1"): "up",
                       ("be2", "s0"): "down",
                       ("be3", "s0"): "up", ("be3", "s1"): "up"}, "roles probed")
@@ -253,7 +229,7 @@ def run(t, d):
     _, line = lbtest.wait_log(lb, r"server be2/s0 is DOWN", 15)
     check("error 1045 28000: Access denied for user 'probe'@'127.0.0.1'" in line,
           f"a wrong password: down with the server's reason: {line.strip()}")
-    srv = servers(adm)[("be2", "s0")]
+    srv = lbtest.admin_servers(adm)[("be2", "s0")]
     check(srv["check_failures_total"] >= 1 and srv["check_status"] == "L7RSP" and
           "1045" in srv["check_reason"],
           f"be2: its failed check in /api/backends ({srv['check_status']} "
@@ -265,16 +241,16 @@ def run(t, d):
     # The roles swap: the backends follow.
     a.sql("SET GLOBAL read_only = 1")
     b.sql("SET GLOBAL read_only = 0")
-    wait_states(adm, {("be0", "s0"): "down", ("be0", "s1"): "up",
+    lbtest.wait_server_states(adm, {("be0", "s0"): "down", ("be0", "s1"): "up",
                       ("be1", "s0"): "up", ("be1", "s1"): "down"}, "roles swapped")
     check(through(rw) == (b.port, 0), "after the swap, role = primary reaches B")
     check(through(ro) == (a.port, 1), "after the swap, role = replica reaches A")
 
-    lbtest.wait_until(lambda: all(servers(adm)[k]["checks_total"] >= 10
+    lbtest.wait_until(lambda: all(lbtest.admin_servers(adm)[k]["checks_total"] >= 10
                                   for k in (("be3", "s0"), ("be3", "s1"))),
                       "10 checks of each server", timeout=60)
     for k in (("be3", "s0"), ("be3", "s1")):
-        check(servers(adm)[k]["check_failures_total"] == 0,
+        check(lbtest.admin_servers(adm)[k]["check_failures_total"] == 0,
               f"{k}: every check without a password passed")
     # Every check said COM_QUIT: the servers counted no aborted client.
     for s in (a, b):

@@ -34,7 +34,6 @@ machine; .ci/deps test installs postgresql and postgresql-client, and with
 CI set in the environment a missing one fails the test instead. Debian's
 package may start its own cluster on 5432: nothing here uses it.
 """
-import json
 import os
 import pwd
 import shutil
@@ -149,29 +148,6 @@ def psql_through(addr, query):
     return r.stdout.strip()
 
 
-def servers(adm):
-    """{(backend, server): server dict} from /api/backends (read quietly:
-    lbtest.admin_json() logs every call, and this is polled)."""
-    status, _, body = lbtest.admin_request(adm, "GET", "/api/backends")
-    if status != 200:
-        raise lbtest.Fail(f"GET /api/backends answered {status}")
-    return {(b["name"], s["name"]): s
-            for b in json.loads(body)["backends"] for s in b["servers"]}
-
-
-def wait_states(adm, want, what, timeout=60):
-    last = {}
-
-    def ok():
-        last.clear()
-        last.update({k: s["state"] for k, s in servers(adm).items()})
-        return all(last.get(k) == v for k, v in want.items())
-    try:
-        lbtest.wait_until(ok, what, timeout=timeout, interval=0.2)
-    except lbtest.Fail:
-        raise lbtest.Fail(f"{what}: states {last}, wanted {want}")
-
-
 HBA = """\
 # written by test_health_pgsql.py
 local   all          all                      trust
@@ -254,7 +230,7 @@ def run(t, cl):
     lb, adm = lbtest.admin_ringlb(t, frontends=fe)
     rw, ro = lb.fe[0][0], lb.fe[1][0]
 
-    wait_states(adm, {("be0", "s0"): "up", ("be0", "s1"): "down",
+    lbtest.wait_server_states(adm, {("be0", "s0"): "up", ("be0", "s1"): "down",
                       ("be1", "s0"): "down", ("be1", "s1"): "up",
                       ("be2", "s0"): "up", ("be2", "s1"): "up",
                       ("be3", "s0"): "down", ("be4", "s0"): "down"}, "roles probed")
@@ -272,7 +248,7 @@ def run(t, cl):
     # the last check's status and reason (at start-up the first verdict
     # decides, so one failed check is enough to be down).
     for k, why in ((("be3", "s0"), "28P01"), (("be4", "s0"), "3D000")):
-        srv = servers(adm)[k]
+        srv = lbtest.admin_servers(adm)[k]
         check(srv["check_failures_total"] >= 1 and srv["check_status"] == "L7RSP" and
               why in srv["check_reason"],
               f"{k}: its failed check in /api/backends ({srv['check_status']} "
@@ -288,12 +264,12 @@ def run(t, cl):
     check(psql_through(ro, "SELECT 1") == "1", "read-only queries work through ro")
 
     # Every scram, md5 and trust check has run several times by now.
-    lbtest.wait_until(lambda: all(servers(adm)[k]["checks_total"] >= 10
+    lbtest.wait_until(lambda: all(lbtest.admin_servers(adm)[k]["checks_total"] >= 10
                                   for k in (("be0", "s0"), ("be1", "s1"), ("be2", "s1"))),
                       "10 checks of each server", timeout=60)
     for k in (("be0", "s0"), ("be1", "s1"), ("be2", "s0"), ("be2", "s1")):
-        check(servers(adm)[k]["check_failures_total"] == 0,
-              f"{k}: every check passed ({servers(adm)[k]['checks_total']} checks)")
+        check(lbtest.admin_servers(adm)[k]["check_failures_total"] == 0,
+              f"{k}: every check passed ({lbtest.admin_servers(adm)[k]['checks_total']} checks)")
     # The checks end with Terminate: no lost client in either server's log.
     for s in (p, r):
         text = s.log()
