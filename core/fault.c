@@ -39,13 +39,6 @@ bool fault_enabled(void)
     return enabled;
 }
 
-static uint64_t mix(uint64_t z)
-{
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 void fault_put(struct fault *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) == 1)
@@ -110,7 +103,7 @@ static bool draw(struct fault *f)
     uint64_t n = atomic_fetch_add_explicit(&f->draws, 1, memory_order_relaxed);
 
     return f->threshold == UINT64_MAX ||
-           mix(f->spec.seed + n * 0x9e3779b97f4a7c15ull) < f->threshold;
+           fault_mix64(f->spec.seed + n * 0x9e3779b97f4a7c15ull) < f->threshold;
 }
 
 struct fault *fault_take(const char *fe, const char *srv_backend, const char *srv_name,

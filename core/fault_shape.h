@@ -67,6 +67,14 @@ struct shaper {
     uint64_t slice_at;
 };
 
+/* splitmix64's finalizer: the draws of faults (fault.c) and of shapers. */
+static inline uint64_t fault_mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* Whether a fault of <t> shapes a direction's bytes (the others act on
  * connects only). */
 static inline bool fault_type_shapes(enum fault_type t)

@@ -703,7 +703,8 @@ uint32_t hc_wait_first_round(const struct config *cfg)
 {
     struct hc *hc = checker;
     uint32_t wait_ms = 0, left = 0;
-    struct timespec until, t0, t1;
+    struct timespec until;
+    uint64_t t0;
 
     if (!hc)
         return 0;
@@ -713,7 +714,7 @@ uint32_t hc_wait_first_round(const struct config *cfg)
     /* The probe's own deadline, plus room for the checker to be scheduled
      * and a hook-free verdict to be recorded. */
     wait_ms += 500;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mono_ns();
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += wait_ms / 1000;
     until.tv_nsec += (long)(wait_ms % 1000) * 1000000;
@@ -723,7 +724,6 @@ uint32_t hc_wait_first_round(const struct config *cfg)
     }
     while (sem_timedwait(&hc->first_round, &until) < 0 && errno == EINTR)
         ;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     for (uint32_t i = 0; i < hc->nsrvs; i++)
         left += atomic_load_explicit(&hc->srvs[i]->s->health, memory_order_relaxed) == SRV_CHECKING;
     if (left)
@@ -731,8 +731,7 @@ uint32_t hc_wait_first_round(const struct config *cfg)
                  "probe passes",
                  left, wait_ms);
     else
-        log_info("health: first probe round done in %ld ms",
-                 (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+        log_info("health: first probe round done in %ld ms", (long)((mono_ns() - t0) / 1000000));
     return left;
 }
 
